@@ -1,0 +1,57 @@
+# kube-lustre. `make demo` runs the system on an embedded example; `make test`
+# is what CI runs (.ci/run). Built tools are cached under $(CACHE), outside
+# the repo, and reused across runs.
+SHELL := /bin/bash
+GO ?= go
+CACHE ?= $(HOME)/.cache/kube-lustre
+export KUBE_LUSTRE_CACHE := $(CACHE)
+FUZZTIME ?= 20s
+PKGS := ./...
+
+.PHONY: all test check fmt-check vet schema schema-check unit fuzz bench helm plugin demo clean
+
+all: plugin
+
+## test: everything CI checks (L0 unit + table tests, L1 chart render, plugin through the real helm CLI, fuzzing)
+test: check unit fuzz
+
+check: schema-check fmt-check vet
+
+fmt-check:
+	@out=$$(gofmt -l .); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+## schema: copy the single source of truth into the chart (Helm reads it there)
+schema:
+	cp schemas/values.schema.json charts/kube-lustre/values.schema.json
+
+schema-check:
+	@cmp -s schemas/values.schema.json charts/kube-lustre/values.schema.json || \
+		{ echo "charts/kube-lustre/values.schema.json is stale: run make schema"; exit 1; }
+
+## helm: build the pinned helm CLI into the cache (once)
+helm:
+	@ci/helm.sh >/dev/null
+
+unit: helm
+	HELM_BIN=$$(ci/helm.sh) $(GO) test -count=1 $(PKGS)
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzCheckBytes -fuzztime $(FUZZTIME) ./internal/topology
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/topology
+
+## plugin: build the helm plugin binary in place (helm plugin install ./plugin does this too)
+plugin:
+	CGO_ENABLED=0 $(GO) build -trimpath -o plugin/bin/helm-lustre ./plugin
+
+## demo: build what is missing and run the system on examples/ha.yaml
+demo: helm
+	ci/demo.sh
+
+clean:
+	rm -rf plugin/bin

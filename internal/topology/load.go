@@ -1,0 +1,78 @@
+package topology
+
+import (
+	"fmt"
+	"io/fs"
+	"sync"
+
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/cli/values"
+	"helm.sh/helm/v3/pkg/getter"
+	"sigs.k8s.io/yaml"
+
+	kubelustre "github.com/kube-lustre/kube-lustre/charts/kube-lustre"
+)
+
+// Options names the user's values the way helm install takes them.
+type Options struct {
+	Files      []string // -f/--values, in order; later files win
+	Sets       []string // --set k=v
+	StringSets []string // --set-string k=v
+}
+
+var (
+	defaultsOnce sync.Once
+	defaults     map[string]any
+	defaultsErr  error
+)
+
+// chartDefaults returns the chart's own values.yaml, which Helm coalesces
+// under the user's values: validating without it would judge a file Helm
+// never sees.
+func chartDefaults() (map[string]any, error) {
+	defaultsOnce.Do(func() {
+		b, err := fs.ReadFile(kubelustre.Files, "values.yaml")
+		if err != nil {
+			defaultsErr = err
+			return
+		}
+		defaults, defaultsErr = chartutil.ReadValues(b)
+	})
+	return defaults, defaultsErr
+}
+
+// Load merges the chart defaults, the files and the --set values exactly as
+// helm install does (helm's own merge code), and returns the result.
+// A file that cannot be read or parsed is an I/O error, not a Problem.
+func Load(o Options) (map[string]any, error) {
+	vo := values.Options{ValueFiles: o.Files, Values: o.Sets, StringValues: o.StringSets}
+	user, err := vo.MergeValues(getter.Providers{})
+	if err != nil {
+		return nil, err
+	}
+	return coalesce(user)
+}
+
+// LoadBytes is Load for one values document held in memory.
+func LoadBytes(doc []byte) (map[string]any, error) {
+	user := map[string]any{}
+	if err := yaml.Unmarshal(doc, &user); err != nil {
+		return nil, fmt.Errorf("parse values: %w", err)
+	}
+	return coalesce(user)
+}
+
+func coalesce(user map[string]any) (map[string]any, error) {
+	d, err := chartDefaults()
+	if err != nil {
+		return nil, fmt.Errorf("chart defaults: %w", err)
+	}
+	// CoalesceValues copies the defaults, so the cached map stays pristine.
+	ch := &chart.Chart{Metadata: &chart.Metadata{Name: "kube-lustre"}, Values: d}
+	v, err := chartutil.CoalesceValues(ch, user)
+	if err != nil {
+		return nil, err
+	}
+	return v.AsMap(), nil
+}

@@ -1,0 +1,322 @@
+package topology
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Validate checks vals (as returned by Load) against the schema and the
+// cross-field rules and returns the decoded model with every problem found,
+// in a stable order. The error is reserved for a broken build (an
+// unreadable embedded schema); a bad values file only ever yields Problems.
+func Validate(vals map[string]any) (*Values, Problems, error) {
+	b, err := json.Marshal(vals)
+	if err != nil {
+		return nil, nil, err
+	}
+	shape, err := schemaProblems(b)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Best effort: a field of the wrong type stays zero and the schema has
+	// already reported it; rules about it are filtered below.
+	v := &Values{}
+	_ = json.Unmarshal(b, v)
+
+	var rules []Problem
+	for _, p := range checkRules(v) {
+		if !coveredBy(p, shape) {
+			rules = append(rules, p)
+		}
+	}
+	all := sortProblems(append(shape, rules...))
+	return v, all, nil
+}
+
+// coveredBy drops a rule's finding about a field the schema already
+// rejected: its decoded value is meaningless.
+func coveredBy(p Problem, shape []Problem) bool {
+	for _, s := range shape {
+		if under(p.Path, s.Path) || (p.Conflict != "" && under(p.Conflict, s.Path)) {
+			return true
+		}
+	}
+	return false
+}
+
+// ShortName is a target's name within its filesystem: mgs, mdt0, ost12.
+func (t Target) ShortName() string {
+	if t.Type == TypeMGS {
+		return TypeMGS
+	}
+	return fmt.Sprintf("%s%d", t.Type, t.Index)
+}
+
+func tpath(i int, rest string) string {
+	if rest == "" {
+		return fmt.Sprintf("targets[%d]", i)
+	}
+	return fmt.Sprintf("targets[%d].%s", i, rest)
+}
+
+func checkRules(v *Values) []Problem {
+	var ps []Problem
+	ps = append(ps, checkRoles(v)...)
+	for i, t := range v.Targets {
+		ps = append(ps, checkTarget(i, t)...)
+	}
+	ps = append(ps, checkPerNode(v)...)
+	ps = append(ps, checkNodeFacts(v)...)
+	return ps
+}
+
+// checkRoles: one MGS, MDT0, at least one OST, type+index unique.
+func checkRoles(v *Values) []Problem {
+	var ps []Problem
+	var mgs []string
+	seen := map[string]int{}
+	hasMDT0, hasOST := false, false
+	for i, t := range v.Targets {
+		switch {
+		case t.Type == TypeMGS:
+			mgs = append(mgs, tpath(i, "type"))
+			if t.Index != 0 {
+				ps = append(ps, Problem{Path: tpath(i, "index"), Message: "an MGS has no index",
+					Hint: "remove index from the mgs target"})
+			}
+		case t.MGS && t.Type == TypeMDT:
+			mgs = append(mgs, tpath(i, "mgs"))
+		case t.MGS:
+			ps = append(ps, Problem{Path: tpath(i, "mgs"), Message: "only an MDT can also run the MGS",
+				Hint: "remove mgs: true, or put it on the MDT with index 0, or add a target of type mgs"})
+		}
+		hasMDT0 = hasMDT0 || (t.Type == TypeMDT && t.Index == 0)
+		hasOST = hasOST || t.Type == TypeOST
+		if t.Type == "" {
+			continue
+		}
+		key := t.ShortName()
+		if j, dup := seen[key]; dup {
+			ps = append(ps, Problem{Path: tpath(i, "index"), Conflict: tpath(j, "index"),
+				Message: fmt.Sprintf("%s index %d is defined twice", t.Type, t.Index),
+				Hint:    fmt.Sprintf("give every %s its own index", t.Type)})
+			continue
+		}
+		seen[key] = i
+	}
+	switch {
+	case len(mgs) == 0:
+		ps = append(ps, Problem{Path: "targets", Message: "no MGS: a filesystem needs exactly one",
+			Hint: "add mgs: true to the MDT with index 0, or add a target with type: mgs"})
+	case len(mgs) > 1:
+		for _, p := range mgs[1:] {
+			ps = append(ps, Problem{Path: p, Conflict: mgs[0], Message: "a second MGS: a filesystem has exactly one",
+				Hint: "keep one MGS: remove mgs: true from this MDT or drop this mgs target"})
+		}
+	}
+	if !hasMDT0 {
+		ps = append(ps, Problem{Path: "targets", Message: "no MDT with index 0: the filesystem root lives there",
+			Hint: "add a target with type: mdt and index: 0"})
+	}
+	if !hasOST {
+		ps = append(ps, Problem{Path: "targets", Message: "no OST: file data needs at least one",
+			Hint: "add a target with type: ost"})
+	}
+	return ps
+}
+
+// checkTarget: nodes, HA storage, disk maps and pool vdevs of one target.
+func checkTarget(i int, t Target) []Problem {
+	var ps []Problem
+	first := map[string]int{}
+	for j, n := range t.Nodes {
+		if k, dup := first[n]; dup {
+			ps = append(ps, Problem{Path: tpath(i, fmt.Sprintf("nodes[%d]", j)), Conflict: tpath(i, fmt.Sprintf("nodes[%d]", k)),
+				Message: fmt.Sprintf("node %q is listed twice", n),
+				Hint:    "an HA pair needs two different nodes; remove the duplicate or name the peer"})
+			continue
+		}
+		first[n] = j
+	}
+	pair := len(t.Nodes) == 2
+	switch {
+	case t.DRBD != nil && t.SharedStorage:
+		ps = append(ps, Problem{Path: tpath(i, "sharedStorage"), Conflict: tpath(i, "drbd"),
+			Message: "drbd and sharedStorage both set", Hint: "use drbd to replicate local disks, or sharedStorage for disks both nodes see, not both"})
+	case pair && t.DRBD == nil && !t.SharedStorage:
+		ps = append(ps, Problem{Path: tpath(i, "nodes"), Message: "two nodes but no shared data between them",
+			Hint: "add drbd: {minor, port, disk} to replicate, or sharedStorage: true if both nodes see the same disks"})
+	case !pair && t.DRBD != nil && len(t.Nodes) == 1:
+		ps = append(ps, Problem{Path: tpath(i, "drbd"), Conflict: tpath(i, "nodes"), Message: "drbd needs two nodes",
+			Hint: "add the peer node to nodes, or remove drbd and give zpool.vdevs"})
+	}
+	if t.DRBD != nil {
+		ps = append(ps, checkDiskMap(i, t)...)
+		if len(t.ZPool.Vdevs) > 0 {
+			ps = append(ps, Problem{Path: tpath(i, "zpool.vdevs"), Conflict: tpath(i, "drbd"),
+				Message: "vdevs with drbd: the pool lives on the DRBD device",
+				Hint:    "remove zpool.vdevs; the backing disk is drbd.disk"})
+		}
+	} else if len(t.ZPool.Vdevs) == 0 {
+		ps = append(ps, Problem{Path: tpath(i, "zpool.vdevs"), Message: "is required for a target without drbd",
+			Hint: "list the pool's devices, for example vdevs: [/dev/sdb]"})
+	}
+	return ps
+}
+
+func checkDiskMap(i int, t Target) []Problem {
+	m := t.DRBD.Disk.PerNode
+	if m == nil {
+		return nil
+	}
+	var ps []Problem
+	nodes := map[string]bool{}
+	for _, n := range t.Nodes {
+		nodes[n] = true
+		if _, ok := m[n]; !ok {
+			ps = append(ps, Problem{Path: tpath(i, "drbd.disk"), Conflict: tpath(i, "nodes"),
+				Message: fmt.Sprintf("no disk for node %q", n),
+				Hint:    fmt.Sprintf("add %s: /dev/<disk> to the map", n)})
+		}
+	}
+	for _, n := range sortedKeys(m) {
+		if !nodes[n] {
+			ps = append(ps, Problem{Path: tpath(i, "drbd.disk."+n), Conflict: tpath(i, "nodes"),
+				Message: fmt.Sprintf("%q is not a node of this target (nodes: %s)", n, strings.Join(t.Nodes, ", ")),
+				Hint:    "remove it or fix the node name"})
+		}
+	}
+	return ps
+}
+
+// claim is one per-node resource a target uses, with the field that sets
+// it; the path is built only when reporting (2,000 targets make it hot).
+type claim struct {
+	kind, value string
+	path        func() string
+}
+
+type claimKey struct{ node, kind, value string }
+
+// checkPerNode: on each node, DRBD minors, ports, backing disks, pool names
+// and mount points are used by one target only.
+func checkPerNode(v *Values) []Problem {
+	var ps []Problem
+	owner := map[claimKey]func() string{} // -> path of first use
+	use := func(node string, c claim) {
+		key := claimKey{node, c.kind, c.value}
+		if first, dup := owner[key]; dup {
+			ps = append(ps, Problem{Path: c.path(), Conflict: first(),
+				Message: fmt.Sprintf("%s %s is used twice on node %s", c.kind, c.value, node),
+				Hint:    fmt.Sprintf("give each target on %s its own %s", node, c.kind)})
+			return
+		}
+		owner[key] = c.path
+	}
+	for i, t := range v.Targets {
+		for _, n := range dedupe(t.Nodes) {
+			for _, c := range targetClaims(v, i, t, n) {
+				use(n, c)
+			}
+		}
+	}
+	if v.Clients.Enabled {
+		for _, n := range v.Clients.Nodes {
+			use(n, claim{"mount point", v.ClientMountPoint(), func() string { return clientMountPath(v) }})
+		}
+	}
+	return ps
+}
+
+func clientMountPath(v *Values) string {
+	if v.Clients.MountPoint != "" {
+		return "clients.mountPoint"
+	}
+	return "clients.nodes"
+}
+
+func targetClaims(v *Values, i int, t Target, node string) []claim {
+	at := func(field string) func() string { return func() string { return tpath(i, field) } }
+	cs := []claim{
+		{"pool name", v.PoolName(t), func() string { return poolPath(i, t) }},
+		{"mount point", v.MountPoint(t), func() string { return mountPath(i, t) }},
+	}
+	if d := t.DRBD; d != nil {
+		cs = append(cs,
+			claim{"DRBD minor", strconv.Itoa(d.Minor), at("drbd.minor")},
+			claim{"DRBD port", strconv.Itoa(d.Port), at("drbd.port")})
+		if disk := d.Disk.For(node); disk != "" {
+			field := "drbd.disk"
+			if d.Disk.PerNode != nil {
+				field += "." + node
+			}
+			cs = append(cs, claim{"disk", disk, at(field)})
+		}
+	}
+	for j, dev := range t.ZPool.Vdevs {
+		if strings.HasPrefix(dev, "/") {
+			cs = append(cs, claim{"disk", dev, at(fmt.Sprintf("zpool.vdevs[%d]", j))})
+		}
+	}
+	return cs
+}
+
+func poolPath(i int, t Target) string {
+	if t.ZPool.Name != "" {
+		return tpath(i, "zpool.name")
+	}
+	return tpath(i, "type")
+}
+
+func mountPath(i int, t Target) string {
+	if t.MountPoint != "" {
+		return tpath(i, "mountPoint")
+	}
+	return tpath(i, "type")
+}
+
+// checkNodeFacts: every key of nodes names a node the filesystem uses (a
+// typo there would silently leave the real node's NIDs unresolved).
+func checkNodeFacts(v *Values) []Problem {
+	used := map[string]bool{}
+	for _, t := range v.Targets {
+		for _, n := range t.Nodes {
+			used[n] = true
+		}
+	}
+	for _, n := range v.Clients.Nodes {
+		used[n] = true
+	}
+	var ps []Problem
+	for _, n := range sortedKeys(v.Nodes) {
+		if !used[n] {
+			ps = append(ps, Problem{Path: "nodes." + n, Message: fmt.Sprintf("node %q serves no target and is no client", n),
+				Hint: "remove it or fix the node name"})
+		}
+	}
+	return ps
+}
+
+func dedupe(ss []string) []string {
+	seen := map[string]bool{}
+	out := ss[:0:0]
+	for _, s := range ss {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

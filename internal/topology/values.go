@@ -1,0 +1,127 @@
+// Package topology is the one model of a kube-lustre filesystem: the values
+// file as Helm merges it, its validation (schema shape plus cross-field
+// rules) and the placement derived from it. The helm plugin, the chart's
+// labelling Job and every entrypoint binary read topology through this
+// package, so they cannot disagree.
+package topology
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Target kinds.
+const (
+	TypeMGS = "mgs"
+	TypeMDT = "mdt"
+	TypeOST = "ost"
+)
+
+// Values is the part of the chart's values that describes the filesystem.
+// Chart-only keys (images, resources, ...) are checked by the schema and not
+// modelled here.
+type Values struct {
+	FSName      string          `json:"fsname"`
+	LabelPrefix string          `json:"labelPrefix"`
+	LNet        LNet            `json:"lnet"`
+	Nodes       map[string]Node `json:"nodes"`
+	Targets     []Target        `json:"targets"`
+	Clients     Clients         `json:"clients"`
+	Failover    Failover        `json:"failover"`
+	Install     Install         `json:"install"`
+}
+
+// LNet is what lnetctl configures on servers and clients.
+type LNet struct {
+	Networks []string `json:"networks"`
+}
+
+// Node holds optional facts about one node; missing ones are resolved at run time.
+type Node struct {
+	Address string   `json:"address"`
+	NIDs    []string `json:"nids"`
+}
+
+// Target is one Lustre target and the nodes that may serve it.
+type Target struct {
+	Type          string   `json:"type"`
+	Index         int      `json:"index"`
+	MGS           bool     `json:"mgs"`
+	Nodes         []string `json:"nodes"`
+	DRBD          *DRBD    `json:"drbd"`
+	SharedStorage bool     `json:"sharedStorage"`
+	ZPool         ZPool    `json:"zpool"`
+	MountPoint    string   `json:"mountPoint"`
+}
+
+// DRBD replicates a target's disk between its two nodes.
+type DRBD struct {
+	Minor    int      `json:"minor"`
+	Port     int      `json:"port"`
+	Disk     DiskSpec `json:"disk"`
+	Protocol string   `json:"protocol"`
+}
+
+// DiskSpec is either one device path for every node or a map node -> path.
+type DiskSpec struct {
+	All     string
+	PerNode map[string]string
+}
+
+// UnmarshalJSON accepts a string or an object, as the schema does.
+func (d *DiskSpec) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err == nil {
+		*d = DiskSpec{All: s}
+		return nil
+	}
+	var m map[string]string
+	if err := json.Unmarshal(b, &m); err != nil {
+		return fmt.Errorf("disk must be a device path or a map of node name to device path")
+	}
+	*d = DiskSpec{PerNode: m}
+	return nil
+}
+
+// MarshalJSON writes the form it was read from.
+func (d DiskSpec) MarshalJSON() ([]byte, error) {
+	if d.PerNode != nil {
+		return json.Marshal(d.PerNode)
+	}
+	return json.Marshal(d.All)
+}
+
+// For returns the backing disk of node, or "" when the map does not name it.
+func (d DiskSpec) For(node string) string {
+	if d.PerNode != nil {
+		return d.PerNode[node]
+	}
+	return d.All
+}
+
+// ZPool is the ZFS pool that holds a target.
+type ZPool struct {
+	Name       string            `json:"name"`
+	Vdevs      []string          `json:"vdevs"`
+	Properties map[string]string `json:"properties"`
+}
+
+// Clients selects the nodes that mount the filesystem.
+type Clients struct {
+	Enabled      bool              `json:"enabled"`
+	Nodes        []string          `json:"nodes"`
+	NodeSelector map[string]string `json:"nodeSelector"`
+	MountPoint   string            `json:"mountPoint"`
+	MountOptions []string          `json:"mountOptions"`
+}
+
+// Failover configures how targets move to their peer.
+type Failover struct {
+	Mode         string `json:"mode"`
+	LeaseSeconds int    `json:"leaseSeconds"`
+}
+
+// Install configures the module install/verify step.
+type Install struct {
+	Mode string `json:"mode"`
+}
