@@ -1,0 +1,420 @@
+// Package drbd holds the idempotent DRBD steps: write the resource file,
+// give a proven-blank disk metadata, bring the resource up, run the initial
+// sync of a brand-new pair, promote and demote. Every step observes first
+// and acts only on the difference; nothing here ever takes a resource down
+// or forces a promotion of a resource that holds data.
+package drbd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+)
+
+// Node is one side of a resource.
+type Node struct {
+	// Name is the host name as the node knows itself (drbdadm matches the
+	// `on NAME` section against uname -n).
+	Name string
+	// Disk is the backing block device, e.g. /dev/sdb.
+	Disk string
+	// Address is the replication IP address of the node.
+	Address string
+}
+
+// Resource is one DRBD resource between two nodes, seen from Local.
+type Resource struct {
+	Name     string
+	Minor    int
+	Port     int
+	Protocol string // A, B or C; empty means C
+	Local    Node
+	Peer     Node
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// Validate rejects parameters that would render a broken or dangerous
+// resource file.
+func (r Resource) Validate() error {
+	var errs []error
+	if !nameRE.MatchString(r.Name) {
+		errs = append(errs, fmt.Errorf("resource name %q: want [A-Za-z0-9_.-], at most 63 characters", r.Name))
+	}
+	if r.Minor < 0 || r.Minor > 1048575 {
+		errs = append(errs, fmt.Errorf("resource %s: minor %d out of range", r.Name, r.Minor))
+	}
+	if r.Port < 1 || r.Port > 65535 {
+		errs = append(errs, fmt.Errorf("resource %s: port %d out of range", r.Name, r.Port))
+	}
+	if p := r.protocol(); p != "A" && p != "B" && p != "C" {
+		errs = append(errs, fmt.Errorf("resource %s: protocol %q is not A, B or C", r.Name, r.Protocol))
+	}
+	for _, n := range []Node{r.Local, r.Peer} {
+		if !nameRE.MatchString(n.Name) {
+			errs = append(errs, fmt.Errorf("resource %s: node name %q is not valid", r.Name, n.Name))
+		}
+		if !strings.HasPrefix(n.Disk, "/dev/") || strings.ContainsAny(n.Disk, " \t;{}\"#") {
+			errs = append(errs, fmt.Errorf("resource %s: disk %q of %s must be a /dev path", r.Name, n.Disk, n.Name))
+		}
+		if ip := net.ParseIP(n.Address); ip == nil || ip.To4() == nil {
+			errs = append(errs, fmt.Errorf("resource %s: address %q of %s must be an IPv4 address", r.Name, n.Address, n.Name))
+		}
+	}
+	if r.Local.Name == r.Peer.Name {
+		errs = append(errs, fmt.Errorf("resource %s: local and peer are the same node %q", r.Name, r.Local.Name))
+	}
+	return errors.Join(errs...)
+}
+
+func (r Resource) protocol() string {
+	if r.Protocol == "" {
+		return "C"
+	}
+	return r.Protocol
+}
+
+// Device is the DRBD block device, /dev/drbdMINOR.
+func (r Resource) Device() string { return fmt.Sprintf("/dev/drbd%d", r.Minor) }
+
+// ConfPath is where the resource file lives on the host.
+func (r Resource) ConfPath() string { return "/etc/drbd.d/" + r.Name + ".res" }
+
+// The file uses DRBD 8.4 syntax, which drbd-utils 9 also accepts for both
+// kernels. fencing sits in the disk section (8.4's place; drbd-utils 9
+// moves it to net itself). Split brain is never resolved automatically:
+// every after-sb policy is disconnect, and the operator decides which
+// side's writes survive.
+//
+// Plain formatting, not text/template: a template's reflective method calls
+// make the linker keep every method of every type, which grew each binary
+// that writes this file by 18 MB.
+const resHeader = `# Written by kube-lustre; changes are overwritten.
+resource %s {
+  net {
+    protocol %s;
+    after-sb-0pri disconnect;
+    after-sb-1pri disconnect;
+    after-sb-2pri disconnect;
+  }
+  disk {
+    fencing resource-only;
+  }
+`
+
+const resNode = `  on %s {
+    device /dev/drbd%d minor %d;
+    disk %s;
+    address %s:%d;
+    meta-disk internal;
+  }
+`
+
+// Render returns the resource file. Nodes are listed in name order so that
+// both nodes render byte-identical files.
+func Render(r Resource) ([]byte, error) {
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	nodes := []Node{r.Local, r.Peer}
+	if nodes[0].Name > nodes[1].Name {
+		nodes[0], nodes[1] = nodes[1], nodes[0]
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, resHeader, r.Name, r.protocol())
+	for _, n := range nodes {
+		fmt.Fprintf(&b, resNode, n.Name, r.Minor, r.Minor, n.Disk, n.Address, r.Port)
+	}
+	b.WriteString("}\n")
+	return b.Bytes(), nil
+}
+
+// WriteConfig writes the resource file atomically when its content
+// differs; it reports whether it wrote.
+func WriteConfig(ctx context.Context, run host.Runner, r Resource) (bool, error) {
+	want, err := Render(r)
+	if err != nil {
+		return false, err
+	}
+	exists, err := host.Exists(ctx, run, r.ConfPath())
+	if err != nil {
+		return false, err
+	}
+	if exists {
+		have, err := host.ReadFile(ctx, run, r.ConfPath())
+		if err != nil {
+			return false, err
+		}
+		if bytes.Equal(have, want) {
+			return false, nil
+		}
+	}
+	return true, host.WriteFileAtomic(ctx, run, r.ConfPath(), want, 0o644)
+}
+
+// State is a resource as the kernel reports it.
+type State struct {
+	Up       bool
+	Role     string // Primary, Secondary
+	CState   string // Connected, WFConnection (8.4), Connecting (9), StandAlone, SyncSource...
+	Disk     string // UpToDate, Inconsistent, Outdated, Consistent, Diskless...
+	PeerDisk string // as Disk, or DUnknown
+}
+
+// UpToDate reports whether the local disk holds current data.
+func (s State) UpToDate() bool { return s.Up && s.Disk == "UpToDate" }
+
+func (s State) String() string {
+	if !s.Up {
+		return "down"
+	}
+	return fmt.Sprintf("role %s, %s, disk %s/%s", s.Role, s.CState, s.Disk, s.PeerDisk)
+}
+
+// isDown recognises the one answer that proves a resource is not up:
+// exit 10 with "No such resource" (DRBD 9) or "Device minor not allocated"
+// (8.4). Any other failure leaves the state unknown.
+func isDown(err error) bool {
+	return host.ExitedWith(err, 10, "No such resource") || host.ExitedWith(err, 10, "Device minor not allocated")
+}
+
+// firstField returns the text before the first '/' of a one-line answer
+// (8.4 prints "Primary/Secondary", 9 prints "Primary").
+func firstField(s string) string {
+	s = strings.TrimSpace(s)
+	before, _, _ := strings.Cut(s, "/")
+	return before
+}
+
+// Observe reads role, connection and disk state. It uses the one-word
+// commands (role, cstate, dstate) because their output is stable across
+// 8.4 and 9, unlike `drbdadm status`.
+func Observe(ctx context.Context, run host.Runner, r Resource) (State, error) {
+	res, err := host.Run(ctx, run, "drbdadm", "role", r.Name)
+	if isDown(err) {
+		return State{}, nil
+	}
+	if err != nil {
+		return State{}, err
+	}
+	st := State{Up: true, Role: firstField(res.Stdout)}
+	if res, err = host.Run(ctx, run, "drbdadm", "cstate", r.Name); err != nil {
+		return State{}, err
+	}
+	st.CState = strings.TrimSpace(res.Stdout)
+	if res, err = host.Run(ctx, run, "drbdadm", "dstate", r.Name); err != nil {
+		return State{}, err
+	}
+	disk, peer, _ := strings.Cut(strings.TrimSpace(res.Stdout), "/")
+	st.Disk, st.PeerDisk = disk, peer
+	if st.Role == "" || st.CState == "" || st.Disk == "" {
+		return State{}, fmt.Errorf("drbd %s: unexpected state output role=%q cstate=%q dstate=%q", r.Name, st.Role, st.CState, st.Disk)
+	}
+	return st, nil
+}
+
+// HasMetadata asks drbdmeta (through `drbdadm dump-md`, resource down)
+// whether the backing disk carries DRBD metadata. Only "No valid meta data
+// found" (exit 255) means none; unclean metadata is still metadata, and
+// every other failure is an error.
+func HasMetadata(ctx context.Context, run host.Runner, r Resource) (bool, error) {
+	_, err := host.Run(ctx, run, "drbdadm", "dump-md", r.Name)
+	switch {
+	case err == nil:
+		return true, nil
+	case host.ExitedWith(err, 255, "unclean"):
+		return true, nil
+	case host.ExitedWith(err, 255, "No valid meta data found"):
+		return false, nil
+	}
+	return false, fmt.Errorf("drbd %s: metadata probe: %w", r.Name, err)
+}
+
+// ProveBlank returns nil only when the backing disk has no signature
+// (wipefs and blkid, see host.ProveBlank) and no DRBD metadata.
+func ProveBlank(ctx context.Context, run host.Runner, r Resource) error {
+	if err := host.ProveBlank(ctx, run, r.Local.Disk); err != nil {
+		return err
+	}
+	has, err := HasMetadata(ctx, run, r)
+	if err != nil {
+		return err
+	}
+	if has {
+		return &host.NotBlankError{Device: r.Local.Disk, Evidence: "DRBD metadata present"}
+	}
+	return nil
+}
+
+// Report says what Ensure changed.
+type Report struct {
+	ConfigWritten bool
+	CreatedMD     bool
+	BroughtUp     bool
+	State         State
+}
+
+// Ensure is the DRBD agent's step for one resource: config written, metadata
+// present (created only on a proven-blank disk), resource up. A resource
+// that is already up is left alone whatever its role: the agent never takes
+// a resource down.
+func Ensure(ctx context.Context, run host.Runner, r Resource) (Report, error) {
+	var rep Report
+	var err error
+	if rep.ConfigWritten, err = WriteConfig(ctx, run, r); err != nil {
+		return rep, err
+	}
+	if rep.State, err = Observe(ctx, run, r); err != nil {
+		return rep, err
+	}
+	if rep.State.Up {
+		return rep, nil
+	}
+	has, err := HasMetadata(ctx, run, r)
+	if err != nil {
+		return rep, err
+	}
+	if !has {
+		// The metadata probe above already said "none"; the disk must
+		// also carry no signature at all.
+		if err := host.ProveBlank(ctx, run, r.Local.Disk); err != nil {
+			return rep, fmt.Errorf("drbd %s: not creating metadata: %w", r.Name, err)
+		}
+		// --force only skips drbdmeta's questions; blankness is proven
+		// above, and drbdmeta's own check misses ZFS labels anyway.
+		if _, err := host.Run(ctx, run, "drbdadm", "create-md", "--force", r.Name); err != nil {
+			return rep, err
+		}
+		rep.CreatedMD = true
+	}
+	if _, err := host.Run(ctx, run, "drbdadm", "up", r.Name); err != nil {
+		return rep, err
+	}
+	rep.BroughtUp = true
+	rep.State, err = Observe(ctx, run, r)
+	return rep, err
+}
+
+// justCreatedUUID is DRBD's UUID_JUST_CREATED: metadata that create-md
+// wrote and that has never held data.
+const justCreatedUUID = "0000000000000004"
+
+// JustCreated reports whether the local metadata has never held data.
+func JustCreated(ctx context.Context, run host.Runner, r Resource) (bool, error) {
+	res, err := host.Run(ctx, run, "drbdadm", "get-gi", r.Name)
+	if err != nil {
+		return false, err
+	}
+	current, _, found := strings.Cut(strings.TrimSpace(res.Stdout), ":")
+	if !found || len(current) != 16 {
+		return false, fmt.Errorf("drbd %s: unexpected get-gi output %q", r.Name, res.Stdout)
+	}
+	return strings.EqualFold(current, justCreatedUUID), nil
+}
+
+// InitialSync starts the first sync of a brand-new pair by forcing this
+// side Primary. It acts only when the pair is connected, both disks are
+// Inconsistent and the local metadata has never held data (the UUID
+// create-md writes): that state is persistent, so a run interrupted after
+// create-md still finds it, while any resource that ever held data is
+// excluded. An Inconsistent peer holds no usable data by DRBD's own
+// definition, so the forced sync cannot destroy any. It reports whether it
+// forced.
+func InitialSync(ctx context.Context, run host.Runner, r Resource) (bool, error) {
+	st, err := Observe(ctx, run, r)
+	if err != nil {
+		return false, err
+	}
+	if !st.Up || st.CState != "Connected" || st.Disk != "Inconsistent" || st.PeerDisk != "Inconsistent" || st.Role != "Secondary" {
+		return false, nil
+	}
+	fresh, err := JustCreated(ctx, run, r)
+	if err != nil || !fresh {
+		return false, err
+	}
+	if _, err := host.Run(ctx, run, "drbdadm", "primary", "--force", r.Name); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// WaitOptions tunes WaitUpToDate.
+type WaitOptions struct {
+	// Poll is the interval between observations; 0 means one second.
+	Poll time.Duration
+	// InitialSync lets this node (the pair's preferred node) start the
+	// first sync of a brand-new pair while waiting; see InitialSync.
+	InitialSync bool
+}
+
+// WaitUpToDate polls until the local disk is UpToDate or ctx ends. Probe
+// errors are retried (the module may still be loading) but reported if
+// the wait times out. It also reports whether it forced the initial sync.
+func WaitUpToDate(ctx context.Context, run host.Runner, r Resource, o WaitOptions) (State, bool, error) {
+	poll := o.Poll
+	if poll <= 0 {
+		poll = time.Second
+	}
+	var last State
+	var lastErr error
+	forced := false
+	for {
+		st, err := Observe(ctx, run, r)
+		if err == nil && st.UpToDate() {
+			return st, forced, nil
+		}
+		// Keep the last state actually observed for the timeout message; a
+		// probe cut short by the deadline says nothing.
+		if err == nil {
+			last = st
+		}
+		lastErr = err
+		if err == nil && o.InitialSync && !forced {
+			forced, lastErr = InitialSync(ctx, run, r)
+			if forced {
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return last, forced, fmt.Errorf("drbd %s: waiting for UpToDate (last: %s): %w", r.Name, last, errors.Join(ctx.Err(), lastErr))
+		case <-time.After(poll):
+		}
+	}
+}
+
+// Promote makes the resource Primary; never with --force, so DRBD itself
+// refuses while the peer is Primary or the local data is not UpToDate.
+func Promote(ctx context.Context, run host.Runner, r Resource) error {
+	st, err := Observe(ctx, run, r)
+	if err != nil {
+		return err
+	}
+	if st.Up && st.Role == "Primary" {
+		return nil
+	}
+	_, err = host.Run(ctx, run, "drbdadm", "primary", r.Name)
+	return err
+}
+
+// Demote makes the resource Secondary if it is Primary. The kernel refuses
+// while the device is open (a pool still imported), which is what keeps a
+// failed unmount from yanking the device.
+func Demote(ctx context.Context, run host.Runner, r Resource) error {
+	st, err := Observe(ctx, run, r)
+	if err != nil {
+		return err
+	}
+	if !st.Up || st.Role != "Primary" {
+		return nil
+	}
+	_, err = host.Run(ctx, run, "drbdadm", "secondary", r.Name)
+	return err
+}

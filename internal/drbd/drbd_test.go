@@ -1,0 +1,377 @@
+package drbd
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+	"github.com/kube-lustre/kube-lustre/internal/hostsim"
+)
+
+func resource(local, peer int) Resource {
+	nodes := []Node{
+		{Name: "s1", Disk: "/dev/sdb", Address: hostsim.PairAddress(0)},
+		{Name: "s2", Disk: "/dev/sdb", Address: hostsim.PairAddress(1)},
+	}
+	return Resource{Name: "r0", Minor: 0, Port: 7788, Local: nodes[local], Peer: nodes[peer]}
+}
+
+func newWorld(t *testing.T, version string) *hostsim.World {
+	t.Helper()
+	w, err := hostsim.OpenPair(t.TempDir(), version, "s1", "s2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// ensureBoth runs the DRBD agent step on both nodes.
+func ensureBoth(t *testing.T, w *hostsim.World) {
+	t.Helper()
+	ctx := context.Background()
+	for i, n := range []string{"s1", "s2"} {
+		if _, err := Ensure(ctx, w.Host(n), resource(i, 1-i)); err != nil {
+			t.Fatalf("%s: %v", n, err)
+		}
+	}
+}
+
+// ran returns what one host ran, from the world's log, starting with
+// prefix (see hostsim.World.Ran).
+func ran(t *testing.T, w *hostsim.World, hostName, prefix string) []string {
+	t.Helper()
+	out, err := w.Ran(hostName, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestRender(t *testing.T) {
+	a, err := Render(resource(0, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := Render(resource(1, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a) != string(b) {
+		t.Fatalf("the two nodes render different files:\n%s\n%s", a, b)
+	}
+	for _, want := range []string{"protocol C;", "fencing resource-only;", "after-sb-0pri disconnect;", "after-sb-1pri disconnect;", "after-sb-2pri disconnect;",
+		"on s1 {", "device /dev/drbd0 minor 0;", "address 10.0.0.2:7788;", "meta-disk internal;"} {
+		if !strings.Contains(string(a), want) {
+			t.Errorf("rendered file lacks %q:\n%s", want, a)
+		}
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		mod  func(r *Resource)
+		want string
+	}{
+		{"ok", func(r *Resource) {}, ""},
+		{"bad name", func(r *Resource) { r.Name = "r0; x" }, "resource name"},
+		{"port", func(r *Resource) { r.Port = 0 }, "port"},
+		{"protocol", func(r *Resource) { r.Protocol = "D" }, "protocol"},
+		{"disk", func(r *Resource) { r.Local.Disk = "sdb" }, "must be a /dev path"},
+		{"disk injection", func(r *Resource) { r.Peer.Disk = "/dev/sdb; }" }, "must be a /dev path"},
+		{"address", func(r *Resource) { r.Peer.Address = "s2" }, "IPv4"},
+		{"same node", func(r *Resource) { r.Peer.Name = "s1" }, "same node"},
+		{"minor", func(r *Resource) { r.Minor = -1 }, "minor"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := resource(0, 1)
+			tc.mod(&r)
+			err := r.Validate()
+			if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+				t.Fatalf("Validate = %v, want %q", err, tc.want)
+			}
+			if _, rerr := Render(r); (rerr == nil) != (err == nil) {
+				t.Fatalf("Render disagrees with Validate: %v", rerr)
+			}
+		})
+	}
+}
+
+func TestEnsureFreshPairIsIdempotent(t *testing.T) {
+	for _, v := range []string{hostsim.DRBD84, hostsim.DRBD9} {
+		t.Run(v, func(t *testing.T) {
+			w := newWorld(t, v)
+			ctx := context.Background()
+			rep, err := Ensure(ctx, w.Host("s1"), resource(0, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !rep.ConfigWritten || !rep.CreatedMD || !rep.BroughtUp || rep.State.Disk != "Inconsistent" {
+				t.Fatalf("first run: %+v", rep)
+			}
+			before := len(ran(t, w, "s1", ""))
+			rep, err = Ensure(ctx, w.Host("s1"), resource(0, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.ConfigWritten || rep.CreatedMD || rep.BroughtUp {
+				t.Fatalf("second run changed something: %+v", rep)
+			}
+			for _, c := range ran(t, w, "s1", "")[before:] {
+				c = strings.TrimPrefix(c, "s1: ")
+				if !strings.HasPrefix(c, "test ") && !strings.HasPrefix(c, "cat ") && !strings.HasPrefix(c, "drbdadm role") && !strings.HasPrefix(c, "drbdadm cstate") && !strings.HasPrefix(c, "drbdadm dstate") {
+					t.Errorf("second run issued %q; it should only observe", c)
+				}
+			}
+		})
+	}
+}
+
+func TestInitialSyncOnlyOnBrandNewPair(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, hostsim.DRBD9)
+	ensureBoth(t, w)
+	// The peer is not allowed to force: only the caller decides who is
+	// preferred, but the state check alone must not let a second force
+	// through once the pair holds data.
+	forced, err := InitialSync(ctx, w.Host("s1"), resource(0, 1))
+	if err != nil || !forced {
+		t.Fatalf("brand-new pair: forced=%v err=%v", forced, err)
+	}
+	for i, n := range []string{"s1", "s2"} {
+		forced, err := InitialSync(ctx, w.Host(n), resource(i, 1-i))
+		if err != nil || forced {
+			t.Fatalf("%s: forced a second time (%v, %v)", n, forced, err)
+		}
+	}
+	st, err := Observe(ctx, w.Host("s2"), resource(1, 0))
+	if err != nil || st.Disk != "UpToDate" || st.PeerDisk != "UpToDate" || st.Role != "Secondary" {
+		t.Fatalf("after sync s2: %v %v", st, err)
+	}
+	if got := ran(t, w, "s1", "drbdadm primary --force"); len(got) != 1 {
+		t.Fatalf("primary --force issued %d times", len(got))
+	}
+}
+
+func TestInitialSyncNeedsConnectedPeer(t *testing.T) {
+	w := newWorld(t, hostsim.DRBD84)
+	ctx := context.Background()
+	if _, err := Ensure(ctx, w.Host("s1"), resource(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	forced, err := InitialSync(ctx, w.Host("s1"), resource(0, 1))
+	if err != nil || forced {
+		t.Fatalf("forced without a peer: %v %v", forced, err)
+	}
+}
+
+func TestExistingMetadataIsNeverRecreatedOrForced(t *testing.T) {
+	w := newWorld(t, hostsim.DRBD9)
+	for _, n := range []string{"s1", "s2"} {
+		if err := w.SetSignature(n, "/dev/sdb", hostsim.SigDRBD); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ensureBoth(t, w)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	_, forced, err := WaitUpToDate(ctx, w.Host("s1"), resource(0, 1), WaitOptions{Poll: time.Millisecond, InitialSync: true})
+	// Both sides hold metadata of unrelated data: DRBD refuses to connect
+	// and nothing here may pick a winner.
+	if forced {
+		t.Fatal("forced a resource that holds data")
+	}
+	if err != nil {
+		t.Fatalf("unrelated data sides are each UpToDate locally, wait should succeed: %v", err)
+	}
+	for _, n := range []string{"s1", "s2"} {
+		if c := ran(t, w, n, "drbdadm create-md"); len(c) != 0 {
+			t.Fatalf("%s: create-md over existing metadata: %v", n, c)
+		}
+		if c := ran(t, w, n, "drbdadm primary"); len(c) != 0 {
+			t.Fatalf("%s: promoted: %v", n, c)
+		}
+	}
+	st, err := Observe(context.Background(), w.Host("s1"), resource(0, 1))
+	if err != nil || st.CState != "StandAlone" {
+		t.Fatalf("unrelated data should leave StandAlone: %v %v", st, err)
+	}
+}
+
+func TestSignaturesBlockCreateMD(t *testing.T) {
+	for _, sig := range []string{hostsim.SigExt4, hostsim.SigXFS, hostsim.SigZFSMember} {
+		t.Run(sig, func(t *testing.T) {
+			w := newWorld(t, hostsim.DRBD84)
+			if err := w.SetSignature("s1", "/dev/sdb", sig); err != nil {
+				t.Fatal(err)
+			}
+			_, err := Ensure(context.Background(), w.Host("s1"), resource(0, 1))
+			var nb *host.NotBlankError
+			if !errors.As(err, &nb) {
+				t.Fatalf("Ensure on a %s disk: %v, want NotBlankError", sig, err)
+			}
+			if c := ran(t, w, "s1", "drbdadm create-md"); len(c) != 0 {
+				t.Fatalf("create-md issued: %v", c)
+			}
+		})
+	}
+}
+
+func TestFailedProbesAreNotBlank(t *testing.T) {
+	cases := []struct {
+		name  string
+		match hostsim.Match
+		res   host.Result
+	}{
+		{"wipefs fails", hostsim.Match{Args: []string{"wipefs"}}, host.Result{Stderr: "wipefs: error: /dev/sdb: probing initialization failed: Input/output error\n", ExitCode: 1}},
+		{"wipefs killed", hostsim.Match{Args: []string{"wipefs"}}, host.Result{ExitCode: 137}},
+		{"blkid reports a missing device", hostsim.Match{Args: []string{"blkid"}}, host.Result{Stderr: "blkid: error: /dev/sdb: No such file or directory\n", ExitCode: 2}},
+		{"blkid other error", hostsim.Match{Args: []string{"blkid"}}, host.Result{ExitCode: 4}},
+		{"dump-md cannot open", hostsim.Match{Args: []string{"drbdadm", "dump-md"}}, host.Result{Stderr: "open(/dev/sdb) failed: Permission denied\n", ExitCode: 20}},
+		{"dump-md exit 255 other message", hostsim.Match{Args: []string{"drbdadm", "dump-md"}}, host.Result{Stderr: "drbdmeta: cannot read\n", ExitCode: 255}},
+		{"dump-md killed", hostsim.Match{Args: []string{"drbdadm", "dump-md"}}, host.Result{ExitCode: 137}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, hostsim.DRBD84)
+			if err := w.FailNext("s1", tc.match, tc.res); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := Ensure(context.Background(), w.Host("s1"), resource(0, 1)); err == nil {
+				t.Fatal("Ensure succeeded although a probe failed")
+			}
+			if c := ran(t, w, "s1", "drbdadm create-md"); len(c) != 0 {
+				t.Fatalf("create-md issued after a failed probe: %v", c)
+			}
+		})
+	}
+}
+
+func TestHangingProbeTimesOut(t *testing.T) {
+	w := newWorld(t, hostsim.DRBD84)
+	if err := w.Hang("s1", hostsim.Match{Args: []string{"blkid"}}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := Ensure(ctx, w.Host("s1"), resource(0, 1)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Ensure = %v, want deadline exceeded", err)
+	}
+	if c := ran(t, w, "s1", "drbdadm create-md"); len(c) != 0 {
+		t.Fatalf("create-md issued: %v", c)
+	}
+}
+
+func TestEnsureLeavesPrimaryUp(t *testing.T) {
+	w := newWorld(t, hostsim.DRBD84)
+	ensureBoth(t, w)
+	ctx := context.Background()
+	if _, err := InitialSync(ctx, w.Host("s1"), resource(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	// A changed file (new port) is rewritten, but the running resource is
+	// neither taken down nor demoted.
+	r := resource(0, 1)
+	r.Port = 7789
+	rep, err := Ensure(ctx, w.Host("s1"), r)
+	if err != nil || !rep.ConfigWritten || rep.BroughtUp || rep.State.Role != "Primary" {
+		t.Fatalf("Ensure on a Primary: %+v %v", rep, err)
+	}
+	for _, c := range ran(t, w, "s1", "drbdadm") {
+		if strings.HasPrefix(c, "s1: drbdadm down") || strings.HasPrefix(c, "s1: drbdadm secondary") {
+			t.Fatalf("agent issued %q on a Primary", c)
+		}
+	}
+}
+
+func TestPromoteDemote(t *testing.T) {
+	w := newWorld(t, hostsim.DRBD9)
+	ensureBoth(t, w)
+	ctx := context.Background()
+	if err := Promote(ctx, w.Host("s1"), resource(0, 1)); !host.ExitedWith(err, 17, "Need access to UpToDate data") {
+		t.Fatalf("promoting Inconsistent data: %v", err)
+	}
+	if _, err := InitialSync(ctx, w.Host("s1"), resource(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Promote(ctx, w.Host("s2"), resource(1, 0)); !host.ExitedWith(err, 11, "Multiple primaries not allowed by config") {
+		t.Fatalf("promoting while the peer is Primary: %v", err)
+	}
+	for _, step := range []struct {
+		host string
+		i    int
+		fn   func(context.Context, host.Runner, Resource) error
+		role string
+	}{
+		{"s1", 0, Promote, "Primary"}, // already Primary: no-op
+		{"s1", 0, Demote, "Secondary"},
+		{"s1", 0, Demote, "Secondary"}, // already Secondary: no-op
+		{"s2", 1, Promote, "Primary"},
+	} {
+		if err := step.fn(ctx, w.Host(step.host), resource(step.i, 1-step.i)); err != nil {
+			t.Fatal(err)
+		}
+		st, err := Observe(ctx, w.Host(step.host), resource(step.i, 1-step.i))
+		if err != nil || st.Role != step.role {
+			t.Fatalf("%s: %v %v, want %s", step.host, st, err, step.role)
+		}
+	}
+	// One refused attempt on Inconsistent data; the later Promote of a
+	// Primary issued nothing.
+	if n := len(ran(t, w, "s1", "drbdadm primary r0")); n != 1 {
+		t.Fatalf("s1 issued a plain primary %d times, want 1", n)
+	}
+}
+
+func TestWaitUpToDateTimesOut(t *testing.T) {
+	w := newWorld(t, hostsim.DRBD84)
+	ensureBoth(t, w)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	st, forced, err := WaitUpToDate(ctx, w.Host("s2"), resource(1, 0), WaitOptions{Poll: time.Millisecond})
+	if !errors.Is(err, context.DeadlineExceeded) || forced || st.Disk != "Inconsistent" {
+		t.Fatalf("wait = %v %v %v", st, forced, err)
+	}
+}
+
+func TestObserveDown(t *testing.T) {
+	for _, v := range []string{hostsim.DRBD84, hostsim.DRBD9} {
+		w := newWorld(t, v)
+		if _, err := WriteConfig(context.Background(), w.Host("s1"), resource(0, 1)); err != nil {
+			t.Fatal(err)
+		}
+		st, err := Observe(context.Background(), w.Host("s1"), resource(0, 1))
+		if err != nil || st.Up {
+			t.Fatalf("%s: down resource observed as %v, %v", v, st, err)
+		}
+		if err := w.FailNext("s1", hostsim.Match{Args: []string{"drbdadm", "role"}}, host.Result{Stderr: "Could not connect to 'drbd' generic netlink family\n", ExitCode: 20}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Observe(context.Background(), w.Host("s1"), resource(0, 1)); err == nil {
+			t.Fatalf("%s: an unknown failure was taken as an answer", v)
+		}
+	}
+}
+
+func TestProveBlank(t *testing.T) {
+	ctx := context.Background()
+	w := newWorld(t, hostsim.DRBD84)
+	r := resource(0, 1)
+	if _, err := WriteConfig(ctx, w.Host("s1"), r); err != nil {
+		t.Fatal(err)
+	}
+	if err := ProveBlank(ctx, w.Host("s1"), r); err != nil {
+		t.Fatalf("blank disk: %v", err)
+	}
+	if err := w.SetSignature("s1", "/dev/sdb", hostsim.SigDRBD); err != nil {
+		t.Fatal(err)
+	}
+	var nb *host.NotBlankError
+	if err := ProveBlank(ctx, w.Host("s1"), r); !errors.As(err, &nb) {
+		t.Fatalf("disk with DRBD metadata: %v", err)
+	}
+}

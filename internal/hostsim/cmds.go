@@ -1,0 +1,527 @@
+package hostsim
+
+import (
+	"encoding/binary"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+)
+
+func ok(stdout string) host.Result { return host.Result{Stdout: stdout} }
+
+func fail(code int, format string, args ...any) host.Result {
+	msg := fmt.Sprintf(format, args...)
+	if !strings.HasSuffix(msg, "\n") {
+		msg += "\n"
+	}
+	return host.Result{Stderr: msg, ExitCode: code}
+}
+
+// handler runs one command on a host with the world lock held.
+type handler func(st *state, h *hostState, c host.Cmd) host.Result
+
+var handlers map[string]handler
+
+func init() {
+	// Built in init because some handlers refer back to the table.
+	handlers = map[string]handler{
+		"true":          func(*state, *hostState, host.Cmd) host.Result { return ok("") },
+		"sync":          func(*state, *hostState, host.Cmd) host.Result { return ok("") },
+		"cat":           cmdCat,
+		"tee":           cmdTee,
+		"mv":            cmdMv,
+		"mkdir":         cmdMkdir,
+		"rm":            cmdRm,
+		"chmod":         cmdChmod,
+		"test":          cmdTest,
+		"hostid":        cmdHostid,
+		"zgenhostid":    cmdZgenhostid,
+		"modprobe":      cmdModprobe,
+		"lsmod":         cmdLsmod,
+		"rmmod":         cmdRmmod,
+		"wipefs":        cmdWipefs,
+		"blkid":         cmdBlkid,
+		"dmesg":         cmdDmesg,
+		"drbdadm":       cmdDrbdadm,
+		"zpool":         cmdZpool,
+		"zfs":           cmdZfs,
+		"mkfs.lustre":   cmdMkfsLustre,
+		"tunefs.lustre": cmdTunefsLustre,
+		"mount":         cmdMount,
+		"umount":        cmdUmount,
+		"mountpoint":    cmdMountpoint,
+		"lnetctl":       cmdLnetctl,
+		"lctl":          cmdLctl,
+	}
+}
+
+// runCommand dispatches a command. The steps must not need a shell, so
+// sh/bash are as unknown as any other program.
+func runCommand(st *state, h *hostState, c host.Cmd) host.Result {
+	fn, found := handlers[c.Name]
+	if !found {
+		return fail(127, "%s: command not found", c.Name)
+	}
+	return fn(st, h, c)
+}
+
+func (h *hostState) isDir(p string) bool { return h.Dirs[path.Clean(p)] }
+
+func cmdCat(st *state, h *hostState, c host.Cmd) host.Result {
+	var out strings.Builder
+	for _, p := range c.Args {
+		switch p {
+		case "/proc/mounts":
+			out.WriteString(h.procMounts())
+			continue
+		case "/proc/drbd":
+			if !h.Modules["drbd"] {
+				return fail(1, "cat: /proc/drbd: No such file or directory")
+			}
+			out.WriteString(st.procDRBD(h))
+			continue
+		}
+		b, found := h.Files[path.Clean(p)]
+		if !found {
+			if h.isDir(p) {
+				return fail(1, "cat: %s: Is a directory", p)
+			}
+			return fail(1, "cat: %s: No such file or directory", p)
+		}
+		out.Write(b)
+	}
+	return ok(out.String())
+}
+
+func cmdTee(st *state, h *hostState, c host.Cmd) host.Result {
+	for _, p := range c.Args {
+		if strings.HasPrefix(p, "-") {
+			return fail(1, "tee: option %s not simulated", p)
+		}
+		if !h.isDir(path.Dir(path.Clean(p))) {
+			return fail(1, "tee: %s: No such file or directory", p)
+		}
+		h.Files[path.Clean(p)] = append([]byte(nil), c.Stdin...)
+	}
+	return ok(string(c.Stdin))
+}
+
+// plainArgs drops options such as -f/-p that the simulator treats as always
+// given.
+func plainArgs(args []string) []string {
+	var out []string
+	for _, a := range args {
+		if !strings.HasPrefix(a, "-") {
+			out = append(out, path.Clean(a))
+		}
+	}
+	return out
+}
+
+func cmdMv(st *state, h *hostState, c host.Cmd) host.Result {
+	a := plainArgs(c.Args)
+	if len(a) != 2 {
+		return fail(1, "mv: missing file operand")
+	}
+	b, found := h.Files[a[0]]
+	if !found {
+		return fail(1, "mv: cannot stat '%s': No such file or directory", a[0])
+	}
+	if !h.isDir(path.Dir(a[1])) {
+		return fail(1, "mv: cannot move '%s' to '%s': No such file or directory", a[0], a[1])
+	}
+	delete(h.Files, a[0])
+	h.Files[a[1]] = b
+	return ok("")
+}
+
+func cmdMkdir(st *state, h *hostState, c host.Cmd) host.Result {
+	parents := len(c.Args) > 0 && c.Args[0] == "-p"
+	for _, p := range plainArgs(c.Args) {
+		if _, isFile := h.Files[p]; isFile {
+			return fail(1, "mkdir: cannot create directory '%s': File exists", p)
+		}
+		if !parents && !h.isDir(path.Dir(p)) {
+			return fail(1, "mkdir: cannot create directory '%s': No such file or directory", p)
+		}
+		for d := p; d != "/" && d != "."; d = path.Dir(d) {
+			h.Dirs[d] = true
+		}
+	}
+	return ok("")
+}
+
+func cmdRm(st *state, h *hostState, c host.Cmd) host.Result {
+	force := false
+	for _, a := range c.Args {
+		force = force || a == "-f"
+	}
+	for _, p := range plainArgs(c.Args) {
+		if _, found := h.Files[p]; !found && !force {
+			return fail(1, "rm: cannot remove '%s': No such file or directory", p)
+		}
+		delete(h.Files, p)
+	}
+	return ok("")
+}
+
+func cmdChmod(st *state, h *hostState, c host.Cmd) host.Result {
+	a := plainArgs(c.Args)
+	if len(a) < 2 {
+		return fail(1, "chmod: missing operand")
+	}
+	for _, p := range a[1:] {
+		if _, found := h.Files[p]; !found && !h.isDir(p) {
+			return fail(1, "chmod: cannot access '%s': No such file or directory", p)
+		}
+	}
+	return ok("")
+}
+
+// exists reports whether p is a file, directory or device on the host. A
+// DRBD device node exists only while its resource is up.
+func (h *hostState) exists(p string) bool {
+	p = path.Clean(p)
+	if _, found := h.Files[p]; found || h.isDir(p) || p == "/proc/mounts" {
+		return true
+	}
+	if _, found := h.Disks[p]; found {
+		return true
+	}
+	return h.drbdByDevice(p) != nil
+}
+
+func cmdTest(st *state, h *hostState, c host.Cmd) host.Result {
+	if len(c.Args) != 2 {
+		return fail(2, "test: expected -e|-f|-b|-d PATH")
+	}
+	p := path.Clean(c.Args[1])
+	var yes bool
+	switch c.Args[0] {
+	case "-e":
+		yes = h.exists(p)
+	case "-f":
+		_, yes = h.Files[p]
+	case "-d":
+		yes = h.isDir(p)
+	case "-b":
+		_, yes = h.Disks[p]
+		yes = yes || h.drbdByDevice(p) != nil
+	default:
+		return fail(2, "test: %s: unary operator expected", c.Args[0])
+	}
+	if yes {
+		return ok("")
+	}
+	return host.Result{ExitCode: 1}
+}
+
+// hostID returns the host's ZFS hostid as 8 hex digits, "" when
+// /etc/hostid is missing (ZFS then uses hostid 0).
+func (h *hostState) hostID() string {
+	b, found := h.Files["/etc/hostid"]
+	if !found || len(b) != 4 {
+		return ""
+	}
+	return fmt.Sprintf("%08x", binary.LittleEndian.Uint32(b))
+}
+
+func cmdHostid(st *state, h *hostState, c host.Cmd) host.Result {
+	if id := h.hostID(); id != "" {
+		return ok(id + "\n")
+	}
+	// glibc falls back to a value derived from the host's IP address.
+	return ok("007f0101\n")
+}
+
+func cmdZgenhostid(st *state, h *hostState, c host.Cmd) host.Result {
+	force := len(c.Args) > 0 && c.Args[0] == "-f"
+	if _, found := h.Files["/etc/hostid"]; found && !force {
+		return fail(1, "zgenhostid: /etc/hostid exists. To force overwrite, use -f")
+	}
+	b := make([]byte, 4)
+	binary.LittleEndian.PutUint32(b, uint32(st.nextID()>>8)|1)
+	h.Files["/etc/hostid"] = b
+	return ok("")
+}
+
+// moduleDeps lists what modprobe loads first.
+var moduleDeps = map[string][]string{
+	"drbd":     {"lru_cache"},
+	"zfs":      {"spl"},
+	"lnet":     {"libcfs"},
+	"ksocklnd": {"lnet"},
+	"obdclass": {"lnet"},
+	"ptlrpc":   {"obdclass"},
+	"lustre":   {"ptlrpc", "ksocklnd"},
+	"osd_zfs":  {"zfs", "ptlrpc"},
+	"mgs":      {"ptlrpc"},
+	"mdt":      {"ptlrpc"},
+	"ost":      {"ptlrpc"},
+}
+
+const kernelRelease = "6.1.0-18-amd64"
+
+// loadModule loads m and its dependencies, or says what is missing like
+// modprobe does.
+func (h *hostState) loadModule(m string) (string, bool) {
+	avail := false
+	for _, a := range h.Available {
+		avail = avail || a == m
+	}
+	if !avail {
+		return fmt.Sprintf("modprobe: FATAL: Module %s not found in directory /lib/modules/%s\n", m, kernelRelease), false
+	}
+	for _, d := range moduleDeps[m] {
+		if msg, loaded := h.loadModule(d); !loaded {
+			return msg, false
+		}
+	}
+	h.Modules[m] = true
+	return "", true
+}
+
+func cmdModprobe(st *state, h *hostState, c host.Cmd) host.Result {
+	for _, m := range plainArgs(c.Args) {
+		if msg, loaded := h.loadModule(m); !loaded {
+			return host.Result{Stderr: msg, ExitCode: 1}
+		}
+	}
+	return ok("")
+}
+
+// usedBy lists the loaded modules and users that hold m.
+func (h *hostState) usedBy(m string) []string {
+	var users []string
+	for _, other := range sortedKeys(h.Modules) {
+		for _, d := range moduleDeps[other] {
+			if d == m {
+				users = append(users, other)
+			}
+		}
+	}
+	return users
+}
+
+func (h *hostState) moduleBusy(m string) bool {
+	if len(h.usedBy(m)) > 0 {
+		return true
+	}
+	switch m {
+	case "drbd":
+		return len(h.DRBD) > 0
+	case "zfs":
+		return len(h.Imported) > 0
+	case "lustre", "osd_zfs", "lnet":
+		return len(h.Mounts) > 0 || (m == "lnet" && h.LNetUp)
+	}
+	return false
+}
+
+func cmdLsmod(st *state, h *hostState, c host.Cmd) host.Result {
+	lines := []string{"Module                  Size  Used by"}
+	for _, m := range sortedKeys(h.Modules) {
+		users := h.usedBy(m)
+		lines = append(lines, fmt.Sprintf("%-19s %8d  %d %s", m, 65536, len(users), strings.Join(users, ",")))
+	}
+	return ok(joinLines(lines))
+}
+
+func cmdRmmod(st *state, h *hostState, c host.Cmd) host.Result {
+	for _, m := range plainArgs(c.Args) {
+		if !h.Modules[m] {
+			return fail(1, "rmmod: ERROR: Module %s is not currently loaded", m)
+		}
+		if h.moduleBusy(m) {
+			return fail(1, "rmmod: ERROR: Module %s is in use", m)
+		}
+		delete(h.Modules, m)
+	}
+	return ok("")
+}
+
+func cmdDmesg(st *state, h *hostState, c host.Cmd) host.Result { return ok(joinLines(h.Log)) }
+
+// signature is one row wipefs prints.
+type signature struct {
+	Offset string
+	Type   string
+	UUID   string
+	Label  string
+	Usage  string
+}
+
+// signatures returns what libblkid finds on a device path: the data area's
+// filesystem, plus DRBD metadata at the end of a backing disk. A DRBD
+// device shows its data area only. found is false when the path is no block
+// device.
+func (st *state) signatures(h *hostState, p string) (sigs []signature, found bool) {
+	var d data
+	var md *drbdMeta
+	if dk, isDisk := h.Disks[p]; isDisk {
+		d, md = dk.Data, dk.MD
+	} else if r := h.drbdByDevice(p); r != nil {
+		d = h.Disks[r.Disk].Data
+	} else {
+		return nil, false
+	}
+	switch d.Sig {
+	case SigExt4:
+		sigs = append(sigs, signature{"0x438", "ext4", d.UUID, "", "filesystem"})
+	case SigXFS:
+		sigs = append(sigs, signature{"0x0", "xfs", d.UUID, "", "filesystem"})
+	case SigZFSMember:
+		name := ""
+		if d.Pool != nil {
+			name = d.Pool.Name
+		}
+		// ZFS writes four labels; libblkid reports uberblocks at the front
+		// labels. Two rows are enough to look like the real listing.
+		for _, off := range []string{"0x3f000", "0x3e000"} {
+			sigs = append(sigs, signature{off, "zfs_member", fmt.Sprint(d.Pool.guid()), name, "filesystem"})
+		}
+	}
+	if md != nil {
+		sigs = append(sigs, signature{"0x3ffff000", "drbd", fmt.Sprintf("%016x", md.UUID), "", "other"})
+	}
+	return sigs, true
+}
+
+func (p *pool) guid() uint64 {
+	if p == nil {
+		return 0
+	}
+	return p.GUID
+}
+
+func cmdWipefs(st *state, h *hostState, c host.Cmd) host.Result {
+	noAct := false
+	var devs []string
+	for _, a := range c.Args {
+		switch {
+		case a == "--no-act" || a == "-n":
+			noAct = true
+		case strings.HasPrefix(a, "-"):
+			return fail(1, "wipefs: option %s not simulated", a)
+		default:
+			devs = append(devs, a)
+		}
+	}
+	if !noAct || len(devs) != 1 {
+		// Erasing is never something kube-lustre does.
+		return fail(1, "wipefs: only `wipefs --no-act DEVICE` is simulated")
+	}
+	sigs, found := st.signatures(h, devs[0])
+	if !found {
+		return fail(1, "wipefs: error: %s: probing initialization failed: No such file or directory", devs[0])
+	}
+	if len(sigs) == 0 {
+		return ok("")
+	}
+	lines := []string{"DEVICE OFFSET     TYPE       UUID                                 LABEL"}
+	for _, s := range sigs {
+		lines = append(lines, fmt.Sprintf("%-6s %-10s %-10s %-36s %s", path.Base(devs[0]), s.Offset, s.Type, s.UUID, s.Label))
+	}
+	return ok(joinLines(lines))
+}
+
+// cmdBlkid models `blkid -p DEV`: exit 2 with no output when nothing is
+// found, but also exit 2 (with a message) when the device does not exist,
+// and exit 8 when more than one signature makes the result ambivalent.
+func cmdBlkid(st *state, h *hostState, c host.Cmd) host.Result {
+	if len(c.Args) != 2 || c.Args[0] != "-p" {
+		return fail(4, "blkid: only `blkid -p DEVICE` is simulated")
+	}
+	dev := c.Args[1]
+	sigs, found := st.signatures(h, dev)
+	switch {
+	case !found:
+		return fail(2, "blkid: error: %s: No such file or directory", dev)
+	case len(sigs) == 0:
+		return host.Result{ExitCode: 2}
+	case len(sigs) > 1 && sigs[0].Type != sigs[len(sigs)-1].Type:
+		return fail(8, "%s: ambivalent result (probably more filesystems on the device, use wipefs(8) to see more details)", dev)
+	}
+	s := sigs[0]
+	kv := []string{}
+	if s.Label != "" {
+		kv = append(kv, fmt.Sprintf("LABEL=%q", s.Label))
+	}
+	kv = append(kv, fmt.Sprintf("UUID=%q", s.UUID), fmt.Sprintf("TYPE=%q", s.Type), fmt.Sprintf("USAGE=%q", s.Usage))
+	return ok(fmt.Sprintf("%s: %s\n", dev, strings.Join(kv, " ")))
+}
+
+// procMounts renders /proc/mounts.
+func (h *hostState) procMounts() string {
+	lines := []string{"/dev/vda1 / ext4 rw,relatime 0 0", "proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0"}
+	for _, m := range h.Mounts {
+		lines = append(lines, fmt.Sprintf("%s %s %s %s 0 0", m.Source, m.Target, m.FSType, m.Options))
+	}
+	return joinLines(lines)
+}
+
+func (h *hostState) mountAt(target string) int {
+	for i, m := range h.Mounts {
+		if m.Target == path.Clean(target) {
+			return i
+		}
+	}
+	return -1
+}
+
+func cmdMountpoint(st *state, h *hostState, c host.Cmd) host.Result {
+	a := plainArgs(c.Args)
+	if len(a) != 1 {
+		return fail(1, "mountpoint: bad usage")
+	}
+	quiet := len(c.Args) > 1 && c.Args[0] == "-q"
+	if !h.exists(a[0]) {
+		return fail(1, "mountpoint: %s: No such file or directory", a[0])
+	}
+	if h.mountAt(a[0]) >= 0 {
+		if quiet {
+			return ok("")
+		}
+		return ok(a[0] + " is a mountpoint\n")
+	}
+	if quiet {
+		return host.Result{ExitCode: 32}
+	}
+	return host.Result{Stdout: a[0] + " is not a mountpoint\n", ExitCode: 32}
+}
+
+// cmdUmount unmounts like umount(8): "target is busy" while files are open
+// unless -l (lazy) or -f is given; kube-lustre never passes those, and the
+// log lets tests check that.
+func cmdUmount(st *state, h *hostState, c host.Cmd) host.Result {
+	lazy := false
+	for _, a := range c.Args {
+		lazy = lazy || a == "-l" || a == "-f"
+	}
+	a := plainArgs(c.Args)
+	if len(a) != 1 {
+		return fail(1, "umount: bad usage")
+	}
+	i := h.mountAt(a[0])
+	if i < 0 {
+		return fail(32, "umount: %s: not mounted.", a[0])
+	}
+	if h.Mounts[i].Busy && !lazy {
+		return fail(32, "umount: %s: target is busy.", a[0])
+	}
+	h.Mounts = append(h.Mounts[:i:i], h.Mounts[i+1:]...)
+	return ok("")
+}
+
+// sortedMounts is used by summaries.
+func sortedMounts(ms []mount) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, fmt.Sprintf("%s on %s type %s", m.Source, m.Target, m.FSType))
+	}
+	sort.Strings(out)
+	return out
+}

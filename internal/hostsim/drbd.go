@@ -1,0 +1,652 @@
+package hostsim
+
+import (
+	"fmt"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+)
+
+// resConfig is what the simulator needs from a .res file.
+type resConfig struct {
+	Name     string
+	Protocol string
+	Fencing  string
+	On       map[string]onSection
+}
+
+type onSection struct {
+	Device  string
+	Minor   int
+	Disk    string
+	Address string
+	MetaInt bool
+}
+
+// confNode is one statement of drbd.conf syntax: words, then either ';' or
+// a '{ ... }' block.
+type confNode struct {
+	Words    []string
+	Children []confNode
+}
+
+func tokenize(s string) []string {
+	var toks []string
+	var cur strings.Builder
+	flush := func() {
+		if cur.Len() > 0 {
+			toks = append(toks, cur.String())
+			cur.Reset()
+		}
+	}
+	for _, line := range strings.Split(s, "\n") {
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = line[:i]
+		}
+		for _, r := range line {
+			switch {
+			case r == '{' || r == '}' || r == ';':
+				flush()
+				toks = append(toks, string(r))
+			case r == ' ' || r == '\t' || r == '\r':
+				flush()
+			default:
+				cur.WriteRune(r)
+			}
+		}
+		flush()
+	}
+	return toks
+}
+
+// parseBlock parses statements until a closing brace or the end.
+func parseBlock(toks []string, i int) ([]confNode, int, error) {
+	var nodes []confNode
+	var words []string
+	for i < len(toks) {
+		t := toks[i]
+		i++
+		switch t {
+		case ";":
+			nodes = append(nodes, confNode{Words: words})
+			words = nil
+		case "{":
+			children, next, err := parseBlock(toks, i)
+			if err != nil {
+				return nil, 0, err
+			}
+			if next > len(toks) || toks[next-1] != "}" {
+				return nil, 0, fmt.Errorf("missing '}'")
+			}
+			nodes = append(nodes, confNode{Words: words, Children: children})
+			words, i = nil, next
+		case "}":
+			if len(words) > 0 {
+				return nil, 0, fmt.Errorf("missing ';' after %q", strings.Join(words, " "))
+			}
+			return nodes, i, nil
+		default:
+			words = append(words, strings.Trim(t, `"`))
+		}
+	}
+	if len(words) > 0 {
+		return nil, 0, fmt.Errorf("missing ';' after %q", strings.Join(words, " "))
+	}
+	return nodes, i + 1, nil
+}
+
+func parseRes(text string) ([]resConfig, error) {
+	toks := tokenize(text)
+	nodes, _, err := parseBlock(toks, 0)
+	if err != nil {
+		return nil, err
+	}
+	var out []resConfig
+	for _, n := range nodes {
+		if len(n.Words) != 2 || n.Words[0] != "resource" {
+			continue
+		}
+		rc := resConfig{Name: n.Words[1], Protocol: "C", On: map[string]onSection{}}
+		for _, c := range n.Children {
+			if len(c.Words) == 0 {
+				continue
+			}
+			switch c.Words[0] {
+			case "protocol":
+				if len(c.Words) == 2 {
+					rc.Protocol = c.Words[1]
+				}
+			case "net", "disk":
+				for _, o := range c.Children {
+					if len(o.Words) == 2 && o.Words[0] == "protocol" {
+						rc.Protocol = o.Words[1]
+					}
+					if len(o.Words) == 2 && o.Words[0] == "fencing" {
+						rc.Fencing = o.Words[1]
+					}
+				}
+			case "on":
+				if len(c.Words) != 2 {
+					return nil, fmt.Errorf("resource %s: bad 'on' section", rc.Name)
+				}
+				var on onSection
+				for _, o := range c.Children {
+					if len(o.Words) < 2 {
+						continue
+					}
+					switch o.Words[0] {
+					case "device":
+						on.Device = o.Words[1]
+						on.Minor = -1
+						if len(o.Words) == 4 && o.Words[2] == "minor" {
+							on.Minor, err = strconv.Atoi(o.Words[3])
+							if err != nil {
+								return nil, fmt.Errorf("resource %s: bad minor %q", rc.Name, o.Words[3])
+							}
+						}
+					case "disk":
+						on.Disk = o.Words[1]
+					case "address":
+						on.Address = o.Words[len(o.Words)-1]
+					case "meta-disk":
+						on.MetaInt = o.Words[1] == "internal"
+					}
+				}
+				if on.Minor < 0 {
+					on.Minor, err = strconv.Atoi(strings.TrimPrefix(on.Device, "/dev/drbd"))
+					if err != nil {
+						return nil, fmt.Errorf("resource %s: device %q has no minor", rc.Name, on.Device)
+					}
+				}
+				rc.On[c.Words[1]] = on
+			}
+		}
+		out = append(out, rc)
+	}
+	return out, nil
+}
+
+// resConfigFor finds a resource in /etc/drbd.d/*.res with a section for
+// this host. The message on failure is the one drbdadm prints.
+func (h *hostState) resConfigFor(name string) (resConfig, onSection, string, host.Result, bool) {
+	for _, p := range sortedKeys(h.Files) {
+		if path.Dir(p) != "/etc/drbd.d" || !strings.HasSuffix(p, ".res") {
+			continue
+		}
+		rcs, err := parseRes(string(h.Files[p]))
+		if err != nil {
+			return resConfig{}, onSection{}, "", fail(10, "drbd.d/%s:0: %v", path.Base(p), err), false
+		}
+		for _, rc := range rcs {
+			if rc.Name != name {
+				continue
+			}
+			local, found := rc.On[h.Name]
+			if !found || local.Disk == "" || !local.MetaInt {
+				return rc, local, "", fail(10, "'%s' not defined in your config (for this host).", name), false
+			}
+			peer := ""
+			for n := range rc.On {
+				if n != h.Name {
+					peer = n
+				}
+			}
+			return rc, local, peer, host.Result{}, true
+		}
+	}
+	return resConfig{}, onSection{}, "", fail(10, "'%s' not defined in your config (for this host).", name), false
+}
+
+// drbdByDevice returns the up resource exposing /dev/drbdN on this host.
+func (h *hostState) drbdByDevice(dev string) *drbdRun {
+	for _, name := range sortedKeys(h.DRBD) {
+		if r := h.DRBD[name]; r.Device == dev {
+			return r
+		}
+	}
+	return nil
+}
+
+// held reports whether a DRBD device is open (a pool imported on it), the
+// condition under which the kernel refuses down and secondary.
+func (h *hostState) held(r *drbdRun) bool {
+	for _, dev := range h.Imported {
+		if dev == r.Device {
+			return true
+		}
+	}
+	return false
+}
+
+func (h *hostState) meta(r *drbdRun) *drbdMeta {
+	if d, found := h.Disks[r.Disk]; found && d.MD != nil {
+		return d.MD
+	}
+	return &drbdMeta{Disk: "Diskless"}
+}
+
+// peerOf returns the peer's host and run state when both have the resource
+// up; the link may still be cut.
+func (st *state) peerOf(h *hostState, name string) (*hostState, *drbdRun) {
+	r := h.DRBD[name]
+	if r == nil {
+		return nil, nil
+	}
+	p, found := st.Hosts[r.Peer]
+	if !found || p.Down {
+		return nil, nil
+	}
+	return p, p.DRBD[name]
+}
+
+// canConnect reports whether two up resources can talk to each other.
+func (st *state) canConnect(h *hostState, name string) bool {
+	r := h.DRBD[name]
+	p, pr := st.peerOf(h, name)
+	return r != nil && pr != nil && !r.StandAlone && !pr.StandAlone && pr.Peer == h.Name && !st.Cut[linkKey(h.Name, p.Name)]
+}
+
+// settle runs the DRBD connection state machine after every change:
+// handshakes for newly possible connections (resync or split brain) and
+// disconnects for lost ones.
+func (st *state) settle() {
+	for _, hn := range sortedKeys(st.Hosts) {
+		h := st.Hosts[hn]
+		if h.Down {
+			continue
+		}
+		for _, name := range sortedKeys(h.DRBD) {
+			r := h.DRBD[name]
+			p, pr := st.peerOf(h, name)
+			switch {
+			case !st.canConnect(h, name):
+				if r.Connected {
+					r.Connected, r.SyncLeft, r.SyncSource = false, 0, false
+					h.kernelLog("drbd %s: conn( Connected -> NetworkFailure )", name)
+				}
+			case !r.Connected && hn < p.Name:
+				st.handshake(h, r, p, pr, name)
+			}
+		}
+	}
+}
+
+// handshake compares the two sides' generations the way DRBD's UUID
+// handshake does: equal data connects, one side that moved on (or a side
+// just created) becomes the sync target, two sides that both moved on since
+// they last agreed are a split brain, and anything else is unrelated data.
+func (st *state) handshake(a *hostState, ar *drbdRun, b *hostState, br *drbdRun, name string) {
+	am, bm := a.meta(ar), b.meta(br)
+	connect := func() {
+		ar.Connected, br.Connected = true, true
+		a.kernelLog("drbd %s: conn( WFConnection -> Connected )", name)
+		b.kernelLog("drbd %s: conn( WFConnection -> Connected )", name)
+	}
+	drop := func(msg string) {
+		ar.StandAlone, br.StandAlone = true, true
+		ar.Connected, br.Connected = false, false
+		a.kernelLog("drbd %s: %s", name, msg)
+		b.kernelLog("drbd %s: %s", name, msg)
+	}
+	aChanged, bChanged := am.UUID != am.Base, bm.UUID != bm.Base
+	switch {
+	case am.Disk == "Diskless" || bm.Disk == "Diskless":
+		connect()
+	case am.UUID == bm.UUID:
+		connect()
+		if am.Disk == "UpToDate" || bm.Disk == "UpToDate" {
+			am.Disk, bm.Disk = "UpToDate", "UpToDate"
+		}
+	case bm.UUID == uuidJustCreated && am.Disk == "UpToDate":
+		connect()
+		st.startSync(a, ar, b, br)
+	case am.UUID == uuidJustCreated && bm.Disk == "UpToDate":
+		connect()
+		st.startSync(b, br, a, ar)
+	case am.Base == bm.Base && aChanged && bChanged:
+		drop("Split-Brain detected but unresolved, dropping connection!")
+	case am.Base == bm.Base && aChanged && am.Disk == "UpToDate" && br.Role != "Primary":
+		connect()
+		st.startSync(a, ar, b, br)
+	case am.Base == bm.Base && bChanged && bm.Disk == "UpToDate" && ar.Role != "Primary":
+		connect()
+		st.startSync(b, br, a, ar)
+	default:
+		drop("Unrelated data, aborting!")
+	}
+}
+
+// startSync makes dst a copy of src. The data is copied at once; the disk
+// state stays Inconsistent for SyncPolls status queries so that waiting for
+// UpToDate can be tested.
+func (st *state) startSync(src *hostState, sr *drbdRun, dst *hostState, dr *drbdRun) {
+	sm, dm := src.meta(sr), dst.meta(dr)
+	dst.Disks[dr.Disk].Data = src.Disks[sr.Disk].Data.clone()
+	dm.UUID, dm.Base, sm.Base = sm.UUID, sm.UUID, sm.UUID
+	if st.SyncPolls > 0 {
+		dm.Disk = "Inconsistent"
+		dr.SyncLeft, sr.SyncLeft = st.SyncPolls, st.SyncPolls
+		sr.SyncSource = true
+		return
+	}
+	dm.Disk = "UpToDate"
+}
+
+// pollSync advances a running resync by one status query.
+func (st *state) pollSync(h *hostState, name string) {
+	r := h.DRBD[name]
+	p, pr := st.peerOf(h, name)
+	if r == nil || pr == nil || !r.Connected || r.SyncLeft == 0 {
+		return
+	}
+	r.SyncLeft--
+	pr.SyncLeft = r.SyncLeft
+	if r.SyncLeft > 0 {
+		return
+	}
+	r.SyncSource, pr.SyncSource = false, false
+	h.meta(r).Disk, p.meta(pr).Disk = "UpToDate", "UpToDate"
+}
+
+// writeDRBD records a write through /dev/drbdN: a Primary without its peer
+// starts a new data generation (that is what makes a later split brain
+// detectable); a connected peer receives the same data (protocol C).
+func (st *state) writeDRBD(h *hostState, r *drbdRun, name string) {
+	m := h.meta(r)
+	if r.Connected {
+		p, pr := st.peerOf(h, name)
+		if pr != nil && p.Disks[pr.Disk] != nil {
+			p.Disks[pr.Disk].Data = h.Disks[r.Disk].Data.clone()
+		}
+		return
+	}
+	if m.UUID == m.Base {
+		m.UUID = st.nextID()
+	}
+}
+
+func (st *state) drbdFail(h *hostState, name string, code int, what, msg string) host.Result {
+	if st.DRBDVersion == DRBD84 {
+		r := h.DRBD[name]
+		minor := 0
+		if r != nil {
+			minor = r.Minor
+		}
+		return fail(code, "%d: %s\nCommand 'drbdsetup-84 %s %d' terminated with exit code %d", minor, msg, what, minor, code)
+	}
+	return fail(code, "%s: %s\nCommand 'drbdsetup %s %s' terminated with exit code %d", name, msg, what, name, code)
+}
+
+func (st *state) notUp(h *hostState, name string, what string) host.Result {
+	if st.DRBDVersion == DRBD84 {
+		_, local, _, _, _ := h.resConfigFor(name)
+		return fail(10, "%d: Failure: (127) Device minor not allocated\nadditional info from kernel:\nunknown minor\nCommand 'drbdsetup-84 %s %d' terminated with exit code 10", local.Minor, what, local.Minor)
+	}
+	return fail(10, "%s: No such resource", name)
+}
+
+func (st *state) mdFormat() string {
+	if st.DRBDVersion == DRBD84 {
+		return "v08"
+	}
+	return "v09"
+}
+
+func (st *state) drbdmetaFail(local onSection, what string, code int, msg string) host.Result {
+	return fail(code, "%s\nCommand 'drbdmeta %d %s %s internal %s' terminated with exit code %d", msg, local.Minor, st.mdFormat(), local.Disk, what, code)
+}
+
+// cmdDrbdadm models drbdadm from drbd-utils 9 on a DRBD 8.4 or 9 kernel.
+func cmdDrbdadm(st *state, h *hostState, c host.Cmd) host.Result {
+	force := false
+	var words []string
+	for _, a := range c.Args {
+		switch a {
+		case "--force", "--overwrite-data-of-peer":
+			force = true
+		case "--":
+		default:
+			if strings.HasPrefix(a, "-") {
+				return fail(20, "drbdadm: option %s not simulated", a)
+			}
+			words = append(words, a)
+		}
+	}
+	if len(words) != 2 {
+		return fail(20, "USAGE: drbdadm COMMAND [OPTION...] {all|RESOURCE...}")
+	}
+	sub, name := words[0], words[1]
+	_, local, peer, res, found := h.resConfigFor(name)
+	if !found {
+		return res
+	}
+	r := h.DRBD[name]
+	switch sub {
+	case "create-md":
+		return st.drbdCreateMD(h, name, local, force, c.Stdin)
+	case "dump-md":
+		return st.drbdDumpMD(h, name, local)
+	case "get-gi":
+		return st.drbdGetGI(h, name, local)
+	case "up", "adjust":
+		if r != nil {
+			if sub == "adjust" {
+				// adjust retries the connection of a StandAlone resource.
+				r.StandAlone = false
+				return ok("")
+			}
+			return st.drbdFail(h, name, 10, "new-minor", "Failure: (161) Minor or volume exists already (delete it first)")
+		}
+		return st.drbdUp(h, name, local, peer)
+	}
+	if r == nil {
+		if sub == "down" {
+			return ok("")
+		}
+		return st.notUp(h, name, sub)
+	}
+	switch sub {
+	case "down":
+		if h.held(r) {
+			return st.drbdFail(h, name, 11, "down", "State change failed: (-12) Device is held open by someone")
+		}
+		delete(h.DRBD, name)
+		return ok("")
+	case "primary":
+		return st.drbdPrimary(h, name, r, force)
+	case "secondary":
+		if h.held(r) {
+			return st.drbdFail(h, name, 11, "secondary", "State change failed: (-12) Device is held open by someone")
+		}
+		r.Role = "Secondary"
+		return ok("")
+	case "disconnect":
+		r.StandAlone = true
+		return ok("")
+	case "connect":
+		r.StandAlone = false
+		return ok("")
+	case "role", "cstate", "dstate", "status":
+		st.pollSync(h, name)
+		return ok(st.drbdShow(h, name, r, sub))
+	}
+	return fail(20, "drbdadm: unknown command '%s'", sub)
+}
+
+func (st *state) drbdCreateMD(h *hostState, name string, local onSection, force bool, stdin []byte) host.Result {
+	if h.DRBD[name] != nil {
+		return st.drbdmetaFail(local, "create-md", 20, fmt.Sprintf("Device '%d' is configured!", local.Minor))
+	}
+	d, found := h.Disks[local.Disk]
+	if !found {
+		return st.drbdmetaFail(local, "create-md", 20, fmt.Sprintf("open(%s) failed: No such file or directory", local.Disk))
+	}
+	confirmed := force || strings.HasPrefix(string(stdin), "yes")
+	var out strings.Builder
+	if d.MD != nil && !confirmed {
+		fmt.Fprintf(&out, "You want me to create a %s style flexible-size internal meta data block.\nThere appears to be a %s flexible-size internal meta data block\nalready in place on %s at byte offset %d\n\nDo you really want to overwrite the existing meta-data?\n[need to type 'yes' to confirm] Operation cancelled.\n", st.mdFormat(), st.mdFormat(), local.Disk, d.Size-4096)
+		return host.Result{Stdout: out.String(), ExitCode: 1}
+	}
+	// drbdmeta recognises only a few filesystems by itself (ext*, xfs, ...)
+	// and not ZFS labels: that is why the steps prove blankness with
+	// wipefs and blkid rather than trusting this prompt.
+	if (d.Data.Sig == SigExt4 || d.Data.Sig == SigXFS) && !confirmed {
+		fmt.Fprintf(&out, "md_offset %d\nal_offset %d\nbm_offset %d\n\nFound %s filesystem\n%12d kB data area apparently used\n%12d kB left usable by current configuration\n\nEven though it looks like this would place the new meta data into\nunused space, you still need to confirm, as this is only a guess.\n\nDo you want to proceed?\n[need to type 'yes' to confirm] Operation cancelled.\n",
+			d.Size-4096, d.Size-36864, d.Size-69632, d.Data.Sig, d.Size/1024, d.Size/1024-68)
+		return host.Result{Stdout: out.String(), ExitCode: 1}
+	}
+	d.MD = &drbdMeta{UUID: uuidJustCreated, Base: uuidJustCreated, Disk: "Inconsistent"}
+	return host.Result{Stdout: "initializing activity log\ninitializing bitmap (32 KB) to all zero\nWriting meta data...\nNew drbd meta data block successfully created.\n", Stderr: "success\n"}
+}
+
+func (st *state) drbdDumpMD(h *hostState, name string, local onSection) host.Result {
+	if h.DRBD[name] != nil {
+		return st.drbdmetaFail(local, "dump-md", 20, fmt.Sprintf("Device '%d' is configured!", local.Minor))
+	}
+	d, found := h.Disks[local.Disk]
+	if !found {
+		return st.drbdmetaFail(local, "dump-md", 20, fmt.Sprintf("open(%s) failed: No such file or directory", local.Disk))
+	}
+	if d.MD == nil {
+		return st.drbdmetaFail(local, "dump-md", 255, "No valid meta data found")
+	}
+	return ok(fmt.Sprintf("# DRBD meta data dump\n# %s\nversion \"%s\";\n\nmax-peers 1;\ncurrent-uuid 0x%016X;\nla-size-sect %d;\n", h.Name, st.mdFormat(), d.MD.UUID, d.Size/512))
+}
+
+// drbdGetGI prints the generation identifiers; drbdadm reads them from the
+// kernel when up and from the metadata (drbdmeta) when down.
+func (st *state) drbdGetGI(h *hostState, name string, local onSection) host.Result {
+	d, found := h.Disks[local.Disk]
+	if !found || d.MD == nil {
+		return st.drbdmetaFail(local, "get-gi", 255, "No valid meta data found")
+	}
+	consistent := 0
+	if d.MD.Disk == "UpToDate" || d.MD.Disk == "Outdated" {
+		consistent = 1
+	}
+	return ok(fmt.Sprintf("%016X:%016X:0000000000000000:0000000000000000:1:%d:0:0:0:0:0:0:0:0:0\n", d.MD.UUID, d.MD.Base, consistent))
+}
+
+func (st *state) drbdUp(h *hostState, name string, local onSection, peer string) host.Result {
+	d, found := h.Disks[local.Disk]
+	if !found {
+		return fail(10, "open(%s) failed: No such file or directory\nCommand 'drbdsetup attach %d %s %s internal' terminated with exit code 10", local.Disk, local.Minor, local.Disk, local.Disk)
+	}
+	if d.MD == nil {
+		return st.drbdmetaFail(local, "apply-al", 255, "No valid meta data found")
+	}
+	for other, r := range h.DRBD {
+		if r.Minor == local.Minor || r.Disk == local.Disk {
+			return st.drbdFail(h, name, 10, "new-minor", fmt.Sprintf("Failure: (161) Minor or volume exists already (delete it first)\nadditional info: used by %s", other))
+		}
+	}
+	if msg, loaded := h.loadModule("drbd"); !loaded {
+		return host.Result{Stderr: msg + "Could not connect to 'drbd' generic netlink family\n", ExitCode: 20}
+	}
+	h.DRBD[name] = &drbdRun{Name: name, Minor: local.Minor, Device: local.Device, Disk: local.Disk, Peer: peer, Role: "Secondary"}
+	return ok("")
+}
+
+func (st *state) drbdPrimary(h *hostState, name string, r *drbdRun, force bool) host.Result {
+	if r.Role == "Primary" {
+		return ok("")
+	}
+	_, pr := st.peerOf(h, name)
+	if r.Connected && pr != nil && pr.Role == "Primary" {
+		return st.drbdFail(h, name, 11, "primary", "State change failed: (-1) Multiple primaries not allowed by config")
+	}
+	m := h.meta(r)
+	if m.Disk == "Diskless" {
+		return st.drbdFail(h, name, 17, "primary", "State change failed: (-2) Need access to UpToDate data")
+	}
+	if m.Disk != "UpToDate" && !force {
+		return st.drbdFail(h, name, 17, "primary", "State change failed: (-2) Need access to UpToDate data")
+	}
+	forced := m.Disk != "UpToDate"
+	if forced || !r.Connected {
+		// Forcing, or promoting without a peer: DRBD starts a new data
+		// generation, so the peer's copy can be told apart later.
+		m.UUID = st.nextID()
+	}
+	m.Disk = "UpToDate"
+	r.Role = "Primary"
+	if forced && r.Connected && pr != nil {
+		p, _ := st.peerOf(h, name)
+		st.startSync(h, r, p, pr)
+	}
+	return ok("")
+}
+
+// drbdStates returns local role, peer role, connection state, local disk
+// and peer disk in the kernel's vocabulary.
+func (st *state) drbdStates(h *hostState, name string, r *drbdRun) (role, peerRole, cs, ds, pds string) {
+	role, peerRole, pds = r.Role, "Unknown", "DUnknown"
+	ds = h.meta(r).Disk
+	cs = "Connecting"
+	if st.DRBDVersion == DRBD84 {
+		cs = "WFConnection"
+	}
+	switch {
+	case r.StandAlone:
+		cs = "StandAlone"
+	case r.Connected:
+		p, pr := st.peerOf(h, name)
+		peerRole, pds, cs = pr.Role, p.meta(pr).Disk, "Connected"
+		if r.SyncLeft > 0 && st.DRBDVersion == DRBD84 {
+			cs = "SyncTarget"
+			if r.SyncSource {
+				cs = "SyncSource"
+			}
+		}
+	}
+	return role, peerRole, cs, ds, pds
+}
+
+func (st *state) drbdShow(h *hostState, name string, r *drbdRun, what string) string {
+	role, peerRole, cs, ds, pds := st.drbdStates(h, name, r)
+	v84 := st.DRBDVersion == DRBD84
+	switch what {
+	case "role":
+		if v84 {
+			return role + "/" + peerRole + "\n"
+		}
+		return role + "\n"
+	case "cstate":
+		return cs + "\n"
+	case "dstate":
+		return ds + "/" + pds + "\n"
+	}
+	if v84 {
+		// As seen on 8.4 kernels (host-facts.md): the /proc/drbd style line.
+		return fmt.Sprintf("%2d: cs:%s ro:%s/%s ds:%s/%s C r-----\n", r.Minor, cs, role, peerRole, ds, pds)
+	}
+	lines := []string{fmt.Sprintf("%s role:%s", name, role), "  disk:" + ds}
+	switch {
+	case !r.Connected:
+		lines = append(lines, fmt.Sprintf("  %s connection:%s", r.Peer, cs))
+	case r.SyncLeft > 0:
+		repl := "SyncTarget"
+		if r.SyncSource {
+			repl = "SyncSource"
+		}
+		lines = append(lines, fmt.Sprintf("  %s role:%s", r.Peer, peerRole), fmt.Sprintf("    replication:%s peer-disk:%s done:50.00", repl, pds))
+	default:
+		lines = append(lines, fmt.Sprintf("  %s role:%s", r.Peer, peerRole), "    peer-disk:"+pds)
+	}
+	return joinLines(lines) + "\n"
+}
+
+func (st *state) procDRBD(h *hostState) string {
+	lines := []string{"version: 9.2.8 (api:2/proto:86-122)"}
+	if st.DRBDVersion == DRBD84 {
+		lines = []string{"version: 8.4.11 (api:1/proto:86-101)", "srcversion: 0A9D94D5BC2E5E6B1C4E1E7"}
+	}
+	for _, name := range sortedKeys(h.DRBD) {
+		r := h.DRBD[name]
+		role, peerRole, cs, ds, pds := st.drbdStates(h, name, r)
+		lines = append(lines, fmt.Sprintf("%2d: cs:%s ro:%s/%s ds:%s/%s C r-----", r.Minor, cs, role, peerRole, ds, pds))
+	}
+	return joinLines(lines)
+}

@@ -1,0 +1,366 @@
+package hostsim
+
+import (
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+)
+
+// Lustre on-disk flags (lustre_disk.h).
+const (
+	lddMDT       = 0x0001
+	lddOST       = 0x0002
+	lddMGS       = 0x0004
+	lddVirgin    = 0x0020
+	lddUpdate    = 0x0040
+	lddNoPrimary = 0x1000
+)
+
+var fsnameRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,8}$`)
+
+type mkfsArgs struct {
+	fsname, index         string
+	mgs, mdt, ost         bool
+	mgsnodes, servicenode []string
+	failnode              []string
+	backfs                string
+	target                string
+}
+
+func parseMkfs(args []string) (mkfsArgs, string) {
+	var m mkfsArgs
+	for _, a := range args {
+		k, v, _ := strings.Cut(a, "=")
+		switch k {
+		case "--backfstype":
+			m.backfs = v
+		case "--fsname":
+			m.fsname = v
+		case "--index":
+			m.index = v
+		case "--mgsnode":
+			m.mgsnodes = append(m.mgsnodes, v)
+		case "--servicenode":
+			m.servicenode = append(m.servicenode, v)
+		case "--failnode":
+			m.failnode = append(m.failnode, v)
+		case "--mgs":
+			m.mgs = true
+		case "--mdt":
+			m.mdt = true
+		case "--ost":
+			m.ost = true
+		default:
+			if strings.HasPrefix(a, "-") {
+				return m, fmt.Sprintf("unrecognized option '%s'", a)
+			}
+			if m.target != "" {
+				return m, "vdevs are not simulated: create the pool first and pass only POOL/DATASET"
+			}
+			m.target = a
+		}
+	}
+	return m, ""
+}
+
+// svname is the target label, e.g. lfs1-MDT0000, or MGS for a bare MGS.
+func svname(fsname string, mdt, ost bool, index int) string {
+	switch {
+	case mdt:
+		return fmt.Sprintf("%s-MDT%04x", fsname, index)
+	case ost:
+		return fmt.Sprintf("%s-OST%04x", fsname, index)
+	}
+	return "MGS"
+}
+
+func cmdMkfsLustre(st *state, h *hostState, c host.Cmd) host.Result {
+	m, msg := parseMkfs(c.Args)
+	if msg != "" {
+		return fail(22, "mkfs.lustre: %s", msg)
+	}
+	switch {
+	case m.backfs != "zfs":
+		return fail(22, "mkfs.lustre: only --backfstype=zfs is simulated")
+	case !m.mgs && !m.mdt && !m.ost:
+		return fail(22, "mkfs.lustre FATAL: must set target type: MDT,OST,MGS")
+	case m.mdt && m.ost:
+		return fail(22, "mkfs.lustre FATAL: cannot be both an MDT and an OST")
+	case (m.mdt || m.ost) && !fsnameRE.MatchString(m.fsname):
+		return fail(22, "mkfs.lustre: filesystem name must be 1-8 chars")
+	case !m.mgs && len(m.mgsnodes) == 0:
+		return fail(22, "mkfs.lustre FATAL: Must specify --mgs or --mgsnode")
+	case len(m.servicenode) > 0 && len(m.failnode) > 0:
+		return fail(22, "mkfs.lustre: --servicenode and --failnode cannot be used together")
+	case !strings.Contains(m.target, "/"):
+		return fail(22, "mkfs.lustre FATAL: must specify POOL/DATASET for a zfs target")
+	}
+	index := 0
+	if m.mdt || m.ost {
+		var err error
+		index, err = strconv.Atoi(m.index)
+		if err != nil || index < 0 || index >= 65504 {
+			return fail(22, "mkfs.lustre: bad index '%s'", m.index)
+		}
+	}
+	sv := svname(m.fsname, m.mdt, m.ost, index)
+	header := fmt.Sprintf("\n   Permanent disk data:\nTarget:     %s\nIndex:      %d\nLustre FS:  %s\nMount type: zfs\n", sv, index, m.fsname)
+	_, p, commit, exists := st.dataset(h, m.target)
+	poolName, _, _ := strings.Cut(m.target, "/")
+	if p == nil {
+		return host.Result{Stdout: header, Stderr: fmt.Sprintf("cannot open '%s': no such pool\n\nmkfs.lustre FATAL: Unable to create filesystem %s (256)\n\nmkfs.lustre FATAL: mkfs failed 256\n", poolName, m.target), ExitCode: 1}
+	}
+	if exists {
+		return host.Result{Stdout: header + fmt.Sprintf("mkfs_cmd = zfs create -o canmount=off %s\n", m.target),
+			Stderr: fmt.Sprintf("cannot create '%s': dataset already exists\n\nmkfs.lustre FATAL: Unable to create filesystem %s (256)\n\nmkfs.lustre FATAL: mkfs failed 256\n", m.target, m.target), ExitCode: 1}
+	}
+	flags := lddVirgin | lddUpdate
+	if m.mdt {
+		flags |= lddMDT
+	}
+	if m.ost {
+		flags |= lddOST
+	}
+	if m.mgs {
+		flags |= lddMGS
+	}
+	if len(m.servicenode) > 0 {
+		flags |= lddNoPrimary
+	}
+	props := map[string]string{
+		"canmount": "off", "lustre:version": "1", "lustre:flags": strconv.Itoa(flags),
+		"lustre:index": strconv.Itoa(index), "lustre:fsname": m.fsname, "lustre:svname": sv,
+	}
+	if len(m.mgsnodes) > 0 {
+		props["lustre:mgsnode"] = strings.Join(m.mgsnodes, ":")
+	}
+	if len(m.servicenode) > 0 {
+		props["lustre:failover.node"] = strings.Join(m.servicenode, ":")
+	}
+	p.Datasets[m.target] = props
+	commit()
+	return ok(header + fmt.Sprintf("Flags:      0x%x\nmkfs_cmd = zfs create -o canmount=off %s\nWriting %s properties\n", flags, m.target, m.target))
+}
+
+func cmdTunefsLustre(st *state, h *hostState, c host.Cmd) host.Result {
+	var target string
+	dry := false
+	for _, a := range c.Args {
+		switch {
+		case a == "--dryrun":
+			dry = true
+		case strings.HasPrefix(a, "-"):
+			return fail(22, "tunefs.lustre: only --dryrun is simulated")
+		default:
+			target = a
+		}
+	}
+	if !dry {
+		return fail(22, "tunefs.lustre: only --dryrun is simulated")
+	}
+	props, _, _, exists := st.dataset(h, target)
+	if !exists || props["lustre:svname"] == "" {
+		return host.Result{Stdout: "checking for existing Lustre data: not found\n", Stderr: fmt.Sprintf("\ntunefs.lustre FATAL: Device %s has not been formatted with mkfs.lustre\ntunefs.lustre: exiting with 19 (No such device)\n", target), ExitCode: 19}
+	}
+	flags, _ := strconv.Atoi(props["lustre:flags"])
+	return ok(fmt.Sprintf("checking for existing Lustre data: found\n\n   Read previous values:\nTarget:     %s\nIndex:      %s\nLustre FS:  %s\nMount type: zfs\nFlags:      0x%x\nPersistent mount opts: \nParameters: mgsnode=%s failover.node=%s\n\nexiting before disk write.\n",
+		props["lustre:svname"], props["lustre:index"], props["lustre:fsname"], flags, props["lustre:mgsnode"], props["lustre:failover.node"]))
+}
+
+// nids returns the NIDs LNet has configured on a host.
+func (h *hostState) nids() []string {
+	var out []string
+	for _, net := range sortedKeys(h.LNet) {
+		if addr := h.Interfaces[h.LNet[net]]; addr != "" {
+			out = append(out, addr+"@"+strings.TrimSuffix(net, "0"))
+		}
+	}
+	return out
+}
+
+// splitNIDs splits a NID list ("a@tcp,b@o2ib:c@tcp") into single NIDs.
+func splitNIDs(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ':' || r == ',' })
+}
+
+// reachable reports whether h can talk to other over LNet.
+func (st *state) reachable(h, other *hostState) bool {
+	return !other.Down && other.LNetUp && (h == other || !st.Cut[linkKey(h.Name, other.Name)])
+}
+
+// findTarget finds a mounted server target reachable from h that serves
+// one of the NIDs and satisfies pick.
+func (st *state) findTarget(h *hostState, nids []string, pick func(m mount) bool) bool {
+	for _, hn := range sortedKeys(st.Hosts) {
+		other := st.Hosts[hn]
+		if !st.reachable(h, other) || !intersects(other.nids(), nids) {
+			continue
+		}
+		for _, m := range other.Mounts {
+			if m.Svname != "" && pick(m) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func intersects(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x == y {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func cmdMount(st *state, h *hostState, c host.Cmd) host.Result {
+	var fstype, opts string
+	var pos []string
+	for i := 0; i < len(c.Args); i++ {
+		switch a := c.Args[i]; {
+		case (a == "-t" || a == "-o") && i+1 < len(c.Args):
+			i++
+			if a == "-t" {
+				fstype = c.Args[i]
+			} else {
+				opts = c.Args[i]
+			}
+		case strings.HasPrefix(a, "-"):
+			return fail(1, "mount: option %s not simulated", a)
+		default:
+			pos = append(pos, a)
+		}
+	}
+	if fstype != "lustre" || len(pos) != 2 {
+		return fail(32, "mount: only `mount -t lustre SOURCE DIR` is simulated")
+	}
+	src, dir := pos[0], path.Clean(pos[1])
+	failed := func(code int, why string) host.Result {
+		return fail(code, "mount.lustre: mount %s at %s failed: %s", src, dir, why)
+	}
+	if !h.isDir(dir) {
+		return failed(2, "No such file or directory")
+	}
+	if h.mountAt(dir) >= 0 {
+		return failed(16, "Device or resource busy")
+	}
+	if !h.Modules["lustre"] {
+		return failed(19, "No such device\nAre the lustre modules loaded?\nCheck /etc/modprobe.conf and /proc/filesystems")
+	}
+	if !h.LNetUp || len(h.nids()) == 0 {
+		return failed(100, "Network is down")
+	}
+	if i := strings.Index(src, ":/"); i >= 0 {
+		return st.mountClient(h, src, dir, opts, splitNIDs(src[:i]), src[i+2:], failed)
+	}
+	return st.mountTarget(h, src, dir, failed)
+}
+
+func (st *state) mountClient(h *hostState, src, dir, opts string, nids []string, fileset string, failed func(int, string) host.Result) host.Result {
+	fsname, _, _ := strings.Cut(fileset, "/")
+	if !st.findTarget(h, nids, func(m mount) bool { return m.MGS }) {
+		return failed(5, "Input/output error\nIs the MGS running?")
+	}
+	if !st.findTarget(h, nids, func(m mount) bool { return m.Svname == fsname+"-MDT0000" }) {
+		return failed(2, "No such file or directory\nIs the MGS specification correct?\nIs the filesystem name correct?\nIf upgrading, is the copied client log valid? (see upgrade docs)")
+	}
+	o := "rw,lazystatfs"
+	if opts != "" {
+		o = "rw," + opts + ",lazystatfs"
+	}
+	h.Mounts = append(h.Mounts, mount{Source: src, Target: dir, FSType: "lustre", Options: o, FSName: fsname})
+	return ok("")
+}
+
+func (st *state) mountTarget(h *hostState, src, dir string, failed func(int, string) host.Result) host.Result {
+	if !h.Modules["osd_zfs"] {
+		return failed(19, "No such device\nAre the lustre modules loaded?\nCheck /etc/modprobe.conf and /proc/filesystems")
+	}
+	props, _, commit, exists := st.dataset(h, src)
+	if !exists || props["lustre:svname"] == "" {
+		return fail(19, "mount.lustre: %s has not been formatted with mkfs.lustre or the backend filesystem type is not supported by this tool", src)
+	}
+	for _, hn := range sortedKeys(st.Hosts) {
+		for _, m := range st.Hosts[hn].Mounts {
+			if m.Source == src && hn == h.Name {
+				return failed(114, "Operation already in progress\nThe target service is already running. ("+src+")")
+			}
+		}
+	}
+	flags, _ := strconv.Atoi(props["lustre:flags"])
+	isMGS := flags&lddMGS != 0
+	if !isMGS && !st.findTarget(h, splitNIDs(props["lustre:mgsnode"]), func(m mount) bool { return m.MGS }) {
+		return failed(5, "Input/output error\nIs the MGS running?")
+	}
+	if flags&lddVirgin != 0 {
+		// The first mount registers with the MGS and clears the flag.
+		props["lustre:flags"] = strconv.Itoa(flags &^ (lddVirgin | lddUpdate))
+		commit()
+	}
+	poolName, _, _ := strings.Cut(src, "/")
+	opts := "ro,svname=" + props["lustre:svname"]
+	if isMGS {
+		opts += ",mgs"
+	}
+	h.Mounts = append(h.Mounts, mount{Source: src, Target: dir, FSType: "lustre", Options: opts + ",osd=osd-zfs",
+		Pool: poolName, Svname: props["lustre:svname"], FSName: props["lustre:fsname"], MGS: isMGS})
+	return ok("")
+}
+
+func lnetErr(op, obj string, errno int, descr string) host.Result {
+	return fail(1, "%s:\n    - %s:\n          errno: %d\n          descr: \"%s\"", op, obj, errno, descr)
+}
+
+func cmdLnetctl(st *state, h *hostState, c host.Cmd) host.Result {
+	args := strings.Join(c.Args, " ")
+	switch {
+	case args == "lnet configure":
+		if msg, loaded := h.loadModule("lnet"); !loaded {
+			return host.Result{Stderr: msg, ExitCode: 1}
+		}
+		h.LNetUp = true
+		return ok("")
+	case args == "net show":
+		if !h.LNetUp {
+			return lnetErr("show", "net", -100, "cannot get networks: Network is down")
+		}
+		lines := []string{"net:", "    - net type: lo", "      local NI(s):", "        - nid: 0@lo", "          status: up"}
+		for _, net := range sortedKeys(h.LNet) {
+			lines = append(lines, "    - net type: "+strings.TrimSuffix(net, "0"), "      local NI(s):",
+				"        - nid: "+h.Interfaces[h.LNet[net]]+"@"+strings.TrimSuffix(net, "0"), "          status: up",
+				"          interfaces:", "              0: "+h.LNet[net])
+		}
+		return ok(joinLines(lines))
+	case len(c.Args) == 6 && c.Args[0] == "net" && c.Args[1] == "add" && c.Args[2] == "--net" && c.Args[4] == "--if":
+		net, iface := c.Args[3], c.Args[5]
+		if !h.LNetUp {
+			return lnetErr("add", "net", -100, "cannot add network: Network is down")
+		}
+		if _, found := h.Interfaces[iface]; !found {
+			return lnetErr("add", "net", -19, "cannot add network: no such device")
+		}
+		if _, found := h.LNet[net]; found {
+			return lnetErr("add", "net", -17, "cannot add network: File exists")
+		}
+		h.LNet[net] = iface
+		return ok("")
+	}
+	return fail(1, "lnetctl: command not simulated: %s", args)
+}
+
+func cmdLctl(st *state, h *hostState, c host.Cmd) host.Result {
+	if len(c.Args) != 1 || c.Args[0] != "list_nids" {
+		return fail(1, "lctl: only list_nids is simulated")
+	}
+	if !h.LNetUp {
+		return fail(1, "opening /dev/lnet failed: No such device\nhint: the kernel modules may not be loaded\nIOC_LIBCFS_GET_NI error 19: No such device")
+	}
+	return ok(joinLines(h.nids()))
+}

@@ -1,0 +1,455 @@
+// Package hostsim simulates the nodes kube-lustre drives: block devices with
+// signatures, DRBD resources replicating between two hosts, ZFS pools with
+// multihost protection, Lustre targets and clients, LNet and kernel modules.
+// Each simulated host is a host.Runner that prints what the real tools print
+// and refuses what they refuse (see /work/shared/reference/*.md for the
+// behaviour observed on real kernels).
+//
+// A World lives in a directory: one JSON state file guarded by flock(2),
+// loaded and saved around every command, so that several processes (pods of
+// one node, the two nodes of a DRBD pair) share one consistent world.
+package hostsim
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+)
+
+// DRBD kernel flavours a world can simulate. drbd-utils 9 drives both, but
+// `drbdadm status` and `drbdadm role` print differently.
+const (
+	DRBD84 = "8.4"
+	DRBD9  = "9"
+)
+
+// ErrHostDown is returned by a crashed host, as a lost node would fail the
+// command (the caller never learns whether it ran).
+var ErrHostDown = errors.New("hostsim: host is down")
+
+// World is a set of simulated hosts sharing one state directory.
+type World struct {
+	dir string
+}
+
+// Open opens (creating if needed) the world stored in dir.
+func Open(dir string) (*World, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	w := &World{dir: dir}
+	err := w.update(func(st *state) error { return nil })
+	return w, err
+}
+
+// lockAndLoad takes the world lock and loads the state. The caller must
+// call the returned release func exactly once; release(true) saves first.
+func (w *World) lockAndLoad() (*state, func(save bool) error, error) {
+	f, err := os.OpenFile(filepath.Join(w.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	st := newState()
+	release := func(save bool) error {
+		// Closing the descriptor drops the flock.
+		defer f.Close()
+		if save {
+			return w.save(st)
+		}
+		return nil
+	}
+	data, err := os.ReadFile(filepath.Join(w.dir, "state.json"))
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		release(false)
+		return nil, nil, err
+	default:
+		if err := json.Unmarshal(data, st); err != nil {
+			release(false)
+			return nil, nil, fmt.Errorf("hostsim: corrupt state: %w", err)
+		}
+		st.fill()
+	}
+	return st, release, nil
+}
+
+// save writes the state through a temporary file and rename so that a
+// reader in another process never sees half a file.
+func (w *World) save(st *state) error {
+	data, err := json.Marshal(st)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(w.dir, "state.json.tmp")
+	if err := os.WriteFile(tmp, data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(w.dir, "state.json"))
+}
+
+// update runs fn on the locked state and saves it when fn succeeds.
+func (w *World) update(fn func(st *state) error) error {
+	st, release, err := w.lockAndLoad()
+	if err != nil {
+		return err
+	}
+	if err := fn(st); err != nil {
+		release(false)
+		return err
+	}
+	st.settle()
+	return release(true)
+}
+
+// view runs fn on the locked state without saving.
+func (w *World) view(fn func(st *state) error) error {
+	st, release, err := w.lockAndLoad()
+	if err != nil {
+		return err
+	}
+	err = fn(st)
+	release(false)
+	return err
+}
+
+// hostOf returns the named host or an error naming it.
+func (st *state) hostOf(name string) (*hostState, error) {
+	h, ok := st.Hosts[name]
+	if !ok {
+		return nil, fmt.Errorf("hostsim: no host %q", name)
+	}
+	return h, nil
+}
+
+// HostConfig describes a host added to the world.
+type HostConfig struct {
+	// Interfaces maps interface name to IPv4 address, e.g. eth1 -> 10.0.0.1.
+	Interfaces map[string]string
+	// Modules available to modprobe; nil means every module kube-lustre
+	// needs (drbd, zfs, lnet, lustre, osd_zfs and their dependencies).
+	Modules []string
+}
+
+// DefaultModules are the kernel modules a fully provisioned server has.
+var DefaultModules = []string{"drbd", "lru_cache", "zfs", "spl", "libcfs", "lnet", "ksocklnd", "obdclass", "ptlrpc", "lustre", "osd_zfs", "mgs", "mdt", "ost"}
+
+// AddHost adds a booted host with no disks.
+func (w *World) AddHost(name string, cfg HostConfig) error {
+	return w.update(func(st *state) error {
+		if _, ok := st.Hosts[name]; ok {
+			return fmt.Errorf("hostsim: host %q exists", name)
+		}
+		mods := cfg.Modules
+		if mods == nil {
+			mods = DefaultModules
+		}
+		h := newHost(name)
+		h.Available = append([]string(nil), mods...)
+		for k, v := range cfg.Interfaces {
+			h.Interfaces[k] = v
+		}
+		st.Hosts[name] = h
+		return nil
+	})
+}
+
+// SetDRBDVersion selects the simulated DRBD kernel (DRBD84 or DRBD9).
+func (w *World) SetDRBDVersion(v string) error {
+	if v != DRBD84 && v != DRBD9 {
+		return fmt.Errorf("hostsim: unknown DRBD version %q", v)
+	}
+	return w.update(func(st *state) error { st.DRBDVersion = v; return nil })
+}
+
+// SetSyncPolls makes every resync take n status queries (drbdadm
+// status/dstate/cstate/role on either side) to finish; 0 means instant.
+func (w *World) SetSyncPolls(n int) error {
+	return w.update(func(st *state) error { st.SyncPolls = n; return nil })
+}
+
+// AddDisk adds a blank block device to a host.
+func (w *World) AddDisk(hostName, path string, size int64) error {
+	return w.update(func(st *state) error {
+		h, err := st.hostOf(hostName)
+		if err != nil {
+			return err
+		}
+		if _, ok := h.Disks[path]; ok {
+			return fmt.Errorf("hostsim: %s already has %s", hostName, path)
+		}
+		h.Disks[path] = &disk{Size: size}
+		return nil
+	})
+}
+
+// Signature kinds SetSignature accepts.
+const (
+	SigNone      = ""
+	SigExt4      = "ext4"
+	SigXFS       = "xfs"
+	SigZFSMember = "zfs_member"
+	SigDRBD      = "drbd"
+)
+
+// SetSignature writes a signature onto a disk as if a previous user had
+// formatted it: a filesystem, a foreign ZFS pool label, or DRBD metadata.
+func (w *World) SetSignature(hostName, path, sig string) error {
+	return w.update(func(st *state) error {
+		h, err := st.hostOf(hostName)
+		if err != nil {
+			return err
+		}
+		d, ok := h.Disks[path]
+		if !ok {
+			return fmt.Errorf("hostsim: %s has no disk %s", hostName, path)
+		}
+		switch sig {
+		case SigNone:
+			d.Data, d.MD = data{}, nil
+		case SigExt4, SigXFS:
+			d.Data = data{Sig: sig, UUID: st.newUUID()}
+		case SigZFSMember:
+			d.Data = data{Sig: sig, UUID: st.newUUID(), Pool: &pool{Name: "oldpool", GUID: st.nextID(), HostID: "0badc0de", HostName: "elsewhere", Datasets: map[string]map[string]string{"oldpool": {}}}}
+		case SigDRBD:
+			d.MD = &drbdMeta{UUID: st.nextID(), Base: 0, Disk: "UpToDate"}
+		default:
+			return fmt.Errorf("hostsim: unknown signature %q", sig)
+		}
+		return nil
+	})
+}
+
+// SetBusy marks a mount as in use (open files), so umount says "target is
+// busy", or clears the mark.
+func (w *World) SetBusy(hostName, mountPoint string, busy bool) error {
+	return w.update(func(st *state) error {
+		h, err := st.hostOf(hostName)
+		if err != nil {
+			return err
+		}
+		for i := range h.Mounts {
+			if h.Mounts[i].Target == mountPoint {
+				h.Mounts[i].Busy = busy
+				return nil
+			}
+		}
+		return fmt.Errorf("hostsim: %s: %s is not mounted", hostName, mountPoint)
+	})
+}
+
+func linkKey(a, b string) string {
+	if a > b {
+		a, b = b, a
+	}
+	return a + "|" + b
+}
+
+// CutLink partitions the network between two hosts (DRBD replication and
+// LNet both stop).
+func (w *World) CutLink(a, b string) error {
+	return w.update(func(st *state) error { st.Cut[linkKey(a, b)] = true; return nil })
+}
+
+// HealLink restores the network between two hosts.
+func (w *World) HealLink(a, b string) error {
+	return w.update(func(st *state) error { delete(st.Cut, linkKey(a, b)); return nil })
+}
+
+// Crash stops a host: it loses every volatile state (DRBD down, pools not
+// imported but still marked active on disk, mounts gone, modules unloaded,
+// LNet unconfigured) and fails every command until Boot.
+func (w *World) Crash(hostName string) error {
+	return w.update(func(st *state) error {
+		h, err := st.hostOf(hostName)
+		if err != nil {
+			return err
+		}
+		h.crash()
+		return nil
+	})
+}
+
+// Boot starts a crashed host again, with nothing loaded or running.
+func (w *World) Boot(hostName string) error {
+	return w.update(func(st *state) error {
+		h, err := st.hostOf(hostName)
+		if err != nil {
+			return err
+		}
+		h.Down = false
+		return nil
+	})
+}
+
+// Host returns the Runner of one host.
+func (w *World) Host(name string) host.Runner { return &simHost{w: w, name: name} }
+
+// LogEntry is one command as the world saw it.
+type LogEntry struct {
+	Host  string   `json:"host"`
+	Argv  []string `json:"argv"`
+	Exit  int      `json:"exit"`
+	Fault string   `json:"fault,omitempty"`
+}
+
+// Log returns every command run in this world so far, in order.
+func (w *World) Log() ([]LogEntry, error) {
+	var out []LogEntry
+	err := w.view(func(*state) error {
+		f, err := os.Open(filepath.Join(w.dir, "log.jsonl"))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		sc.Buffer(make([]byte, 1<<20), 1<<24)
+		for sc.Scan() {
+			var e LogEntry
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return sc.Err()
+	})
+	return out, err
+}
+
+// appendLog is called with the lock held.
+func (w *World) appendLog(e LogEntry) error {
+	f, err := os.OpenFile(filepath.Join(w.dir, "log.jsonl"), os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(append(b, '\n'))
+	return err
+}
+
+// simHost is the Runner of one simulated host.
+type simHost struct {
+	w    *World
+	name string
+}
+
+// Run implements host.Runner.
+func (s *simHost) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
+	if err := ctx.Err(); err != nil {
+		return host.Result{}, fmt.Errorf("%s: not started: %w", c, err)
+	}
+	st, release, err := s.w.lockAndLoad()
+	if err != nil {
+		return host.Result{}, err
+	}
+	h, err := st.hostOf(s.name)
+	if err != nil {
+		release(false)
+		return host.Result{}, err
+	}
+	argv := c.Argv()
+	entry := LogEntry{Host: s.name, Argv: argv, Exit: -1}
+	if h.Down {
+		entry.Fault = "down"
+		s.w.appendLog(entry) //nolint:errcheck // the log is best effort for a dead host
+		release(false)
+		return host.Result{}, fmt.Errorf("%s on %s: %w", c, s.name, ErrHostDown)
+	}
+	f := st.takeFault(s.name, argv)
+	var res host.Result
+	var runErr error
+	switch {
+	case f == nil:
+		res = runCommand(st, h, c)
+	case f.Kind == faultFail:
+		entry.Fault = "fail"
+		res = f.Result
+	case f.Kind == faultHang:
+		entry.Fault = "hang"
+		logErr := s.w.appendLog(entry)
+		if err := release(true); err != nil {
+			return host.Result{}, err
+		}
+		<-ctx.Done()
+		return host.Result{}, errors.Join(fmt.Errorf("%s: %w", c, ctx.Err()), logErr)
+	case f.Kind == faultCrashBefore:
+		entry.Fault = "crash-before"
+		h.crash()
+		runErr = fmt.Errorf("%s on %s: %w", c, s.name, ErrHostDown)
+	case f.Kind == faultCrashAfter:
+		entry.Fault = "crash-after"
+		res = runCommand(st, h, c)
+		st.settle()
+		h.crash()
+		runErr = fmt.Errorf("%s on %s: %w", c, s.name, ErrHostDown)
+	}
+	st.settle()
+	if runErr == nil {
+		entry.Exit = res.ExitCode
+	}
+	logErr := s.w.appendLog(entry)
+	if err := release(true); err != nil {
+		return host.Result{}, err
+	}
+	if logErr != nil {
+		return host.Result{}, logErr
+	}
+	if runErr != nil {
+		return host.Result{}, runErr
+	}
+	if res.ExitCode != 0 {
+		return res, &host.ExitError{Cmd: c, Result: res}
+	}
+	return res, nil
+}
+
+// sortedKeys returns the keys of a map in order, for deterministic output.
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// hasPrefix reports whether argv starts with prefix.
+func hasPrefix(argv, prefix []string) bool {
+	if len(prefix) > len(argv) {
+		return false
+	}
+	for i, p := range prefix {
+		if argv[i] != p {
+			return false
+		}
+	}
+	return true
+}
+
+// joinLines joins lines with a trailing newline (empty for no lines).
+func joinLines(lines []string) string {
+	if len(lines) == 0 {
+		return ""
+	}
+	return strings.Join(lines, "\n") + "\n"
+}

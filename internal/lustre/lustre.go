@@ -1,0 +1,279 @@
+// Package lustre holds the idempotent Lustre steps (format a ZFS dataset as
+// a target, mount and unmount targets and clients, LNet, kernel modules)
+// and the orchestration of one HA target on its node: Start and Stop.
+package lustre
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
+)
+
+// Target types.
+const (
+	MGS = "mgs"
+	MDT = "mdt"
+	OST = "ost"
+)
+
+// Target is one Lustre server target on a ZFS dataset.
+type Target struct {
+	FSName string
+	Type   string // mgs, mdt or ost
+	// MGS co-locates the MGS with an MDT (--mgs --mdt).
+	MGS        bool
+	Index      int
+	Pool       string
+	Dataset    string // name inside the pool, e.g. mdt0
+	MountPoint string
+	// MGSNodes are the MGS's NIDs, one entry per node ("10.0.0.1@tcp",
+	// several NIDs of one node joined by ','); not needed by the MGS.
+	MGSNodes []string
+	// ServiceNodes are the NIDs of every node that may serve the target.
+	ServiceNodes []string
+}
+
+var (
+	fsnameRE  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,8}$`)
+	nidRE     = regexp.MustCompile(`^[A-Za-z0-9.:-]+@[a-z][a-z0-9]*$`)
+	datasetRE = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+)
+
+func validNIDList(s string) bool {
+	for _, nid := range strings.Split(s, ",") {
+		if !nidRE.MatchString(nid) {
+			return false
+		}
+	}
+	return true
+}
+
+// Validate applies the limits from the Lustre manual (host-facts.md).
+func (t Target) Validate() error {
+	var errs []error
+	if !fsnameRE.MatchString(t.FSName) {
+		errs = append(errs, fmt.Errorf("fsname %q: 1 to 8 characters from [A-Za-z0-9_-]", t.FSName))
+	}
+	switch t.Type {
+	case MGS, MDT, OST:
+	default:
+		errs = append(errs, fmt.Errorf("target type %q: want mgs, mdt or ost", t.Type))
+	}
+	if t.MGS && t.Type != MDT && t.Type != MGS {
+		errs = append(errs, fmt.Errorf("only an MDT can also run the MGS"))
+	}
+	if t.Index < 0 || t.Index >= 65504 {
+		errs = append(errs, fmt.Errorf("index %d: must be below 65504", t.Index))
+	}
+	if t.Pool == "" || !datasetRE.MatchString(t.Dataset) {
+		errs = append(errs, fmt.Errorf("dataset %q/%q is not valid", t.Pool, t.Dataset))
+	}
+	if !path.IsAbs(t.MountPoint) || path.Clean(t.MountPoint) == "/" {
+		errs = append(errs, fmt.Errorf("mount point %q must be an absolute path below /", t.MountPoint))
+	}
+	if !t.runsMGS() && len(t.MGSNodes) == 0 {
+		errs = append(errs, fmt.Errorf("%s needs the MGS NIDs", t.Svname()))
+	}
+	for _, n := range append(append([]string(nil), t.MGSNodes...), t.ServiceNodes...) {
+		if !validNIDList(n) {
+			errs = append(errs, fmt.Errorf("NID list %q is not valid", n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (t Target) runsMGS() bool { return t.Type == MGS || t.MGS }
+
+// Name returns POOL/DATASET.
+func (t Target) Name() string { return t.Pool + "/" + t.Dataset }
+
+// Svname is the target label mkfs.lustre stores, e.g. lfs1-OST000a.
+func (t Target) Svname() string {
+	switch t.Type {
+	case MDT:
+		return fmt.Sprintf("%s-MDT%04x", t.FSName, t.Index)
+	case OST:
+		return fmt.Sprintf("%s-OST%04x", t.FSName, t.Index)
+	}
+	return "MGS"
+}
+
+// MkfsArgs returns the mkfs.lustre arguments: POOL/DATASET only, never
+// vdevs (mkfs.lustre would create the pool itself with -f).
+func (t Target) MkfsArgs() []string {
+	args := []string{"--backfstype=zfs", "--fsname=" + t.FSName}
+	if t.Type != MGS {
+		args = append(args, "--index="+strconv.Itoa(t.Index))
+	}
+	if t.runsMGS() {
+		args = append(args, "--mgs")
+	}
+	if t.Type != MGS {
+		args = append(args, "--"+t.Type)
+	}
+	if !t.runsMGS() {
+		args = append(args, "--mgsnode="+strings.Join(t.MGSNodes, ":"))
+	}
+	for _, n := range t.ServiceNodes {
+		args = append(args, "--servicenode="+n)
+	}
+	return append(args, t.Name())
+}
+
+// Formatted reports whether the dataset is already a Lustre target, from
+// its lustre:svname property. Only a dataset ZFS says does not exist, or
+// one whose property is unset ('-'), counts as unformatted; a target with
+// another label is an error (wrong dataset), and a failed probe is an
+// error, never "unformatted".
+func Formatted(ctx context.Context, run host.Runner, t Target) (bool, error) {
+	v, exists, err := zfs.Get(ctx, run, t.Name(), "lustre:svname")
+	switch {
+	case err != nil:
+		return false, err
+	case !exists || v == "-":
+		return false, nil
+	case v != t.Svname():
+		return false, fmt.Errorf("%s is already Lustre target %s, not %s", t.Name(), v, t.Svname())
+	}
+	return true, nil
+}
+
+// EnsureFormatted runs mkfs.lustre unless the dataset is already this
+// target. It reports whether it formatted.
+func EnsureFormatted(ctx context.Context, run host.Runner, t Target) (bool, error) {
+	if err := t.Validate(); err != nil {
+		return false, err
+	}
+	done, err := Formatted(ctx, run, t)
+	if err != nil || done {
+		return false, err
+	}
+	if _, err := host.Run(ctx, run, "mkfs.lustre", t.MkfsArgs()...); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// IsMounted asks `mountpoint -q`: exit 0 mounted, 32 not a mount point;
+// anything else is an error.
+func IsMounted(ctx context.Context, run host.Runner, dir string) (bool, error) {
+	_, err := host.Run(ctx, run, "mountpoint", "-q", dir)
+	if err == nil {
+		return true, nil
+	}
+	if host.ExitedWith(err, 32, "") {
+		return false, nil
+	}
+	// mountpoint exits 1 for a directory that does not exist yet, which is
+	// "not mounted" only if test -e confirms the absence.
+	exists, eerr := host.Exists(ctx, run, dir)
+	if eerr == nil && !exists {
+		return false, nil
+	}
+	return false, errors.Join(err, eerr)
+}
+
+// mountSource mounts src on dir with -t lustre unless dir is mounted.
+func mountSource(ctx context.Context, run host.Runner, src, dir string, opts []string) (bool, error) {
+	mounted, err := IsMounted(ctx, run, dir)
+	if err != nil || mounted {
+		return false, err
+	}
+	if _, err := host.Run(ctx, run, "mkdir", "-p", dir); err != nil {
+		return false, err
+	}
+	args := []string{"-t", "lustre"}
+	if len(opts) > 0 {
+		args = append(args, "-o", strings.Join(opts, ","))
+	}
+	if _, err := host.Run(ctx, run, "mount", append(args, src, dir)...); err != nil {
+		return false, err
+	}
+	return true, nil
+}
+
+// ErrBusy means something still uses a mount, so it was left mounted.
+var ErrBusy = errors.New("mount is busy")
+
+// Unmount unmounts dir if mounted. It never uses lazy (-l) or forced (-f)
+// unmounts: a busy mount stays, and ErrBusy says so.
+func Unmount(ctx context.Context, run host.Runner, dir string) error {
+	mounted, err := IsMounted(ctx, run, dir)
+	if err != nil || !mounted {
+		return err
+	}
+	_, err = host.Run(ctx, run, "umount", dir)
+	if host.ExitedWith(err, 32, "target is busy") {
+		return fmt.Errorf("unmount %s: %w: %w", dir, ErrBusy, err)
+	}
+	return err
+}
+
+// MountTarget mounts a formatted target on its mount point.
+func MountTarget(ctx context.Context, run host.Runner, t Target) (bool, error) {
+	return mountSource(ctx, run, t.Name(), t.MountPoint, nil)
+}
+
+// Client is a client mount of a filesystem.
+type Client struct {
+	MGSNodes   []string
+	FSName     string
+	Subdir     string // optional fileset, without leading '/'
+	MountPoint string
+	Options    []string
+}
+
+// Source returns MGSNIDS:/fsname[/subdir].
+func (c Client) Source() string {
+	s := strings.Join(c.MGSNodes, ":") + ":/" + c.FSName
+	if c.Subdir != "" {
+		s += "/" + strings.Trim(c.Subdir, "/")
+	}
+	return s
+}
+
+// Validate checks the client parameters.
+func (c Client) Validate() error {
+	var errs []error
+	if !fsnameRE.MatchString(c.FSName) {
+		errs = append(errs, fmt.Errorf("fsname %q is not valid", c.FSName))
+	}
+	if len(c.MGSNodes) == 0 {
+		errs = append(errs, errors.New("client needs the MGS NIDs"))
+	}
+	for _, n := range c.MGSNodes {
+		if !validNIDList(n) {
+			errs = append(errs, fmt.Errorf("NID list %q is not valid", n))
+		}
+	}
+	if !path.IsAbs(c.MountPoint) || path.Clean(c.MountPoint) == "/" {
+		errs = append(errs, fmt.Errorf("mount point %q must be an absolute path below /", c.MountPoint))
+	}
+	for _, o := range c.Options {
+		if o == "" || strings.ContainsAny(o, ", \t") {
+			errs = append(errs, fmt.Errorf("mount option %q is not valid", o))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// MountClient mounts the filesystem unless already mounted.
+func MountClient(ctx context.Context, run host.Runner, c Client) (bool, error) {
+	if err := c.Validate(); err != nil {
+		return false, err
+	}
+	return mountSource(ctx, run, c.Source(), c.MountPoint, c.Options)
+}
+
+// UnmountClient unmounts the client only if nothing uses it (ErrBusy
+// otherwise).
+func UnmountClient(ctx context.Context, run host.Runner, c Client) error {
+	return Unmount(ctx, run, c.MountPoint)
+}

@@ -1,0 +1,131 @@
+package lustre
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kube-lustre/kube-lustre/internal/drbd"
+	"github.com/kube-lustre/kube-lustre/internal/host"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
+)
+
+// Server is one HA target as served from one node of its pair: the DRBD
+// resource under it, the pool on the DRBD device and the target dataset.
+type Server struct {
+	Resource drbd.Resource
+	Pool     zfs.Pool
+	Target   Target
+	// Preferred marks the pair's first node: only it may start the initial
+	// sync of a brand-new pair, so the two nodes never both force.
+	Preferred bool
+	// Networks are LNet networks such as "tcp0(eth1)"; empty leaves LNet
+	// as the modules configure it.
+	Networks []string
+	// Modules to verify; nil means ServerModules.
+	Modules []string
+	// Poll is the DRBD state polling interval; 0 means one second.
+	Poll time.Duration
+}
+
+// Validate checks the parts and that they fit together.
+func (s Server) Validate() error {
+	errs := []error{s.Resource.Validate(), s.Pool.Validate(), s.Target.Validate()}
+	if s.Pool.Device != s.Resource.Device() {
+		errs = append(errs, fmt.Errorf("pool %s is on %s, not on the resource's device %s", s.Pool.Name, s.Pool.Device, s.Resource.Device()))
+	}
+	if s.Pool.Name != s.Target.Pool {
+		errs = append(errs, fmt.Errorf("target %s is in pool %s, not %s", s.Target.Name(), s.Target.Pool, s.Pool.Name))
+	}
+	return errors.Join(errs...)
+}
+
+// StartReport says what Start did.
+type StartReport struct {
+	InitialSync bool
+	HostID      bool
+	CreatedPool bool
+	Imported    bool
+	Formatted   bool
+	Mounted     bool
+	DRBD        drbd.State
+}
+
+// Start brings the target up on this node: modules and LNet, hostid, wait
+// for the local DRBD disk to be UpToDate (starting the initial sync of a
+// brand-new pair on the preferred node), promote, import from the DRBD
+// device, create the pool and format the target only when proven new,
+// mount. ctx bounds the whole start, the DRBD wait included. Each step is
+// idempotent, so a Start interrupted anywhere is finished by the next one.
+func Start(ctx context.Context, run host.Runner, s Server) (StartReport, error) {
+	var rep StartReport
+	if err := s.Validate(); err != nil {
+		return rep, err
+	}
+	mods := s.Modules
+	if mods == nil {
+		mods = ServerModules
+	}
+	if err := EnsureModules(ctx, run, mods); err != nil {
+		return rep, err
+	}
+	if len(s.Networks) > 0 {
+		if err := ConfigureLNet(ctx, run, s.Networks); err != nil {
+			return rep, err
+		}
+	}
+	var err error
+	if rep.HostID, err = zfs.EnsureHostID(ctx, run); err != nil {
+		return rep, err
+	}
+	if rep.DRBD, rep.InitialSync, err = drbd.WaitUpToDate(ctx, run, s.Resource, drbd.WaitOptions{Poll: s.Poll, InitialSync: s.Preferred}); err != nil {
+		return rep, err
+	}
+	if err := drbd.Promote(ctx, run, s.Resource); err != nil {
+		return rep, err
+	}
+	rep.Imported, err = zfs.Import(ctx, run, s.Pool)
+	if errors.Is(err, zfs.ErrNoPool) {
+		// No pool of that name on the device: create one, which proves the
+		// device blank first and refuses otherwise.
+		if err = zfs.Create(ctx, run, s.Pool); err == nil {
+			rep.CreatedPool = true
+		}
+	}
+	if err != nil {
+		return rep, err
+	}
+	if rep.Formatted, err = EnsureFormatted(ctx, run, s.Target); err != nil {
+		return rep, err
+	}
+	rep.Mounted, err = MountTarget(ctx, run, s.Target)
+	return rep, err
+}
+
+// Stop takes the target down on this node: unmount, export, demote, in
+// that order. A step runs only if the one before succeeded, because each
+// depends on it: a busy mount leaves the pool imported and the device
+// Primary instead of yanking them. The error names every failed and
+// skipped step.
+func Stop(ctx context.Context, run host.Runner, s Server) error {
+	steps := []struct {
+		name string
+		fn   func() error
+	}{
+		{"unmount " + s.Target.MountPoint, func() error { return Unmount(ctx, run, s.Target.MountPoint) }},
+		{"export " + s.Pool.Name, func() error { return zfs.Export(ctx, run, s.Pool.Name) }},
+		{"demote " + s.Resource.Name, func() error { return drbd.Demote(ctx, run, s.Resource) }},
+	}
+	var errs []error
+	for _, st := range steps {
+		if len(errs) > 0 {
+			errs = append(errs, fmt.Errorf("%s: skipped", st.name))
+			continue
+		}
+		if err := st.fn(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", st.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}

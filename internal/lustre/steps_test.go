@@ -1,0 +1,169 @@
+package lustre
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+	"github.com/kube-lustre/kube-lustre/internal/hostsim"
+)
+
+func TestTargetNamesAndArgs(t *testing.T) {
+	nids := []string{"10.0.0.1@tcp", "10.0.0.2@tcp"}
+	cases := []struct {
+		t      Target
+		svname string
+		args   string
+	}{
+		{Target{FSName: "lfs1", Type: MDT, MGS: true, Index: 0, Pool: "p", Dataset: "mdt0", MountPoint: "/m", ServiceNodes: nids}, "lfs1-MDT0000",
+			"--backfstype=zfs --fsname=lfs1 --index=0 --mgs --mdt --servicenode=10.0.0.1@tcp --servicenode=10.0.0.2@tcp p/mdt0"},
+		{Target{FSName: "lfs1", Type: OST, Index: 0xa19, Pool: "p", Dataset: "ost", MountPoint: "/m", MGSNodes: nids}, "lfs1-OST0a19",
+			"--backfstype=zfs --fsname=lfs1 --index=2585 --ost --mgsnode=10.0.0.1@tcp:10.0.0.2@tcp p/ost"},
+		{Target{FSName: "lfs1", Type: MGS, Pool: "p", Dataset: "mgs", MountPoint: "/m"}, "MGS",
+			"--backfstype=zfs --fsname=lfs1 --mgs p/mgs"},
+	}
+	for _, tc := range cases {
+		if err := tc.t.Validate(); err != nil {
+			t.Fatalf("%s: %v", tc.svname, err)
+		}
+		if got := tc.t.Svname(); got != tc.svname {
+			t.Errorf("svname %q, want %q", got, tc.svname)
+		}
+		if got := strings.Join(tc.t.MkfsArgs(), " "); got != tc.args {
+			t.Errorf("args\n %s\nwant\n %s", got, tc.args)
+		}
+	}
+}
+
+func TestTargetValidate(t *testing.T) {
+	ok := Target{FSName: "lfs1", Type: OST, Index: 1, Pool: "p", Dataset: "ost1", MountPoint: "/mnt/o", MGSNodes: []string{"10.0.0.1@tcp,10.1.0.1@o2ib"}}
+	cases := []struct {
+		name string
+		mod  func(t *Target)
+		want string
+	}{
+		{"fsname too long", func(t *Target) { t.FSName = "abcdefghi" }, "fsname"},
+		{"type", func(t *Target) { t.Type = "mds" }, "target type"},
+		{"mgs on an ost", func(t *Target) { t.MGS = true }, "only an MDT"},
+		{"index", func(t *Target) { t.Index = 65504 }, "below 65504"},
+		{"mount point", func(t *Target) { t.MountPoint = "mnt" }, "absolute"},
+		{"no mgs nids", func(t *Target) { t.MGSNodes = nil }, "MGS NIDs"},
+		{"bad nid", func(t *Target) { t.ServiceNodes = []string{"10.0.0.1"} }, "NID list"},
+		{"dataset", func(t *Target) { t.Dataset = "a b" }, "dataset"},
+	}
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		tg := ok
+		tc.mod(&tg)
+		if err := tg.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: Validate = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestParseNetwork(t *testing.T) {
+	cases := []struct {
+		in         string
+		net, iface string
+		bad        bool
+	}{
+		{"tcp0(eth1)", "tcp0", "eth1", false},
+		{"o2ib1(ib0)", "o2ib1", "ib0", false},
+		{" tcp(eth0) ", "tcp", "eth0", false},
+		{"tcp0", "", "", true},
+		{"tcp0(eth1", "", "", true},
+		{"tcp0(eth1);rm", "", "", true},
+	}
+	for _, tc := range cases {
+		n, err := ParseNetwork(tc.in)
+		if (err != nil) != tc.bad || n.Net != tc.net || n.Interface != tc.iface {
+			t.Errorf("ParseNetwork(%q) = %+v, %v", tc.in, n, err)
+		}
+	}
+}
+
+func newHost(t *testing.T, cfg hostsim.HostConfig) (*hostsim.World, host.Runner) {
+	t.Helper()
+	w, err := hostsim.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.AddHost("n1", cfg); err != nil {
+		t.Fatal(err)
+	}
+	return w, w.Host("n1")
+}
+
+func TestConfigureLNetIsIdempotent(t *testing.T) {
+	w, r := newHost(t, hostsim.HostConfig{Interfaces: map[string]string{"eth1": "10.0.0.9", "eth2": "10.0.1.9"}})
+	ctx := context.Background()
+	nets := []string{"tcp0(eth1)", "tcp1(eth2)"}
+	must(t, ConfigureLNet(ctx, r, nets))
+	must(t, ConfigureLNet(ctx, r, nets))
+	nids, err := NIDs(ctx, r)
+	if err != nil || strings.Join(nids, " ") != "10.0.0.9@tcp 10.0.1.9@tcp1" {
+		t.Fatalf("NIDs = %v, %v", nids, err)
+	}
+	log, err := w.Log()
+	must(t, err)
+	adds := 0
+	for _, e := range log {
+		if strings.HasPrefix(strings.Join(e.Argv, " "), "lnetctl net add") {
+			adds++
+		}
+	}
+	if adds != 2 {
+		t.Fatalf("lnetctl net add ran %d times, want 2", adds)
+	}
+	if err := ConfigureLNet(ctx, r, []string{"tcp0(ib9)"}); !host.ExitedWith(err, 1, "no such device") {
+		t.Fatalf("missing interface: %v", err)
+	}
+	if err := ConfigureLNet(ctx, r, []string{"bogus"}); err == nil {
+		t.Fatal("bad network accepted")
+	}
+}
+
+func TestEnsureModulesReportsWhatIsMissing(t *testing.T) {
+	_, r := newHost(t, hostsim.HostConfig{Modules: []string{"libcfs", "lnet", "zfs", "spl"}})
+	err := EnsureModules(context.Background(), r, ServerModules)
+	var mm *MissingModulesError
+	if !errors.As(err, &mm) {
+		t.Fatalf("EnsureModules = %v", err)
+	}
+	if strings.Join(mm.Order, ",") != "lustre,osd_zfs" || !strings.Contains(mm.Missing["lustre"], "Module ksocklnd not found") && !strings.Contains(mm.Missing["lustre"], "not found in directory") {
+		t.Fatalf("missing = %+v", mm)
+	}
+	_, full := newHost(t, hostsim.HostConfig{})
+	must(t, EnsureModules(context.Background(), full, ServerModules))
+	must(t, EnsureModules(context.Background(), full, ServerModules))
+}
+
+func TestClientUnmountOnlyWhenIdle(t *testing.T) {
+	p := newPair(t, hostsim.DRBD84)
+	p.mustBringUp()
+	ctx := context.Background()
+	c1 := p.w.Host("c1")
+	must(t, EnsureModules(ctx, c1, ClientModules))
+	must(t, ConfigureLNet(ctx, c1, []string{"tcp0(eth1)"}))
+	c := Client{MGSNodes: []string{"10.0.0.1@tcp", "10.0.0.2@tcp"}, FSName: "lfs1", MountPoint: "/mnt/lfs1"}
+	for i, want := range []bool{true, false} {
+		mounted, err := MountClient(ctx, c1, c)
+		if err != nil || mounted != want {
+			t.Fatalf("mount %d: %v %v", i, mounted, err)
+		}
+	}
+	must(t, p.w.SetBusy("c1", "/mnt/lfs1", true))
+	if err := UnmountClient(ctx, c1, c); !errors.Is(err, ErrBusy) {
+		t.Fatalf("busy unmount: %v", err)
+	}
+	must(t, p.w.SetBusy("c1", "/mnt/lfs1", false))
+	must(t, UnmountClient(ctx, c1, c))
+	must(t, UnmountClient(ctx, c1, c))
+	if err := (Client{FSName: "lfs1", MountPoint: "/mnt/x"}).Validate(); err == nil {
+		t.Fatal("client without MGS NIDs accepted")
+	}
+}

@@ -1,0 +1,227 @@
+package zfs
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+	"github.com/kube-lustre/kube-lustre/internal/hostsim"
+)
+
+const resFile = `resource r0 {
+  on s1 { device /dev/drbd0 minor 0; disk /dev/sdb; address 10.0.0.1:7788; meta-disk internal; }
+  on s2 { device /dev/drbd0 minor 0; disk /dev/sdb; address 10.0.0.2:7788; meta-disk internal; }
+}
+`
+
+var testPool = Pool{Name: "p0", Device: "/dev/drbd0", Properties: map[string]string{"ashift": "12"}}
+
+// primaryPair returns a world where r0 is synced with s1 Primary. The raw
+// commands stand in for the drbd package, which has its own tests.
+func primaryPair(t *testing.T, sig string) *hostsim.World {
+	t.Helper()
+	w, err := hostsim.OpenPair(t.TempDir(), hostsim.DRBD9, "s1", "s2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sig != "" {
+		if err := w.SetSignature("s1", "/dev/sdb", sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx := context.Background()
+	for _, n := range []string{"s1", "s2"} {
+		steps := []host.Cmd{
+			{Name: "tee", Args: []string{"/etc/drbd.d/r0.res"}, Stdin: []byte(resFile)},
+			host.Command("drbdadm", "create-md", "--force", "r0"),
+			host.Command("drbdadm", "up", "r0"),
+		}
+		for _, c := range steps {
+			if _, err := w.Host(n).Run(ctx, c); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if _, err := EnsureHostID(ctx, w.Host(n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := host.Run(ctx, w.Host("s1"), "drbdadm", "primary", "--force", "r0"); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func logged(t *testing.T, w *hostsim.World, prefix string) []string {
+	t.Helper()
+	out, err := w.Ran("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestEnsureHostID(t *testing.T) {
+	w, err := hostsim.OpenPair(t.TempDir(), hostsim.DRBD84, "s1", "s2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	ids := map[string]bool{}
+	for _, n := range []string{"s1", "s2"} {
+		for i, want := range []bool{true, false} {
+			created, err := EnsureHostID(ctx, w.Host(n))
+			if err != nil || created != want {
+				t.Fatalf("%s run %d: created=%v err=%v", n, i, created, err)
+			}
+		}
+		res, err := host.Run(ctx, w.Host(n), "hostid")
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[res.Stdout] = true
+	}
+	if len(ids) != 2 {
+		t.Fatalf("hostids not unique: %v", ids)
+	}
+	if got := logged(t, w, "zgenhostid"); len(got) != 2 {
+		t.Fatalf("zgenhostid ran %v", got)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	cases := []struct {
+		name string
+		p    Pool
+		want string
+	}{
+		{"ok", testPool, ""},
+		{"backing disk", Pool{Name: "p0", Device: "/dev/sdb"}, "not a DRBD device"},
+		{"name", Pool{Name: "mirror1", Device: "/dev/drbd0"}, "pool name"},
+		{"fixed property", Pool{Name: "p0", Device: "/dev/drbd0", Properties: map[string]string{"multihost": "off"}}, "fixed"},
+		{"property injection", Pool{Name: "p0", Device: "/dev/drbd0", Properties: map[string]string{"ashift": "12 -f"}}, "bad property"},
+	}
+	for _, tc := range cases {
+		err := tc.p.Validate()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s: Validate = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestCreateImportExport(t *testing.T) {
+	w := primaryPair(t, "")
+	ctx := context.Background()
+	s1, s2 := w.Host("s1"), w.Host("s2")
+	if _, err := Import(ctx, s1, testPool); !errors.Is(err, ErrNoPool) {
+		t.Fatalf("import before create: %v", err)
+	}
+	if err := Create(ctx, s1, testPool); err != nil {
+		t.Fatal(err)
+	}
+	if err := Create(ctx, s1, testPool); err == nil {
+		t.Fatal("second create succeeded: the device is no longer blank")
+	}
+	if imported, err := Import(ctx, s1, testPool); err != nil || imported {
+		t.Fatalf("import of an imported pool: %v %v", imported, err)
+	}
+	for _, want := range []string{"on", "none"} {
+		prop := map[string]string{"on": "multihost", "none": "cachefile"}[want]
+		res, err := host.Run(ctx, s1, "zpool", "get", "-H", "-o", "value", prop, "p0")
+		if err != nil || strings.TrimSpace(res.Stdout) != want {
+			t.Fatalf("%s = %q, %v", prop, res.Stdout, err)
+		}
+	}
+	if err := Export(ctx, s1, "p0"); err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(ctx, s1, "p0"); err != nil {
+		t.Fatalf("second export: %v", err)
+	}
+	for _, c := range []host.Cmd{host.Command("drbdadm", "secondary", "r0")} {
+		if _, err := s1.Run(ctx, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := host.Run(ctx, s2, "drbdadm", "primary", "r0"); err != nil {
+		t.Fatal(err)
+	}
+	if imported, err := Import(ctx, s2, testPool); err != nil || !imported {
+		t.Fatalf("import on the peer after a clean export: %v %v", imported, err)
+	}
+	for _, c := range logged(t, w, "zpool import") {
+		if !strings.Contains(c, "-d /dev/drbd0") || strings.Contains(c, " -f") {
+			t.Fatalf("import not through the DRBD device or forced: %s", c)
+		}
+	}
+}
+
+func TestImportAfterCrashIsNotForced(t *testing.T) {
+	w := primaryPair(t, "")
+	ctx := context.Background()
+	if err := Create(ctx, w.Host("s1"), testPool); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Crash("s1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.Run(ctx, w.Host("s2"), "drbdadm", "primary", "r0"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Import(ctx, w.Host("s2"), testPool); !errors.Is(err, ErrPreviouslyInUse) {
+		t.Fatalf("import of a pool s1 never exported: %v", err)
+	}
+	if got := logged(t, w, "zpool import -f"); len(got) != 0 {
+		t.Fatalf("forced: %v", got)
+	}
+}
+
+func TestCreateRefusesSignatures(t *testing.T) {
+	for _, sig := range []string{hostsim.SigExt4, hostsim.SigXFS, hostsim.SigZFSMember} {
+		t.Run(sig, func(t *testing.T) {
+			w := primaryPair(t, sig)
+			err := Create(context.Background(), w.Host("s1"), testPool)
+			var nb *host.NotBlankError
+			if !errors.As(err, &nb) {
+				t.Fatalf("Create on %s: %v", sig, err)
+			}
+			if got := logged(t, w, "zpool create"); len(got) != 0 {
+				t.Fatalf("zpool create issued: %v", got)
+			}
+		})
+	}
+}
+
+func TestCreateRefusesFailedProbe(t *testing.T) {
+	w := primaryPair(t, "")
+	if err := w.FailNext("s1", hostsim.Match{Args: []string{"blkid", "-p", "/dev/drbd0"}}, host.Result{ExitCode: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if err := Create(context.Background(), w.Host("s1"), testPool); err == nil {
+		t.Fatal("created a pool although blkid failed")
+	}
+	if got := logged(t, w, "zpool create"); len(got) != 0 {
+		t.Fatalf("zpool create issued: %v", got)
+	}
+}
+
+func TestGet(t *testing.T) {
+	w := primaryPair(t, "")
+	ctx := context.Background()
+	if err := Create(ctx, w.Host("s1"), testPool); err != nil {
+		t.Fatal(err)
+	}
+	if _, exists, err := Get(ctx, w.Host("s1"), "p0/x", "lustre:svname"); err != nil || exists {
+		t.Fatalf("missing dataset: %v %v", exists, err)
+	}
+	if v, exists, err := Get(ctx, w.Host("s1"), "p0", "lustre:svname"); err != nil || !exists || v != "-" {
+		t.Fatalf("unset property: %q %v %v", v, exists, err)
+	}
+	if err := w.FailNext("s1", hostsim.Match{Args: []string{"zfs", "get"}}, host.Result{Stderr: "internal error\n", ExitCode: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := Get(ctx, w.Host("s1"), "p0/x", "lustre:svname"); err == nil {
+		t.Fatal("a failed zfs get was taken as an answer")
+	}
+}
