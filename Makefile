@@ -40,7 +40,7 @@ unit: helm
 	HELM_BIN=$$(ci/helm.sh) $(GO) test -count=1 $(PKGS)
 
 fuzz:
-	$(GO) test -run '^$$' -fuzz FuzzCheckBytes -fuzztime $(FUZZTIME) ./internal/topology
+	$(GO) test -run '^$$' -fuzz FuzzCheckDocument -fuzztime $(FUZZTIME) ./internal/topology
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/topology

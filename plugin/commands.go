@@ -9,10 +9,11 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kube-lustre/kube-lustre/internal/topology"
+	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
 )
 
 type flags struct {
-	opts   topology.Options
+	opts   helmvalues.Options
 	output string
 }
 
@@ -52,7 +53,7 @@ func load(cmd string, args []string, stdout, stderr io.Writer) (f *flags, v *top
 	if !ok {
 		return nil, nil, exitUsage, false
 	}
-	v, problems, err := topology.Check(f.opts)
+	v, problems, err := helmvalues.Check(f.opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "helm lustre %s: %v\n", cmd, err)
 		return nil, nil, exitUsage, false
@@ -64,7 +65,7 @@ func load(cmd string, args []string, stdout, stderr io.Writer) (f *flags, v *top
 	return f, v, exitOK, true
 }
 
-func source(o topology.Options) string {
+func source(o helmvalues.Options) string {
 	s := strings.Join(o.Files, ", ")
 	if s == "" {
 		s = "--set values"

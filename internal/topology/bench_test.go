@@ -8,6 +8,8 @@ import (
 
 func largeDoc() []byte { return topotest.Large(2000, 1000) }
 
+func largeDocSmall() []byte { return topotest.Large(40, 20) }
+
 func TestLargeExampleIsValid(t *testing.T) {
 	v, ps := check(t, string(largeDoc()))
 	if len(ps) > 0 {
@@ -22,7 +24,7 @@ func TestLargeExampleIsValid(t *testing.T) {
 // BenchmarkValidatePlan2000 measures what `helm lustre validate` and `plan`
 // do after reading the file: schema, rules and placement of 2,000 targets.
 func BenchmarkValidatePlan2000(b *testing.B) {
-	vals, err := LoadBytes(largeDoc())
+	vals, err := Parse(largeDoc())
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -36,11 +38,11 @@ func BenchmarkValidatePlan2000(b *testing.B) {
 	}
 }
 
-// BenchmarkLoadValidatePlan2000 includes parsing the YAML and merging defaults.
+// BenchmarkLoadValidatePlan2000 includes parsing the YAML.
 func BenchmarkLoadValidatePlan2000(b *testing.B) {
 	doc := largeDoc()
 	for i := 0; i < b.N; i++ {
-		v, ps, err := CheckBytes(doc)
+		v, ps, err := CheckDocument(doc)
 		if err != nil || len(ps) > 0 {
 			b.Fatal(err, ps)
 		}

@@ -6,9 +6,9 @@ import (
 	"testing"
 )
 
-// FuzzCheckBytes: no input makes load+validate+plan panic, and a document
+// FuzzCheckDocument: no input makes load+validate+plan panic, and a document
 // judged valid always plans.
-func FuzzCheckBytes(f *testing.F) {
+func FuzzCheckDocument(f *testing.F) {
 	seeds, _ := filepath.Glob(filepath.Join(examplesDir, "*.yaml"))
 	invalid, _ := filepath.Glob(filepath.Join(examplesDir, "invalid", "*.yaml"))
 	for _, s := range append(seeds, invalid...) {
@@ -17,8 +17,9 @@ func FuzzCheckBytes(f *testing.F) {
 		}
 	}
 	f.Add([]byte(base))
+	f.Add(largeDocSmall())
 	f.Fuzz(func(t *testing.T, doc []byte) {
-		v, ps, err := CheckBytes(doc)
+		v, ps, err := CheckDocument(doc)
 		if err != nil || len(ps) > 0 {
 			return
 		}

@@ -16,9 +16,9 @@ targets:
 
 func check(t *testing.T, doc string) (*Values, Problems) {
 	t.Helper()
-	v, ps, err := CheckBytes([]byte(doc))
+	v, ps, err := CheckDocument([]byte(doc))
 	if err != nil {
-		t.Fatalf("CheckBytes: %v", err)
+		t.Fatalf("CheckDocument: %v", err)
 	}
 	return v, ps
 }
@@ -120,7 +120,7 @@ fsname: lfs1
 targets:
   - {type: mdt, index: 0, mgs: true, nodes: [s1], zpool: {vdevs: [/dev/sdb]}, mountPoint: /mnt/x}
   - {type: ost, index: 0, nodes: [s1], zpool: {vdevs: [/dev/sdc]}}
-clients: {nodes: [s1], mountPoint: /mnt/x}`, want{"clients.mountPoint", "mount point /mnt/x is used twice on node s1", "targets[0].mountPoint"}},
+clients: {enabled: true, nodes: [s1], mountPoint: /mnt/x}`, want{"clients.mountPoint", "mount point /mnt/x is used twice on node s1", "targets[0].mountPoint"}},
 		{"port zero", base + `
   - {type: ost, index: 1, nodes: [s5, s6], drbd: {minor: 0, port: 0, disk: /dev/sdb}}`, want{"targets[2].drbd.port", "below the minimum 1", ""}},
 		{"port too large", base + `
@@ -257,7 +257,7 @@ func TestNoPanicOnOddDocuments(t *testing.T) {
 	docs := []string{"", "null", "[]", "42", "targets: 3", "targets: [3, null, {}]", "targets: [{drbd: 3}]",
 		"targets: [{drbd: {disk: [1]}}]", "nodes: [1]", "clients: null", "fsname: {a: b}", "targets: [{nodes: [[]]}]"}
 	for _, d := range docs {
-		vals, err := LoadBytes([]byte(d))
+		vals, err := Parse([]byte(d))
 		if err != nil {
 			continue // a parse error is an I/O-class error, reported as such
 		}

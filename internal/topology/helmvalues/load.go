@@ -1,4 +1,9 @@
-package topology
+// Package helmvalues layers values the way `helm install` does (several -f
+// files, --set, --set-string, then the chart's own values.yaml underneath)
+// with Helm's own code, for the plugin. It is kept apart from package
+// topology so that the entrypoint binaries, which read values Helm already
+// rendered, do not link Helm.
+package helmvalues
 
 import (
 	"fmt"
@@ -9,9 +14,9 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/cli/values"
 	"helm.sh/helm/v3/pkg/getter"
-	"sigs.k8s.io/yaml"
 
 	kubelustre "github.com/kube-lustre/kube-lustre/charts/kube-lustre"
+	"github.com/kube-lustre/kube-lustre/internal/topology"
 )
 
 // Options names the user's values the way helm install takes them.
@@ -56,11 +61,30 @@ func Load(o Options) (map[string]any, error) {
 
 // LoadBytes is Load for one values document held in memory.
 func LoadBytes(doc []byte) (map[string]any, error) {
-	user := map[string]any{}
-	if err := yaml.Unmarshal(doc, &user); err != nil {
-		return nil, fmt.Errorf("parse values: %w", err)
+	user, err := topology.Parse(doc)
+	if err != nil {
+		return nil, err
 	}
 	return coalesce(user)
+}
+
+// Check loads and validates: the plugin's edge. err is an I/O or parse
+// failure (exit 2); problems are mistakes in the values (exit 1).
+func Check(o Options) (*topology.Values, topology.Problems, error) {
+	vals, err := Load(o)
+	if err != nil {
+		return nil, nil, err
+	}
+	return topology.Validate(vals)
+}
+
+// CheckBytes is Check for one document in memory, chart defaults included.
+func CheckBytes(doc []byte) (*topology.Values, topology.Problems, error) {
+	vals, err := LoadBytes(doc)
+	if err != nil {
+		return nil, nil, err
+	}
+	return topology.Validate(vals)
 }
 
 func coalesce(user map[string]any) (map[string]any, error) {

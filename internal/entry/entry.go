@@ -1,0 +1,118 @@
+// Package entry is the common runtime of the entrypoint binaries in images/:
+// environment from the downward API, JSON logs, the topology from the
+// rendered ConfigMap, SIGTERM handling, the host runner and the status file
+// the `health` subcommand reads for the pod's probes.
+package entry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+	"github.com/kube-lustre/kube-lustre/internal/hostsim"
+	"github.com/kube-lustre/kube-lustre/internal/topology"
+)
+
+// Env is what the chart passes every container.
+type Env struct {
+	Node         string // NODE_NAME (spec.nodeName)
+	Pod          string // POD_NAME
+	Namespace    string // POD_NAMESPACE
+	Topology     string // KUBE_LUSTRE_TOPOLOGY: the rendered values file
+	Target       string // KUBE_LUSTRE_TARGET: short name of the served target (target pods)
+	Lease        string // KUBE_LUSTRE_LEASE: the target's Lease name (target pods)
+	LeaseSeconds int    // KUBE_LUSTRE_LEASE_SECONDS
+	StatusFile   string // KUBE_LUSTRE_STATUS, default /run/kube-lustre/status.json
+	// HostSim, when set, is a hostsim state directory used instead of
+	// nsenter: the local test cluster runs the real binaries against
+	// simulated hosts. Never set by the chart.
+	HostSim string // KUBE_LUSTRE_HOSTSIM
+}
+
+// DefaultTopology is where the chart mounts the topology ConfigMap.
+const DefaultTopology = "/etc/kube-lustre/values.yaml"
+
+// FromEnv reads Env; lookup is os.LookupEnv in production.
+func FromEnv(lookup func(string) (string, bool)) (Env, error) {
+	get := func(k, def string) string {
+		if v, ok := lookup(k); ok && v != "" {
+			return v
+		}
+		return def
+	}
+	e := Env{
+		Node: get("NODE_NAME", ""), Pod: get("POD_NAME", ""), Namespace: get("POD_NAMESPACE", ""),
+		Topology: get("KUBE_LUSTRE_TOPOLOGY", DefaultTopology), Target: get("KUBE_LUSTRE_TARGET", ""),
+		Lease: get("KUBE_LUSTRE_LEASE", ""), StatusFile: get("KUBE_LUSTRE_STATUS", "/run/kube-lustre/status.json"),
+		HostSim: get("KUBE_LUSTRE_HOSTSIM", ""),
+	}
+	secs := get("KUBE_LUSTRE_LEASE_SECONDS", "10")
+	n, err := strconv.Atoi(secs)
+	if err != nil || n <= 0 {
+		return e, fmt.Errorf("KUBE_LUSTRE_LEASE_SECONDS=%q: want a positive number of seconds", secs)
+	}
+	e.LeaseSeconds = n
+	return e, nil
+}
+
+// RequireNode fails when the downward API did not give the node name: every
+// host-touching binary must know which node it is on.
+func (e Env) RequireNode() error {
+	if e.Node == "" {
+		return errors.New("NODE_NAME is not set: the pod spec must pass spec.nodeName through the downward API")
+	}
+	return nil
+}
+
+// Logger logs JSON lines to w with the component and node on every line.
+func Logger(w io.Writer, component string, e Env) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, nil)).With("component", component, "node", e.Node)
+}
+
+// LoadTopology reads the rendered values and refuses to go on when they have
+// problems: the binaries act on hosts only with a topology the validator
+// accepted.
+func LoadTopology(path string) (*topology.Values, *topology.Plan, error) {
+	doc, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("topology: %w", err)
+	}
+	v, ps, err := topology.CheckDocument(doc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("topology %s: %w", path, err)
+	}
+	if len(ps) > 0 {
+		return nil, nil, fmt.Errorf("topology %s has %d problem(s); run helm lustre validate:\n%w", path, len(ps), ps)
+	}
+	return v, v.Plan(), nil
+}
+
+// Runner returns the host runner: nsenter into PID 1's namespaces, or the
+// simulated host named after the node when HostSim is set. Every command is
+// logged.
+func Runner(e Env, log *slog.Logger) (host.Runner, error) {
+	var r host.Runner
+	if e.HostSim != "" {
+		w, err := hostsim.Open(e.HostSim)
+		if err != nil {
+			return nil, fmt.Errorf("hostsim %s: %w", e.HostSim, err)
+		}
+		r = w.Host(e.Node)
+	} else {
+		r = host.NewNsenter()
+	}
+	return host.NewSlog(r, log), nil
+}
+
+// SignalContext is cancelled on SIGTERM or SIGINT, when the kubelet stops
+// the pod: the binaries then undo what they did, in order.
+func SignalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+}

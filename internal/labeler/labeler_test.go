@@ -1,0 +1,187 @@
+package labeler
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"maps"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kube-lustre/kube-lustre/internal/topology"
+	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
+)
+
+func node(name string, ready bool, labels map[string]string) *corev1.Node {
+	st := corev1.ConditionTrue
+	if !ready {
+		st = corev1.ConditionFalse
+	}
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels},
+		Status:     corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st, Message: "kubelet stopped posting"}}},
+	}
+}
+
+func load(t *testing.T, doc string) (*topology.Values, *topology.Plan) {
+	t.Helper()
+	v, ps, err := helmvalues.CheckBytes([]byte(doc))
+	if err != nil || len(ps) > 0 {
+		t.Fatalf("err=%v problems=%v", err, ps)
+	}
+	return v, v.Plan()
+}
+
+const ha = `
+fsname: lfs1
+targets:
+  - {type: mdt, index: 0, mgs: true, nodes: [s1, s2], drbd: {minor: 0, port: 7788, disk: /dev/sdb}}
+  - {type: ost, index: 0, nodes: [s3], zpool: {vdevs: [/dev/sdc]}}
+clients: {nodes: [c1], nodeSelector: {role: compute}}
+`
+
+func newLabeler(objs ...*corev1.Node) (*Labeler, *fake.Clientset) {
+	cs := fake.NewClientset()
+	for _, o := range objs {
+		_ = cs.Tracker().Add(o)
+	}
+	return &Labeler{Client: cs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, cs
+}
+
+func labelsOf(t *testing.T, l *Labeler, name string) map[string]string {
+	n, err := l.Client.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n.Labels
+}
+
+func TestApplyLabelsExactlyThePlan(t *testing.T) {
+	v, p := load(t, ha)
+	l, _ := newLabeler(
+		node("s1", true, map[string]string{"kubernetes.io/hostname": "s1", "kube-lustre.io/lfs1.ost7": "true"}),
+		node("s2", true, nil),
+		node("s3", true, map[string]string{"kube-lustre.io/lfs10.server": "true"}),
+		node("c1", true, nil),
+		node("w1", true, map[string]string{"role": "compute", "kube-lustre.io/lfs1.server": "true"}),
+		node("w2", true, map[string]string{"role": "storage"}),
+	)
+	if _, err := l.Apply(context.Background(), v, p); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]map[string]string{
+		"s1": {"kubernetes.io/hostname": "s1", "kube-lustre.io/lfs1.server": "true", "kube-lustre.io/lfs1.drbd": "true", "kube-lustre.io/lfs1.mdt0": "true"},
+		"s2": {"kube-lustre.io/lfs1.server": "true", "kube-lustre.io/lfs1.drbd": "true", "kube-lustre.io/lfs1.mdt0": "true"},
+		// another filesystem's label (lfs10, which shares the lfs1 prefix as a string) stays
+		"s3": {"kube-lustre.io/lfs10.server": "true", "kube-lustre.io/lfs1.server": "true", "kube-lustre.io/lfs1.ost0": "true"},
+		"c1": {"kube-lustre.io/lfs1.client": "true"},
+		"w1": {"role": "compute", "kube-lustre.io/lfs1.client": "true"},
+		"w2": {"role": "storage"},
+	}
+	for n, w := range want {
+		if got := labelsOf(t, l, n); !maps.Equal(got, w) {
+			t.Errorf("%s labels = %v, want %v", n, got, w)
+		}
+	}
+}
+
+func TestApplyIsIdempotent(t *testing.T) {
+	v, p := load(t, ha)
+	l, cs := newLabeler(node("s1", true, nil), node("s2", true, nil), node("s3", true, nil), node("c1", true, nil))
+	if _, err := l.Apply(context.Background(), v, p); err != nil {
+		t.Fatal(err)
+	}
+	cs.ClearActions()
+	changes, err := l.Apply(context.Background(), v, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "patch" {
+			t.Fatalf("second apply patched: %v", a)
+		}
+	}
+	if len(changes) != 0 {
+		t.Fatalf("second apply reported changes: %v", changes)
+	}
+}
+
+func TestPreflightLabelsNothingWhenANodeIsMissingOrNotReady(t *testing.T) {
+	v, p := load(t, ha)
+	l, cs := newLabeler(node("s1", true, nil), node("s2", false, nil), node("c1", true, nil))
+	_, err := l.Apply(context.Background(), v, p)
+	if err == nil {
+		t.Fatal("want a preflight error")
+	}
+	for _, want := range []string{`node "s3" (serves ost0) does not exist`, `node "s2" (serves mdt0) is not Ready: Ready=False kubelet stopped posting`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	for _, a := range cs.Actions() {
+		if a.GetVerb() == "patch" {
+			t.Fatalf("a failed preflight must label nothing, saw %v", a)
+		}
+	}
+}
+
+func TestUpgradeMovesLabels(t *testing.T) {
+	v, p := load(t, ha)
+	l, _ := newLabeler(node("s1", true, nil), node("s2", true, nil), node("s3", true, nil), node("s4", true, nil), node("c1", true, nil))
+	if _, err := l.Apply(context.Background(), v, p); err != nil {
+		t.Fatal(err)
+	}
+	v2, p2 := load(t, strings.Replace(ha, "nodes: [s3]", "nodes: [s4]", 1))
+	changes, err := l.Apply(context.Background(), v2, p2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantChanges := []Change{
+		{Node: "s3", Removed: []string{"kube-lustre.io/lfs1.ost0", "kube-lustre.io/lfs1.server"}},
+		{Node: "s4", Added: []string{"kube-lustre.io/lfs1.ost0", "kube-lustre.io/lfs1.server"}},
+	}
+	if !reflect.DeepEqual(sortChanges(changes), wantChanges) {
+		t.Fatalf("changes = %+v, want %+v", changes, wantChanges)
+	}
+}
+
+func TestRemoveTakesOffOnlyThisFilesystemsLabels(t *testing.T) {
+	v, p := load(t, ha)
+	l, _ := newLabeler(node("s1", true, map[string]string{"keep": "me", "kube-lustre.io/lfs2.server": "true"}),
+		node("s2", true, nil), node("s3", false, nil), node("c1", true, nil))
+	// s3 NotReady: apply refuses, but remove must work regardless (uninstall
+	// during an outage).
+	if _, err := l.Apply(context.Background(), v, p); err == nil {
+		t.Fatal("apply with a NotReady node must fail")
+	}
+	if _, err := (&Labeler{Client: l.Client, Log: l.Log}).reconcile(context.Background(), v.LabelSelectorPrefix(),
+		func(n *corev1.Node) map[string]string {
+			np, _ := p.Node(n.Name)
+			return np.Labels
+		}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Remove(context.Background(), v); err != nil {
+		t.Fatal(err)
+	}
+	if got := labelsOf(t, l, "s1"); !maps.Equal(got, map[string]string{"keep": "me", "kube-lustre.io/lfs2.server": "true"}) {
+		t.Fatalf("s1 after remove: %v", got)
+	}
+	for _, n := range []string{"s2", "s3", "c1"} {
+		if got := labelsOf(t, l, n); len(got) != 0 {
+			t.Fatalf("%s after remove: %v", n, got)
+		}
+	}
+}
+
+func sortChanges(cs []Change) []Change {
+	out := slices.Clone(cs)
+	slices.SortFunc(out, func(a, b Change) int { return strings.Compare(a.Node, b.Node) })
+	return out
+}

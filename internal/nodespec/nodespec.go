@@ -1,0 +1,171 @@
+// Package nodespec turns the topology plan into the parameters of the host
+// steps for one node: its DRBD resources, the target it serves, its client
+// mount. Facts the values leave out (replication addresses, NIDs) are
+// resolved here, at run time, from the nodes' InternalIPs.
+package nodespec
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/kube-lustre/kube-lustre/internal/drbd"
+	"github.com/kube-lustre/kube-lustre/internal/lustre"
+	"github.com/kube-lustre/kube-lustre/internal/topology"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
+)
+
+// Resolver returns a node's IP address (its Kubernetes InternalIP).
+type Resolver func(ctx context.Context, node string) (string, error)
+
+// Spec builds step parameters for one node.
+type Spec struct {
+	Values  *topology.Values
+	Plan    *topology.Plan
+	Node    string
+	Resolve Resolver
+}
+
+// DRBDResources are the resources the node's DRBD agent keeps up.
+func (s Spec) DRBDResources(ctx context.Context) ([]drbd.Resource, error) {
+	np, ok := s.Plan.Node(s.Node)
+	if !ok {
+		return nil, nil
+	}
+	out := make([]drbd.Resource, 0, len(np.DRBD))
+	for _, r := range np.DRBD {
+		res, err := s.resource(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res)
+	}
+	return out, nil
+}
+
+func (s Spec) resource(ctx context.Context, r topology.DRBDResource) (drbd.Resource, error) {
+	local, err := s.address(ctx, s.Node, r.Address)
+	if err != nil {
+		return drbd.Resource{}, err
+	}
+	peer, err := s.address(ctx, r.Peer, r.PeerAddress)
+	if err != nil {
+		return drbd.Resource{}, err
+	}
+	return drbd.Resource{
+		Name: r.Name, Minor: r.Minor, Port: r.Port, Protocol: r.Protocol,
+		Local: drbd.Node{Name: s.Node, Disk: r.Disk, Address: local},
+		Peer:  drbd.Node{Name: r.Peer, Disk: r.PeerDisk, Address: peer},
+	}, nil
+}
+
+func (s Spec) address(ctx context.Context, node, configured string) (string, error) {
+	if configured != "" {
+		return configured, nil
+	}
+	if s.Resolve == nil {
+		return "", fmt.Errorf("node %s has no address in the values and no resolver is available", node)
+	}
+	ip, err := s.Resolve(ctx, node)
+	if err != nil {
+		return "", fmt.Errorf("resolve address of node %s: %w (or set nodes.%s.address)", node, err, node)
+	}
+	return ip, nil
+}
+
+// NIDs renders one entry per node (NIDs of a node joined by ','), resolving
+// unconfigured nodes to InternalIP@<net> of the first LNet network.
+func (s Spec) NIDs(ctx context.Context, nn []topology.NodeNIDs) ([]string, error) {
+	out := make([]string, 0, len(nn))
+	for _, n := range nn {
+		if !n.Resolve {
+			out = append(out, strings.Join(n.NIDs, ","))
+			continue
+		}
+		ip, err := s.address(ctx, n.Node, "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ip+"@"+s.lnetType())
+	}
+	return out, nil
+}
+
+// lnetType is the NID network of the first configured LNet network
+// ("o2ib0(ib0)" -> "o2ib"), tcp when none is configured, as LNet does.
+func (s Spec) lnetType() string {
+	if len(s.Values.LNet.Networks) == 0 {
+		return "tcp"
+	}
+	n, err := lustre.ParseNetwork(s.Values.LNet.Networks[0])
+	if err != nil {
+		return "tcp"
+	}
+	return strings.TrimRight(n.Net, "0123456789")
+}
+
+// Server is what the target pod for name does on this node.
+func (s Spec) Server(ctx context.Context, name string) (lustre.Server, error) {
+	tp, ok := s.Plan.Target(name)
+	if !ok {
+		return lustre.Server{}, fmt.Errorf("target %q is not in the topology", name)
+	}
+	if !slices.Contains(tp.Nodes, s.Node) {
+		return lustre.Server{}, fmt.Errorf("target %s may run only on %s, not on %s", name, strings.Join(tp.Nodes, ","), s.Node)
+	}
+	if tp.DRBDResource == "" {
+		return lustre.Server{}, fmt.Errorf("target %s has no drbd: serving pools on local or shared vdevs is not supported by this version of lustre-target", name)
+	}
+	np, _ := s.Plan.Node(s.Node)
+	var res drbd.Resource
+	for _, r := range np.DRBD {
+		if r.Name == tp.DRBDResource {
+			var err error
+			if res, err = s.resource(ctx, r); err != nil {
+				return lustre.Server{}, err
+			}
+		}
+	}
+	svc, err := s.NIDs(ctx, tp.ServiceNodes)
+	if err != nil {
+		return lustre.Server{}, err
+	}
+	var mgs []string
+	if !tp.MGS {
+		if mgs, err = s.NIDs(ctx, s.Plan.MGSNodes); err != nil {
+			return lustre.Server{}, err
+		}
+	}
+	return lustre.Server{
+		Resource:  res,
+		Pool:      zfs.Pool{Name: tp.Pool, Device: tp.Device, Properties: props(tp.PoolProps)},
+		Preferred: tp.Preferred == s.Node,
+		Networks:  s.Values.LNet.Networks,
+		Target: lustre.Target{
+			FSName: s.Values.FSName, Type: tp.Type, MGS: tp.MGS && tp.Type == topology.TypeMDT, Index: tp.Index,
+			Pool: tp.Pool, Dataset: tp.Name, MountPoint: tp.MountPoint, MGSNodes: mgs, ServiceNodes: svc,
+		},
+	}, nil
+}
+
+// Client is the node's client mount.
+func (s Spec) Client(ctx context.Context) (lustre.Client, error) {
+	mgs, err := s.NIDs(ctx, s.Plan.MGSNodes)
+	if err != nil {
+		return lustre.Client{}, err
+	}
+	return lustre.Client{MGSNodes: mgs, FSName: s.Values.FSName, MountPoint: s.Plan.Clients.MountPoint, Options: s.Plan.Clients.MountOptions}, nil
+}
+
+func props(kv []string) map[string]string {
+	if len(kv) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(kv))
+	for _, p := range kv {
+		k, v, _ := strings.Cut(p, "=")
+		m[k] = v
+	}
+	return m
+}
