@@ -14,3 +14,8 @@ echo "== helm lustre validate $values"
 echo
 echo "== helm lustre plan $values"
 "$helm" lustre plan "$values"
+echo
+echo "== bring-up of $values on simulated hosts (the images' agent loops against internal/hostsim)"
+go run ./ci/simdemo "$values"
+echo
+echo "Nothing is left running. The local Kubernetes cluster demo (make demo-down to stop it) is the next milestone."

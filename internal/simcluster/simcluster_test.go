@@ -1,0 +1,121 @@
+package simcluster
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kube-lustre/kube-lustre/internal/agent"
+	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
+)
+
+func start(t *testing.T, c *Cluster) *Running {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	r, err := c.Start(context.Background(), agent.Config{Interval: 20 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WaitReady(ctx); err != nil {
+		_ = r.Stop()
+		t.Fatal(err)
+	}
+	return r
+}
+
+func haCluster(t *testing.T) *Cluster {
+	t.Helper()
+	v, ps, err := helmvalues.Check(helmvalues.Options{Files: []string{"../../examples/ha.yaml"}})
+	if err != nil || len(ps) > 0 {
+		t.Fatalf("err=%v problems=%v", err, ps)
+	}
+	c, err := New(t.TempDir(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// The real agent loops of every pod of examples/ha.yaml bring the whole
+// filesystem up on simulated hosts, stop it cleanly (nothing left Primary,
+// imported or mounted, every resource still up), and a second start finds
+// everything in place without running a destructive command again.
+func TestHABringUpStopAndRestart(t *testing.T) {
+	c := haCluster(t)
+	r := start(t, c)
+
+	for target, node := range map[string]string{"mdt0": "s1", "ost0": "s3", "ost1": "s5"} {
+		mounts, err := c.World.Mounted(node)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Contains(mounts, "/lustre/lfs1/"+target) {
+			t.Errorf("%s not mounted on %s: %v", target, node, mounts)
+		}
+	}
+	for _, cl := range []string{"c1", "c2"} {
+		if mounts, _ := c.World.Mounted(cl); !slices.Contains(mounts, "/mnt/lfs1") {
+			t.Errorf("client %s not mounted: %v", cl, mounts)
+		}
+	}
+	for _, pair := range [][3]string{{"lfs1-mdt0", "s1", "s2"}, {"lfs1-ost0", "s3", "s4"}, {"lfs1-ost1", "s5", "s6"}} {
+		role, cs, disk, peer, up, err := c.World.DRBDState(pair[1], pair[0])
+		if err != nil || !up || role != "Primary" || cs != "Connected" || disk != "UpToDate" || peer != "UpToDate" {
+			t.Errorf("%s on %s: role=%s cstate=%s disk=%s/%s up=%v err=%v", pair[0], pair[1], role, cs, disk, peer, up, err)
+		}
+		if role, _, _, _, _, _ := c.World.DRBDState(pair[2], pair[0]); role != "Secondary" {
+			t.Errorf("%s on peer %s is %s, want Secondary", pair[0], pair[2], role)
+		}
+	}
+
+	if err := r.Stop(); err != nil {
+		t.Fatalf("clean stop failed: %v", err)
+	}
+	for _, n := range []string{"s1", "s2", "s3", "s4", "s5", "s6"} {
+		if imp, _ := c.World.Imported(n); len(imp) > 0 {
+			t.Errorf("%s still has pools imported after stop: %v", n, imp)
+		}
+		if m, _ := c.World.Mounted(n); len(m) > 0 {
+			t.Errorf("%s still has mounts after stop: %v", n, m)
+		}
+	}
+	if role, _, _, _, up, _ := c.World.DRBDState("s1", "lfs1-mdt0"); role != "Secondary" || !up {
+		t.Errorf("after stop mdt0 on s1: role=%s up=%v, want Secondary and still up", role, up)
+	}
+
+	before := destructive(t, c)
+	r = start(t, c)
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if after := destructive(t, c); !slices.Equal(before, after) {
+		t.Fatalf("restart ran destructive commands again:\nbefore %v\nafter  %v", before, after)
+	}
+	if len(before) != 3*2+3*3 {
+		// create-md on 6 disks; per pair one primary --force, zpool create, mkfs.lustre.
+		t.Fatalf("unexpected destructive commands of a fresh bring-up: %v", before)
+	}
+}
+
+// destructive lists every command that writes metadata, forces a role,
+// creates a pool or formats, with its host.
+func destructive(t *testing.T, c *Cluster) []string {
+	t.Helper()
+	log, err := c.World.Log()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range log {
+		cmd := strings.Join(e.Argv, " ")
+		for _, p := range []string{"drbdadm create-md", "drbdadm primary --force", "zpool create", "mkfs.lustre"} {
+			if strings.HasPrefix(cmd, p) {
+				out = append(out, e.Host+": "+p)
+			}
+		}
+	}
+	return out
+}
