@@ -137,11 +137,9 @@ func Client(ctx context.Context, run host.Runner, c lustre.Client, networks []st
 			st.Set(Failed, err.Error())
 			return
 		}
-		if len(networks) > 0 {
-			if err := lustre.ConfigureLNet(ctx, run, networks); err != nil {
-				st.Set(Failed, err.Error())
-				return
-			}
+		if err := lustre.ConfigureLNet(ctx, run, networks); err != nil {
+			st.Set(Failed, err.Error())
+			return
 		}
 		mounted, err := lustre.MountClient(ctx, run, c)
 		if err != nil {

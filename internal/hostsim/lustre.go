@@ -321,11 +321,19 @@ func lnetErr(op, obj string, errno int, descr string) host.Result {
 func cmdLnetctl(st *state, h *hostState, c host.Cmd) host.Result {
 	args := strings.Join(c.Args, " ")
 	switch {
-	case args == "lnet configure":
+	case args == "lnet configure" || args == "lnet configure --all":
 		if msg, loaded := h.loadModule("lnet"); !loaded {
 			return host.Result{Stderr: msg, ExitCode: 1}
 		}
 		h.LNetUp = true
+		if c.Args[len(c.Args)-1] == "--all" && len(h.LNet) == 0 {
+			// --all also brings up the networks of the lnet module
+			// parameters; their default, networks="tcp", is tcp0 on the
+			// first non-loopback interface.
+			if ifaces := sortedKeys(h.Interfaces); len(ifaces) > 0 {
+				h.LNet["tcp0"] = ifaces[0]
+			}
+		}
 		return ok("")
 	case args == "net show":
 		if !h.LNetUp {

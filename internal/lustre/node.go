@@ -139,6 +139,9 @@ func configuredNets(ctx context.Context, run host.Runner) (map[string][]string, 
 }
 
 // ConfigureLNet configures LNet and adds each network not present yet.
+// With no networks given it brings LNet up with its module defaults
+// (lnetctl lnet configure --all: tcp on the first interface), which is what
+// a mount would otherwise find missing.
 func ConfigureLNet(ctx context.Context, run host.Runner, networks []string) error {
 	var wanted []Network
 	var errs []error
@@ -155,7 +158,11 @@ func ConfigureLNet(ctx context.Context, run host.Runner, networks []string) erro
 		return err
 	}
 	if !up {
-		if _, err := host.Run(ctx, run, "lnetctl", "lnet", "configure"); err != nil {
+		args := []string{"lnet", "configure"}
+		if len(wanted) == 0 {
+			args = append(args, "--all")
+		}
+		if _, err := host.Run(ctx, run, "lnetctl", args...); err != nil {
 			return err
 		}
 		nets = map[string][]string{}

@@ -20,8 +20,8 @@ type Server struct {
 	// Preferred marks the pair's first node: only it may start the initial
 	// sync of a brand-new pair, so the two nodes never both force.
 	Preferred bool
-	// Networks are LNet networks such as "tcp0(eth1)"; empty leaves LNet
-	// as the modules configure it.
+	// Networks are LNet networks such as "tcp0(eth1)"; empty brings LNet
+	// up with its module defaults.
 	Networks []string
 	// Modules to verify; nil means ServerModules.
 	Modules []string
@@ -29,11 +29,21 @@ type Server struct {
 	Poll time.Duration
 }
 
+// HasDRBD tells a replicated target from one whose pool lives on local or
+// shared disks (Resource left zero).
+func (s Server) HasDRBD() bool { return s.Resource.Name != "" }
+
 // Validate checks the parts and that they fit together.
 func (s Server) Validate() error {
-	errs := []error{s.Resource.Validate(), s.Pool.Validate(), s.Target.Validate()}
-	if s.Pool.Device != s.Resource.Device() {
-		errs = append(errs, fmt.Errorf("pool %s is on %s, not on the resource's device %s", s.Pool.Name, s.Pool.Device, s.Resource.Device()))
+	errs := []error{s.Pool.Validate(), s.Target.Validate()}
+	switch {
+	case s.HasDRBD():
+		errs = append(errs, s.Resource.Validate())
+		if s.Pool.Device != s.Resource.Device() {
+			errs = append(errs, fmt.Errorf("pool %s is on %s, not on the resource's device %s", s.Pool.Name, s.Pool.Device, s.Resource.Device()))
+		}
+	case s.Pool.Device != "":
+		errs = append(errs, fmt.Errorf("pool %s is on DRBD device %s but the server has no DRBD resource", s.Pool.Name, s.Pool.Device))
 	}
 	if s.Pool.Name != s.Target.Pool {
 		errs = append(errs, fmt.Errorf("target %s is in pool %s, not %s", s.Target.Name(), s.Target.Pool, s.Pool.Name))
@@ -54,8 +64,8 @@ type StartReport struct {
 
 // Start brings the target up on this node: modules and LNet, hostid, wait
 // for the local DRBD disk to be UpToDate (starting the initial sync of a
-// brand-new pair on the preferred node), promote, import from the DRBD
-// device, create the pool and format the target only when proven new,
+// brand-new pair on the preferred node) and promote (targets with DRBD
+// only), import from the pool's own devices, create the pool and format the target only when proven new,
 // mount. ctx bounds the whole start, the DRBD wait included. Each step is
 // idempotent, so a Start interrupted anywhere is finished by the next one.
 func Start(ctx context.Context, run host.Runner, s Server) (StartReport, error) {
@@ -70,20 +80,20 @@ func Start(ctx context.Context, run host.Runner, s Server) (StartReport, error) 
 	if err := EnsureModules(ctx, run, mods); err != nil {
 		return rep, err
 	}
-	if len(s.Networks) > 0 {
-		if err := ConfigureLNet(ctx, run, s.Networks); err != nil {
-			return rep, err
-		}
+	if err := ConfigureLNet(ctx, run, s.Networks); err != nil {
+		return rep, err
 	}
 	var err error
 	if rep.HostID, err = zfs.EnsureHostID(ctx, run); err != nil {
 		return rep, err
 	}
-	if rep.DRBD, rep.InitialSync, err = drbd.WaitUpToDate(ctx, run, s.Resource, drbd.WaitOptions{Poll: s.Poll, InitialSync: s.Preferred}); err != nil {
-		return rep, err
-	}
-	if err := drbd.Promote(ctx, run, s.Resource); err != nil {
-		return rep, err
+	if s.HasDRBD() {
+		if rep.DRBD, rep.InitialSync, err = drbd.WaitUpToDate(ctx, run, s.Resource, drbd.WaitOptions{Poll: s.Poll, InitialSync: s.Preferred}); err != nil {
+			return rep, err
+		}
+		if err := drbd.Promote(ctx, run, s.Resource); err != nil {
+			return rep, err
+		}
 	}
 	rep.Imported, err = zfs.Import(ctx, run, s.Pool)
 	if errors.Is(err, zfs.ErrNoPool) {
@@ -109,13 +119,16 @@ func Start(ctx context.Context, run host.Runner, s Server) (StartReport, error) 
 // Primary instead of yanking them. The error names every failed and
 // skipped step.
 func Stop(ctx context.Context, run host.Runner, s Server) error {
-	steps := []struct {
+	type step struct {
 		name string
 		fn   func() error
-	}{
+	}
+	steps := []step{
 		{"unmount " + s.Target.MountPoint, func() error { return Unmount(ctx, run, s.Target.MountPoint) }},
 		{"export " + s.Pool.Name, func() error { return zfs.Export(ctx, run, s.Pool.Name) }},
-		{"demote " + s.Resource.Name, func() error { return drbd.Demote(ctx, run, s.Resource) }},
+	}
+	if s.HasDRBD() {
+		steps = append(steps, step{"demote " + s.Resource.Name, func() error { return drbd.Demote(ctx, run, s.Resource) }})
 	}
 	var errs []error
 	for _, st := range steps {

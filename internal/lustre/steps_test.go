@@ -127,6 +127,24 @@ func TestConfigureLNetIsIdempotent(t *testing.T) {
 	}
 }
 
+// No networks in the values: LNet comes up with its defaults (tcp on the
+// first interface) once, and stays as it is afterwards.
+func TestConfigureLNetDefaults(t *testing.T) {
+	w, r := newHost(t, hostsim.HostConfig{Interfaces: map[string]string{"eth1": "10.0.0.9"}})
+	ctx := context.Background()
+	must(t, ConfigureLNet(ctx, r, nil))
+	must(t, ConfigureLNet(ctx, r, nil))
+	nids, err := NIDs(ctx, r)
+	if err != nil || strings.Join(nids, " ") != "10.0.0.9@tcp" {
+		t.Fatalf("NIDs = %v, %v", nids, err)
+	}
+	ran, err := w.Ran("", "lnetctl lnet configure")
+	must(t, err)
+	if len(ran) != 1 || !strings.HasSuffix(ran[0], "lnetctl lnet configure --all") {
+		t.Fatalf("configure ran %v, want once with --all", ran)
+	}
+}
+
 func TestEnsureModulesReportsWhatIsMissing(t *testing.T) {
 	_, r := newHost(t, hostsim.HostConfig{Modules: []string{"libcfs", "lnet", "zfs", "spl"}})
 	err := EnsureModules(context.Background(), r, ServerModules)

@@ -45,11 +45,11 @@ func (s Spec) DRBDResources(ctx context.Context) ([]drbd.Resource, error) {
 }
 
 func (s Spec) resource(ctx context.Context, r topology.DRBDResource) (drbd.Resource, error) {
-	local, err := s.address(ctx, s.Node, r.Address)
+	local, err := s.address(ctx, s.Node, r.Address, "address")
 	if err != nil {
 		return drbd.Resource{}, err
 	}
-	peer, err := s.address(ctx, r.Peer, r.PeerAddress)
+	peer, err := s.address(ctx, r.Peer, r.PeerAddress, "address")
 	if err != nil {
 		return drbd.Resource{}, err
 	}
@@ -60,16 +60,18 @@ func (s Spec) resource(ctx context.Context, r topology.DRBDResource) (drbd.Resou
 	}, nil
 }
 
-func (s Spec) address(ctx context.Context, node, configured string) (string, error) {
+// address returns configured, or the node's resolved IP; field names the
+// nodes.<node> value that would make resolving unnecessary.
+func (s Spec) address(ctx context.Context, node, configured, field string) (string, error) {
 	if configured != "" {
 		return configured, nil
 	}
 	if s.Resolve == nil {
-		return "", fmt.Errorf("node %s has no address in the values and no resolver is available", node)
+		return "", fmt.Errorf("node %s: nodes.%s.%s is not set and no resolver is available", node, node, field)
 	}
 	ip, err := s.Resolve(ctx, node)
 	if err != nil {
-		return "", fmt.Errorf("resolve address of node %s: %w (or set nodes.%s.address)", node, err, node)
+		return "", fmt.Errorf("resolve address of node %s: %w (or set nodes.%s.%s)", node, err, node, field)
 	}
 	return ip, nil
 }
@@ -83,7 +85,7 @@ func (s Spec) NIDs(ctx context.Context, nn []topology.NodeNIDs) ([]string, error
 			out = append(out, strings.Join(n.NIDs, ","))
 			continue
 		}
-		ip, err := s.address(ctx, n.Node, "")
+		ip, err := s.address(ctx, n.Node, "", "nids")
 		if err != nil {
 			return nil, err
 		}
@@ -114,11 +116,12 @@ func (s Spec) Server(ctx context.Context, name string) (lustre.Server, error) {
 	if !slices.Contains(tp.Nodes, s.Node) {
 		return lustre.Server{}, fmt.Errorf("target %s may run only on %s, not on %s", name, strings.Join(tp.Nodes, ","), s.Node)
 	}
-	if tp.DRBDResource == "" {
-		return lustre.Server{}, fmt.Errorf("target %s has no drbd: serving pools on local or shared vdevs is not supported by this version of lustre-target", name)
-	}
 	np, _ := s.Plan.Node(s.Node)
 	var res drbd.Resource
+	pool := zfs.Pool{Name: tp.Pool, Device: tp.Device, Properties: props(tp.PoolProps)}
+	if tp.DRBDResource == "" {
+		pool.Vdevs = tp.Vdevs
+	}
 	for _, r := range np.DRBD {
 		if r.Name == tp.DRBDResource {
 			var err error
@@ -139,7 +142,7 @@ func (s Spec) Server(ctx context.Context, name string) (lustre.Server, error) {
 	}
 	return lustre.Server{
 		Resource:  res,
-		Pool:      zfs.Pool{Name: tp.Pool, Device: tp.Device, Properties: props(tp.PoolProps)},
+		Pool:      pool,
 		Preferred: tp.Preferred == s.Node,
 		Networks:  s.Values.LNet.Networks,
 		Target: lustre.Target{

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
+	"github.com/kube-lustre/kube-lustre/internal/hostsim"
 	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
 )
 
@@ -26,9 +27,11 @@ func start(t *testing.T, c *Cluster) *Running {
 	return r
 }
 
-func haCluster(t *testing.T) *Cluster {
+func haCluster(t *testing.T) *Cluster { return cluster(t, "ha.yaml") }
+
+func cluster(t *testing.T, example string) *Cluster {
 	t.Helper()
-	v, ps, err := helmvalues.Check(helmvalues.Options{Files: []string{"../../examples/ha.yaml"}})
+	v, ps, err := helmvalues.Check(helmvalues.Options{Files: []string{"../../examples/" + example}})
 	if err != nil || len(ps) > 0 {
 		t.Fatalf("err=%v problems=%v", err, ps)
 	}
@@ -118,4 +121,88 @@ func destructive(t *testing.T, c *Cluster) []string {
 		}
 	}
 	return out
+}
+
+// examples/minimal.yaml: one server with pools on local disks (no DRBD) and
+// one client. Up, clean stop (nothing imported or mounted), and a restart
+// that neither recreates nor reformats anything.
+func TestMinimalBringUpStopAndRestart(t *testing.T) {
+	c := cluster(t, "minimal.yaml")
+	r := start(t, c)
+	mounts, _ := c.World.Mounted("server1")
+	for _, m := range []string{"/lustre/lfs1/mdt0", "/lustre/lfs1/ost0"} {
+		if !slices.Contains(mounts, m) {
+			t.Errorf("%s not mounted on server1: %v", m, mounts)
+		}
+	}
+	if m, _ := c.World.Mounted("client1"); !slices.Contains(m, "/mnt/lfs1") {
+		t.Errorf("client1 not mounted: %v", m)
+	}
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if imp, _ := c.World.Imported("server1"); len(imp) > 0 {
+		t.Errorf("pools still imported after stop: %v", imp)
+	}
+	before := destructive(t, c)
+	if len(before) != 4 { // two zpool create, two mkfs.lustre
+		t.Fatalf("fresh bring-up destructive commands: %v", before)
+	}
+	r = start(t, c)
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if after := destructive(t, c); !slices.Equal(before, after) {
+		t.Fatalf("restart ran destructive commands again: %v", after)
+	}
+}
+
+// A backing disk that carries a filesystem is never given DRBD metadata:
+// the DRBD agent on that node reports why, and the target waits.
+func TestDiskWithSignatureIsRefused(t *testing.T) {
+	c := haCluster(t)
+	if err := c.World.SetSignature("s4", "/dev/nvme1n1", hostsim.SigXFS); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Start(context.Background(), agent.Config{Interval: 20 * time.Millisecond}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.Stop() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if err := r.WaitReady(ctx); err == nil {
+		t.Fatal("everything ready although s4's disk carries xfs")
+	}
+	state, msg := r.Pods["drbd-s4"].Get()
+	if state != agent.Failed || !strings.Contains(msg, "not creating metadata") || !strings.Contains(msg, "xfs") {
+		t.Fatalf("drbd-s4: %s %q", state, msg)
+	}
+	if ran, _ := c.World.Ran("s4", "drbdadm create-md"); len(ran) != 0 {
+		t.Fatalf("create-md ran on a disk with a signature: %v", ran)
+	}
+	if st, _ := r.Pods["target-mdt0@s1"].Get(); st != agent.Ready {
+		t.Fatalf("an unrelated pair must still come up, mdt0 is %s", st)
+	}
+}
+
+// A target whose mount is busy at stop: the stop fails (the pod exits
+// non-zero), and the pool stays imported and the device Primary instead of
+// being yanked from under its users.
+func TestStopWithBusyTargetKeepsItServing(t *testing.T) {
+	c := haCluster(t)
+	r := start(t, c)
+	if err := c.World.SetBusy("s3", "/lustre/lfs1/ost0", true); err != nil {
+		t.Fatal(err)
+	}
+	err := r.Stop()
+	if err == nil || !strings.Contains(err.Error(), "target-ost0@s3") {
+		t.Fatalf("stop error = %v, want target-ost0's failure", err)
+	}
+	if role, _, _, _, _, _ := c.World.DRBDState("s3", "lfs1-ost0"); role != "Primary" {
+		t.Fatalf("ost0 on s3 is %s after a failed stop, want Primary", role)
+	}
+	if imp, _ := c.World.Imported("s3"); len(imp) != 1 {
+		t.Fatalf("pool not kept imported: %v", imp)
+	}
 }

@@ -33,13 +33,17 @@ func EnsureHostID(ctx context.Context, run host.Runner) (bool, error) {
 	return true, nil
 }
 
-// Pool is a pool on one DRBD device.
+// Pool is a target's pool: on one DRBD device, or (targets without DRBD:
+// a single node, or a pair on shared disks) on Vdevs. Exactly one is set.
 type Pool struct {
 	Name string
 	// Device must be a DRBD device (/dev/drbdN): with internal metadata
 	// the backing disk carries the same labels, and importing from it
 	// would bypass replication.
 	Device string
+	// Vdevs are zpool create's vdev arguments (mirror, raidz2, /dev/...)
+	// for a pool without DRBD. They may not name a DRBD device.
+	Vdevs []string
 	// Properties are extra `zpool create -o` properties (ashift...);
 	// multihost and cachefile are fixed.
 	Properties map[string]string
@@ -62,7 +66,12 @@ func (p Pool) Validate() error {
 	if !poolNameRE.MatchString(p.Name) || strings.HasPrefix(p.Name, "mirror") || strings.HasPrefix(p.Name, "raidz") {
 		errs = append(errs, fmt.Errorf("pool name %q is not valid", p.Name))
 	}
-	if !drbdDevRE.MatchString(p.Device) {
+	switch {
+	case p.Device != "" && len(p.Vdevs) > 0:
+		errs = append(errs, fmt.Errorf("pool %s: both a DRBD device and vdevs given", p.Name))
+	case len(p.Vdevs) > 0:
+		errs = append(errs, validVdevs(p.Name, p.Vdevs)...)
+	case !drbdDevRE.MatchString(p.Device):
 		errs = append(errs, fmt.Errorf("pool %s: device %q is not a DRBD device", p.Name, p.Device))
 	}
 	for k, v := range p.Properties {
@@ -74,6 +83,51 @@ func (p Pool) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+var vdevKeywordRE = regexp.MustCompile(`^(mirror|raidz[123]?)$`)
+
+func validVdevs(pool string, vdevs []string) []error {
+	var errs []error
+	devices := 0
+	for _, v := range vdevs {
+		switch {
+		case vdevKeywordRE.MatchString(v):
+		case drbdDevRE.MatchString(v):
+			errs = append(errs, fmt.Errorf("pool %s: vdev %s is a DRBD device: set Device instead", pool, v))
+		case strings.HasPrefix(v, "/dev/") && !strings.ContainsAny(v, " \t\n"):
+			devices++
+		default:
+			errs = append(errs, fmt.Errorf("pool %s: vdev %q is neither a keyword nor a /dev path", pool, v))
+		}
+	}
+	if devices == 0 {
+		errs = append(errs, fmt.Errorf("pool %s: no device among vdevs %v", pool, vdevs))
+	}
+	return errs
+}
+
+// Devices are the block devices the pool lives on: the DRBD device, or
+// the device paths among Vdevs. Import searches only these (-d), and
+// creation proves each of them blank.
+func (p Pool) Devices() []string {
+	if p.Device != "" {
+		return []string{p.Device}
+	}
+	var out []string
+	for _, v := range p.Vdevs {
+		if strings.HasPrefix(v, "/dev/") {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func (p Pool) vdevArgs() []string {
+	if p.Device != "" {
+		return []string{p.Device}
+	}
+	return p.Vdevs
 }
 
 // Imported reports whether the pool is imported on this node. Only
@@ -114,12 +168,16 @@ func Import(ctx context.Context, run host.Runner, p Pool) (bool, error) {
 	if err != nil || imported {
 		return false, err
 	}
-	_, err = host.Run(ctx, run, "zpool", "import", "-d", p.Device, "-o", "cachefile=none", p.Name)
+	args := []string{"import"}
+	for _, d := range p.Devices() {
+		args = append(args, "-d", d)
+	}
+	_, err = host.Run(ctx, run, "zpool", append(args, "-o", "cachefile=none", p.Name)...)
 	switch {
 	case err == nil:
 		return true, nil
 	case host.ExitedWith(err, 1, "no such pool available"):
-		return false, fmt.Errorf("import %s from %s: %w", p.Name, p.Device, ErrNoPool)
+		return false, fmt.Errorf("import %s from %s: %w", p.Name, strings.Join(p.Devices(), " "), ErrNoPool)
 	case host.ExitedWith(err, 1, "previously in use from another system"):
 		return false, fmt.Errorf("import %s: %w: %w", p.Name, ErrPreviouslyInUse, err)
 	case host.ExitedWith(err, 1, "is imported on host"):
@@ -135,8 +193,10 @@ func Create(ctx context.Context, run host.Runner, p Pool) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if err := host.ProveBlank(ctx, run, p.Device); err != nil {
-		return fmt.Errorf("not creating pool %s: %w", p.Name, err)
+	for _, d := range p.Devices() {
+		if err := host.ProveBlank(ctx, run, d); err != nil {
+			return fmt.Errorf("not creating pool %s: %w", p.Name, err)
+		}
 	}
 	args := []string{"create", "-o", "multihost=on", "-o", "cachefile=none"}
 	keys := make([]string, 0, len(p.Properties))
@@ -148,7 +208,7 @@ func Create(ctx context.Context, run host.Runner, p Pool) error {
 		args = append(args, "-o", k+"="+p.Properties[k])
 	}
 	// The root dataset is not mounted: Lustre mounts its datasets itself.
-	args = append(args, "-O", "canmount=off", p.Name, p.Device)
+	args = append(append(args, "-O", "canmount=off", p.Name), p.vdevArgs()...)
 	_, err := host.Run(ctx, run, "zpool", args...)
 	return err
 }

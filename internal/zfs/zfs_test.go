@@ -225,3 +225,62 @@ func TestGet(t *testing.T) {
 		t.Fatal("a failed zfs get was taken as an answer")
 	}
 }
+
+// A pool without DRBD (a single-node target) lives on its vdevs: creation
+// proves every device blank and import searches only those devices.
+func TestPoolOnVdevs(t *testing.T) {
+	w, err := hostsim.OpenPair(t.TempDir(), hostsim.DRBD9, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	run := w.Host("s1")
+	if _, err := EnsureHostID(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	p := Pool{Name: "local", Vdevs: []string{"/dev/sdb"}}
+	if _, err := Import(ctx, run, p); !errors.Is(err, ErrNoPool) {
+		t.Fatalf("import before create: %v, want ErrNoPool", err)
+	}
+	if err := Create(ctx, run, p); err != nil {
+		t.Fatal(err)
+	}
+	if err := Export(ctx, run, "local"); err != nil {
+		t.Fatal(err)
+	}
+	if imported, err := Import(ctx, run, p); err != nil || !imported {
+		t.Fatalf("import: %v %v", imported, err)
+	}
+	imports := logged(t, w, "zpool import")
+	for _, c := range imports {
+		if !strings.Contains(c, "-d /dev/sdb") || strings.Contains(c, " -f") {
+			t.Errorf("import not limited to the pool's device or forced: %s", c)
+		}
+	}
+	// The same device now carries the pool: a second create must refuse.
+	if err := Create(ctx, run, Pool{Name: "other", Vdevs: []string{"/dev/sdb"}}); err == nil {
+		t.Fatal("create over an existing pool's device succeeded")
+	}
+}
+
+func TestPoolVdevValidation(t *testing.T) {
+	bad := map[string]Pool{
+		"device and vdevs": {Name: "p", Device: "/dev/drbd0", Vdevs: []string{"/dev/sdb"}},
+		"drbd among vdevs": {Name: "p", Vdevs: []string{"/dev/drbd1"}},
+		"keyword only":     {Name: "p", Vdevs: []string{"mirror"}},
+		"relative path":    {Name: "p", Vdevs: []string{"sdb"}},
+		"neither":          {Name: "p"},
+	}
+	for name, p := range bad {
+		if err := p.Validate(); err == nil {
+			t.Errorf("%s: %+v validated", name, p)
+		}
+	}
+	good := Pool{Name: "p", Vdevs: []string{"mirror", "/dev/sdb", "/dev/sdc"}}
+	if err := good.Validate(); err != nil {
+		t.Errorf("mirror pool rejected: %v", err)
+	}
+	if got := good.Devices(); len(got) != 2 || got[0] != "/dev/sdb" || got[1] != "/dev/sdc" {
+		t.Errorf("Devices() = %v", got)
+	}
+}

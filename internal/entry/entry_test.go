@@ -1,0 +1,115 @@
+package entry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func lookup(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestFromEnv(t *testing.T) {
+	e, err := FromEnv(lookup(map[string]string{"NODE_NAME": "s1", "KUBE_LUSTRE_TARGET": "mdt0", "KUBE_LUSTRE_LEASE_SECONDS": "15"}))
+	if err != nil || e.Node != "s1" || e.Target != "mdt0" || e.LeaseSeconds != 15 || e.Topology != DefaultTopology {
+		t.Fatalf("FromEnv = %+v, %v", e, err)
+	}
+	if _, err := FromEnv(lookup(map[string]string{"KUBE_LUSTRE_LEASE_SECONDS": "soon"})); err == nil {
+		t.Fatal("a non-numeric lease must be refused")
+	}
+	if err := (Env{}).RequireNode(); err == nil || !strings.Contains(err.Error(), "downward API") {
+		t.Fatalf("RequireNode = %v", err)
+	}
+}
+
+func TestHealth(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "run", "status.json")
+	now := time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+	if err := Health(p, true, time.Minute, now); err == nil {
+		t.Fatal("no status file must be unhealthy")
+	}
+	if err := WriteStatus(p, StateStarting, "waiting for DRBD", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := Health(p, true, time.Minute, now); err != nil {
+		t.Fatalf("live while starting: %v", err)
+	}
+	if err := Health(p, false, time.Minute, now); err == nil || !strings.Contains(err.Error(), "waiting for DRBD") {
+		t.Fatalf("readiness while starting = %v, want the reason", err)
+	}
+	if err := WriteStatus(p, StateReady, "serving", now); err != nil {
+		t.Fatal(err)
+	}
+	if err := Health(p, false, time.Minute, now.Add(30*time.Second)); err != nil {
+		t.Fatalf("ready: %v", err)
+	}
+	if err := Health(p, true, time.Minute, now.Add(2*time.Minute)); err == nil || !strings.Contains(err.Error(), "stuck") {
+		t.Fatalf("stale status = %v, want stuck", err)
+	}
+	if err := os.WriteFile(p, []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Health(p, true, time.Minute, now); err == nil {
+		t.Fatal("garbage status must be unhealthy")
+	}
+}
+
+func TestMainDispatch(t *testing.T) {
+	status := filepath.Join(t.TempDir(), "status.json")
+	env := lookup(map[string]string{"KUBE_LUSTRE_STATUS": status})
+	ran := ""
+	cmds := func() map[string]Command {
+		return map[string]Command{
+			"run":  func(context.Context, *Runtime, []string) error { ran = "run"; return nil },
+			"fail": func(context.Context, *Runtime, []string) error { return errors.New("boom") },
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := Main("x", []string{"run"}, &out, &errb, env, cmds()); code != 0 || ran != "run" {
+		t.Fatalf("run: exit %d ran %q", code, ran)
+	}
+	if code := Main("x", []string{"fail"}, &out, &errb, env, cmds()); code != 1 || !strings.Contains(errb.String(), `"err":"boom"`) {
+		t.Fatalf("fail: exit %d, log %s", code, errb.String())
+	}
+	if code := Main("x", []string{"nope"}, &out, &errb, env, cmds()); code != 2 {
+		t.Fatalf("unknown command: exit %d", code)
+	}
+	if code := Main("x", nil, &out, &errb, env, cmds()); code != 2 {
+		t.Fatalf("no command: exit %d", code)
+	}
+	// health is built in and reads the status file.
+	if code := Main("x", []string{"health"}, &out, &errb, env, cmds()); code != 1 {
+		t.Fatalf("health without status: exit %d", code)
+	}
+	if err := WriteStatus(status, StateReady, "", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if code := Main("x", []string{"health"}, &out, &errb, env, cmds()); code != 0 || out.String() != "ok\n" {
+		t.Fatalf("health when ready: exit %d out %q", code, out.String())
+	}
+}
+
+func TestLoadTopologyRefusesProblems(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("fsname: lfs1\ntargets: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := LoadTopology(bad); err == nil || !strings.Contains(err.Error(), "no MGS") {
+		t.Fatalf("LoadTopology = %v, want the problems listed", err)
+	}
+	if _, _, err := LoadTopology(filepath.Join(dir, "missing.yaml")); err == nil {
+		t.Fatal("missing topology must fail")
+	}
+	_, p, err := LoadTopology("../../examples/ha.yaml")
+	if err != nil || len(p.Targets) != 3 {
+		t.Fatalf("ha.yaml: %v", err)
+	}
+}
