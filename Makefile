@@ -8,14 +8,14 @@ export KUBE_LUSTRE_CACHE := $(CACHE)
 FUZZTIME ?= 20s
 PKGS := ./...
 
-.PHONY: all test check fmt-check vet schema schema-check unit fuzz bench helm plugin demo clean
+.PHONY: binaries all test check fmt-check vet schema schema-check chart-docs chart-docs-check chart-golden unit fuzz bench helm plugin demo clean
 
 all: plugin
 
 ## test: everything CI checks (L0 unit + table tests, L1 chart render, plugin through the real helm CLI, fuzzing)
 test: check unit fuzz
 
-check: schema-check fmt-check vet
+check: schema-check chart-docs-check fmt-check vet
 
 fmt-check:
 	@out=$$(gofmt -l .); \
@@ -31,6 +31,17 @@ schema:
 schema-check:
 	@cmp -s schemas/values.schema.json charts/kube-lustre/values.schema.json || \
 		{ echo "charts/kube-lustre/values.schema.json is stale: run make schema"; exit 1; }
+
+## chart-docs: regenerate the values table of charts/kube-lustre/README.md from the schema
+chart-docs:
+	$(GO) run ./ci/chartdoc
+
+chart-docs-check:
+	@$(GO) run ./ci/chartdoc -check
+
+## chart-golden: rewrite the chart's golden renderings (charts/kube-lustre/tests/testdata) after a template change
+chart-golden: helm
+	UPDATE_GOLDEN=1 HELM_BIN=$$(ci/helm.sh) $(GO) test -count=1 -run TestGolden ./charts/...
 
 ## helm: build the pinned helm CLI into the cache (once)
 helm:
@@ -48,6 +59,10 @@ bench:
 ## plugin: build the helm plugin binary in place (helm plugin install ./plugin does this too)
 plugin:
 	CGO_ENABLED=0 $(GO) build -trimpath -o plugin/bin/helm-lustre ./plugin
+
+## binaries: the static entrypoint binaries into bin/, with their sizes
+binaries:
+	ci/binaries.sh
 
 ## demo: build what is missing and run the system on examples/ha.yaml
 demo: helm

@@ -4,7 +4,8 @@ package kubelustre
 
 import "embed"
 
-// Files holds Chart.yaml, values.yaml, values.schema.json, .helmignore and templates/.
+// Files holds Chart.yaml, values.yaml, values.schema.json, .helmignore and
+// templates/ (all: so the _helpers.tpl partials are in it too).
 //
-//go:embed Chart.yaml values.yaml values.schema.json .helmignore templates
+//go:embed Chart.yaml values.yaml values.schema.json .helmignore all:templates
 var Files embed.FS

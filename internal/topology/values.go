@@ -124,4 +124,7 @@ type Failover struct {
 // Install configures the module install/verify step.
 type Install struct {
 	Mode string `json:"mode"`
+	// Packages overrides the pinned version of a distribution package
+	// (package name -> exact version) in install mode.
+	Packages map[string]string `json:"packages"`
 }

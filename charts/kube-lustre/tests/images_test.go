@@ -1,0 +1,60 @@
+package tests
+
+import (
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+
+	"github.com/kube-lustre/kube-lustre/test/helmcli"
+)
+
+// Registry, tag, pull policy and secrets, priority class and resources reach
+// every pod they are meant for.
+func TestImagesAndPodSettings(t *testing.T) {
+	in := input{
+		Files: []string{filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")},
+		Sets: []string{
+			"images.registry=registry.example.com:5000/", "images.target.tag=2.0.0", "images.pullPolicy=Always",
+			"images.pullSecrets={regcred}", "priorityClassName=lustre-critical", "resources.target.limits.memory=1Gi",
+			"install.mode=install",
+		},
+	}
+	r := render(t, in)
+	for _, p := range r.pods() {
+		host := hostComponents[p.component()]
+		if got := p.Spec.PriorityClassName; (got == "lustre-critical") != host {
+			t.Errorf("%s: priorityClassName %q (server and client pods only)", p, got)
+		}
+		if !slices.Equal(p.Spec.ImagePullSecrets, []corev1.LocalObjectReference{{Name: "regcred"}}) {
+			t.Errorf("%s: imagePullSecrets %v", p, p.Spec.ImagePullSecrets)
+		}
+		for _, c := range slices.Concat(p.Spec.InitContainers, p.Spec.Containers) {
+			if !strings.HasPrefix(c.Image, "registry.example.com:5000/kube-lustre/") || strings.Contains(c.Image, "//") {
+				t.Errorf("%s container %s: image %s", p, c.Name, c.Image)
+			}
+			wantTag := ":0.1.0"
+			if c.Name == "target" {
+				wantTag = ":2.0.0"
+			}
+			if !strings.HasSuffix(c.Image, wantTag) {
+				t.Errorf("%s container %s: image %s, want tag %s", p, c.Name, c.Image, wantTag)
+			}
+			if c.ImagePullPolicy != corev1.PullAlways {
+				t.Errorf("%s container %s: pull policy %s", p, c.Name, c.ImagePullPolicy)
+			}
+			if c.Name == "installer" && !slices.Equal(c.Command, []string{"/usr/local/bin/installer", "install"}) {
+				t.Errorf("%s: installer runs %v", p, c.Command)
+			}
+			if c.Resources.Requests.Memory().IsZero() {
+				t.Errorf("%s container %s: no memory request", p, c.Name)
+			}
+			if c.Name == "target" && !c.Resources.Limits.Memory().Equal(resource.MustParse("1Gi")) {
+				t.Errorf("%s: target memory limit %v, want 1Gi", p, c.Resources.Limits.Memory())
+			}
+		}
+	}
+}

@@ -1,0 +1,515 @@
+package tests
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
+)
+
+// The only permissions the chart may grant, per component: anything else
+// rendered (another verb, resource, a wildcard, a binding to a role the chart
+// does not define such as cluster-admin) fails.
+var allowedRules = map[string]map[string][]rbacv1.PolicyRule{
+	"ClusterRole": {
+		"labeler":     {{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "patch"}}},
+		"node-reader": {{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list"}}},
+	},
+	"Role": {
+		"target": {{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+			Verbs: []string{"get", "list", "watch", "create", "update", "patch"}}},
+	},
+}
+
+func TestRBACGrantsOnlyWhatIsListed(t *testing.T) {
+	forExamples(t, func(t *testing.T, in input) {
+		r := render(t, in)
+		roles := map[string]bool{} // kind/name of every role the chart defines
+		for _, kind := range []string{"ClusterRole", "Role"} {
+			for _, d := range r.ofKind(kind) {
+				roles[kind+"/"+d.Meta.GetName()] = true
+				var rules []rbacv1.PolicyRule
+				if cr, ok := d.Obj.(*rbacv1.ClusterRole); ok {
+					rules = cr.Rules
+					if cr.AggregationRule != nil {
+						t.Errorf("%s %s aggregates other roles", kind, cr.Name)
+					}
+				} else {
+					rules = d.Obj.(*rbacv1.Role).Rules
+				}
+				comp := d.Meta.GetLabels()["app.kubernetes.io/component"]
+				want, ok := allowedRules[kind][comp]
+				if !ok {
+					t.Errorf("%s %s (component %q) is not an allowed role", kind, d.Meta.GetName(), comp)
+					continue
+				}
+				if !reflect.DeepEqual(rules, want) {
+					t.Errorf("%s %s grants %+v, want exactly %+v", kind, d.Meta.GetName(), rules, want)
+				}
+				for _, rule := range rules {
+					all := slices.Concat(rule.APIGroups, rule.Resources, rule.Verbs, rule.ResourceNames, rule.NonResourceURLs)
+					if slices.Contains(all, "*") || slices.Contains(rule.Resources, "secrets") {
+						t.Errorf("%s %s: wildcard or secrets in %+v", kind, d.Meta.GetName(), rule)
+					}
+				}
+			}
+		}
+		sas := map[string]bool{}
+		for _, d := range r.ofKind("ServiceAccount") {
+			sas[d.Meta.GetName()] = true
+		}
+		bound := map[string]bool{} // service accounts with any binding
+		for _, kind := range []string{"ClusterRoleBinding", "RoleBinding"} {
+			for _, d := range r.ofKind(kind) {
+				var ref rbacv1.RoleRef
+				var subjects []rbacv1.Subject
+				if b, ok := d.Obj.(*rbacv1.ClusterRoleBinding); ok {
+					ref, subjects = b.RoleRef, b.Subjects
+				} else {
+					b := d.Obj.(*rbacv1.RoleBinding)
+					ref, subjects = b.RoleRef, b.Subjects
+				}
+				if !roles[ref.Kind+"/"+ref.Name] {
+					t.Errorf("%s %s binds %s %s, which the chart does not define", kind, d.Meta.GetName(), ref.Kind, ref.Name)
+				}
+				if kind == "RoleBinding" && ref.Kind != "Role" {
+					t.Errorf("RoleBinding %s binds a %s", d.Meta.GetName(), ref.Kind)
+				}
+				for _, s := range subjects {
+					if s.Kind != "ServiceAccount" || s.Namespace != namespace || !sas[s.Name] {
+						t.Errorf("%s %s binds %+v, not one of the chart's ServiceAccounts", kind, d.Meta.GetName(), s)
+					}
+					bound[s.Name] = true
+				}
+			}
+		}
+		if len(roles) == 0 {
+			t.Fatal("no roles rendered")
+		}
+		// A pod gets an API token only when its ServiceAccount can do something.
+		saAutomount := map[string]*bool{}
+		for _, d := range r.ofKind("ServiceAccount") {
+			saAutomount[d.Meta.GetName()] = d.Obj.(*corev1.ServiceAccount).AutomountServiceAccountToken
+		}
+		for _, p := range r.pods() {
+			sa := p.Spec.ServiceAccountName
+			if sa == "" {
+				if p.component() != "test" {
+					t.Errorf("%s runs as the namespace's default ServiceAccount", p)
+				}
+				sa = "default"
+			} else if !sas[sa] {
+				t.Errorf("%s: ServiceAccount %s is not rendered", p, sa)
+			}
+			token := true
+			for _, b := range []*bool{saAutomount[sa], p.Spec.AutomountServiceAccountToken} {
+				if b != nil {
+					token = *b
+				}
+			}
+			if token != bound[sa] {
+				t.Errorf("%s: API token mounted=%v but its ServiceAccount %s has bindings=%v", p, token, sa, bound[sa])
+			}
+		}
+	})
+}
+
+// Pods read Node objects only to resolve what the values leave out: the DRBD
+// agent a DRBD node's address, targets and clients the NIDs of the MGS (and
+// targets of their own nodes). With every fact given, nothing reads nodes
+// except the labelling Job.
+func TestNodeReadsOnlyForMissingFacts(t *testing.T) {
+	forExamples(t, func(t *testing.T, in input) {
+		v, p := plan(t, in)
+		want := map[string]bool{}
+		for _, tp := range p.Targets {
+			for _, n := range tp.Nodes {
+				if tp.DRBDResource != "" && v.Nodes[n].Address == "" {
+					want["drbd"] = true
+				}
+			}
+			for _, sn := range tp.ServiceNodes {
+				if sn.Resolve {
+					want["target"] = true
+				}
+			}
+		}
+		for _, m := range p.MGSNodes {
+			if m.Resolve && v.Clients.Enabled {
+				want["client"] = true
+			}
+		}
+		r := render(t, in)
+		got := map[string]bool{}
+		for _, d := range r.ofKind("ClusterRoleBinding") {
+			b := d.Obj.(*rbacv1.ClusterRoleBinding)
+			if b.Labels["app.kubernetes.io/component"] != "node-reader" {
+				continue
+			}
+			for _, s := range b.Subjects {
+				sa := r.find(t, "ServiceAccount", s.Name)
+				got[sa.Meta.GetLabels()["app.kubernetes.io/component"]] = true
+			}
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("node readers %v, want %v", got, want)
+		}
+	})
+}
+
+// hostComponents act on the host (nsenter into PID 1): only they may be privileged.
+var hostComponents = map[string]bool{"drbd": true, "target": true, "client": true}
+
+func TestOnlyHostPodsArePrivileged(t *testing.T) {
+	forExamples(t, func(t *testing.T, in input) {
+		r := render(t, in)
+		seen := map[string]bool{}
+		for _, p := range r.pods() {
+			host := hostComponents[p.component()]
+			seen[p.component()] = true
+			if p.Spec.HostPID != host || p.Spec.HostNetwork != host || p.Spec.HostIPC {
+				t.Errorf("%s: hostPID=%v hostNetwork=%v hostIPC=%v, want host namespaces only for host pods (%v)",
+					p, p.Spec.HostPID, p.Spec.HostNetwork, p.Spec.HostIPC, host)
+			}
+			for _, c := range slices.Concat(p.Spec.InitContainers, p.Spec.Containers) {
+				sc := c.SecurityContext
+				priv := sc != nil && sc.Privileged != nil && *sc.Privileged
+				if priv != host {
+					t.Errorf("%s container %s: privileged=%v, want %v", p, c.Name, priv, host)
+				}
+				if host {
+					continue
+				}
+				if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.AllowPrivilegeEscalation == nil || *sc.AllowPrivilegeEscalation ||
+					sc.Capabilities == nil || !slices.Contains(sc.Capabilities.Drop, "ALL") {
+					t.Errorf("%s container %s: not restricted: %+v", p, c.Name, sc)
+				}
+			}
+			for _, v := range p.Spec.Volumes {
+				if v.HostPath != nil && host {
+					t.Errorf("%s mounts hostPath %s: host pods reach the host through nsenter", p, v.HostPath.Path)
+				}
+			}
+		}
+		for _, c := range []string{"labeler", "target"} {
+			if !seen[c] {
+				t.Errorf("no %s pod rendered", c)
+			}
+		}
+	})
+}
+
+var standardLabels = []string{
+	"app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/version",
+	"app.kubernetes.io/component", "app.kubernetes.io/part-of", "app.kubernetes.io/managed-by", "helm.sh/chart",
+}
+
+func TestStandardLabelsAndNames(t *testing.T) {
+	forExamples(t, func(t *testing.T, in input) {
+		r := render(t, in)
+		ch := loadChart(t)
+		want := map[string]string{
+			"app.kubernetes.io/name":       "kube-lustre",
+			"app.kubernetes.io/instance":   in.release(),
+			"app.kubernetes.io/version":    ch.Metadata.AppVersion,
+			"app.kubernetes.io/part-of":    "kube-lustre",
+			"app.kubernetes.io/managed-by": "Helm",
+			"helm.sh/chart":                "kube-lustre-" + ch.Metadata.Version,
+		}
+		check := func(what string, labels map[string]string) {
+			for _, k := range standardLabels {
+				v, ok := labels[k]
+				if !ok || v == "" {
+					t.Errorf("%s: no label %s", what, k)
+				} else if w, fixed := want[k]; fixed && v != w {
+					t.Errorf("%s: %s=%q, want %q", what, k, v, w)
+				}
+			}
+			for k, v := range labels {
+				for _, msg := range slices.Concat(validation.IsQualifiedName(k), validation.IsValidLabelValue(v)) {
+					t.Errorf("%s: label %s=%s: %s", what, k, v, msg)
+				}
+			}
+		}
+		names := map[string]string{}
+		for _, d := range r.Docs {
+			what := d.Kind + "/" + d.Meta.GetName()
+			check(what, d.Meta.GetLabels())
+			name := d.Meta.GetName()
+			if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+				t.Errorf("%s: %v", what, msgs)
+			}
+			// The StatefulSet controller labels pods controller-revision-hash=<name>-<10 chars>.
+			if d.Kind == "StatefulSet" && len(name) > 52 {
+				t.Errorf("%s: %d characters: its pods' controller-revision-hash label would exceed 63", what, len(name))
+			}
+			if prev, dup := names[d.Kind+"/"+name]; dup {
+				t.Errorf("%s rendered twice (%s and %s)", what, prev, d.Source)
+			}
+			names[d.Kind+"/"+name] = d.Source
+		}
+		for _, p := range r.pods() {
+			check(p.String()+" pod template", p.Labels)
+			if sel := selectorOf(p.Owner); sel != nil {
+				for k, v := range sel {
+					if p.Labels[k] != v {
+						t.Errorf("%s: selector %s=%s does not match its pod template", p, k, v)
+					}
+				}
+			}
+		}
+	})
+}
+
+func selectorOf(d doc) map[string]string {
+	switch o := d.Obj.(type) {
+	case *appsv1.DaemonSet:
+		return o.Spec.Selector.MatchLabels
+	case *appsv1.StatefulSet:
+		return o.Spec.Selector.MatchLabels
+	}
+	return nil
+}
+
+// The contract with the entrypoint binaries: image, binary and subcommand,
+// probes, environment, topology and status mounts.
+func TestEntrypointContract(t *testing.T) {
+	forExamples(t, func(t *testing.T, in input) {
+		v, _ := plan(t, in)
+		r := render(t, in)
+		binary := map[string]string{"labeler": "labeler", "drbd": "drbd", "target": "lustre-target", "client": "lustre-client", "test": "lustre-client"}
+		for _, p := range r.pods() {
+			comp := p.component()
+			bin := "/usr/local/bin/" + binary[comp]
+			if len(p.Spec.Containers) != 1 {
+				t.Fatalf("%s: %d containers", p, len(p.Spec.Containers))
+			}
+			c := p.Spec.Containers[0]
+			repo := map[string]string{"test": "lustre-client", "target": "lustre-target", "client": "lustre-client"}[comp]
+			if repo == "" {
+				repo = comp
+			}
+			if img := "kube-lustre/" + repo + ":0.1.0"; c.Image != img {
+				t.Errorf("%s: image %s, want %s", p, c.Image, img)
+			}
+			switch {
+			case hostComponents[comp]:
+				wantCmd(t, p, c, bin, "run")
+				wantProbe(t, p, "readiness", c.ReadinessProbe, bin, "health")
+				wantProbe(t, p, "liveness", c.LivenessProbe, bin, "health", "--live")
+				if len(p.Spec.InitContainers) != 1 {
+					t.Fatalf("%s: want the installer init container, got %d", p, len(p.Spec.InitContainers))
+				}
+				wantCmd(t, p, p.Spec.InitContainers[0], "/usr/local/bin/installer", v.Install.Mode)
+				wantMount(t, p, c, "/run/kube-lustre", func(vol corev1.Volume) bool { return vol.EmptyDir != nil })
+				for _, ic := range slices.Concat(p.Spec.InitContainers, p.Spec.Containers) {
+					env := envOf(ic)
+					for k, w := range map[string]string{
+						"NODE_NAME": "fieldRef:spec.nodeName", "POD_NAME": "fieldRef:metadata.name",
+						"POD_NAMESPACE": "fieldRef:metadata.namespace", "KUBE_LUSTRE_TOPOLOGY": "/etc/kube-lustre/values.yaml",
+					} {
+						if env[k] != w {
+							t.Errorf("%s container %s: %s=%q, want %q", p, ic.Name, k, env[k], w)
+						}
+					}
+				}
+			case comp == "labeler":
+				job := p.Owner.Obj.(*batchv1.Job)
+				verb := map[bool]string{true: "remove", false: "apply"}[slices.Contains(p.Owner.Hook.Events, "post-delete")]
+				wantCmd(t, p, c, bin, verb)
+				if job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
+					t.Errorf("%s: restartPolicy %s", p, job.Spec.Template.Spec.RestartPolicy)
+				}
+			case comp == "test":
+				wantCmd(t, p, c, bin, "health", "--mounted="+v.ClientMountPoint())
+				wantMount(t, p, c, v.ClientMountPoint(), func(vol corev1.Volume) bool {
+					return vol.HostPath != nil && vol.HostPath.Path == v.ClientMountPoint()
+				})
+			default:
+				t.Errorf("%s: unexpected component %q", p, comp)
+			}
+			if comp != "test" {
+				wantMount(t, p, c, "/etc/kube-lustre", func(vol corev1.Volume) bool {
+					return vol.ConfigMap != nil && topologyConfigMapFor(r, p, vol.ConfigMap.Name)
+				})
+			}
+		}
+	})
+}
+
+// topologyConfigMapFor: the ConfigMap a pod mounts exists when the pod runs:
+// a release ConfigMap for release pods, a hook ConfigMap of the same events
+// and a lower weight for hook pods.
+func topologyConfigMapFor(r *rendered, p podTemplate, name string) bool {
+	for _, d := range r.ofKind("ConfigMap") {
+		if d.Meta.GetName() != name {
+			continue
+		}
+		if p.Owner.Hook == nil {
+			return d.Hook == nil
+		}
+		if d.Hook == nil || d.Hook.Weight >= p.Owner.Hook.Weight {
+			return false
+		}
+		for _, e := range p.Owner.Hook.Events {
+			if !slices.Contains(d.Hook.Events, e) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+func wantCmd(t *testing.T, p podTemplate, c corev1.Container, want ...string) {
+	t.Helper()
+	if got := slices.Concat(c.Command, c.Args); !slices.Equal(got, want) {
+		t.Errorf("%s container %s runs %q, want %q", p, c.Name, got, want)
+	}
+}
+
+func wantProbe(t *testing.T, p podTemplate, what string, pr *corev1.Probe, want ...string) {
+	t.Helper()
+	if pr == nil || pr.Exec == nil || !slices.Equal(pr.Exec.Command, want) {
+		t.Errorf("%s: %s probe %+v, want exec %q", p, what, pr, want)
+	}
+}
+
+func wantMount(t *testing.T, p podTemplate, c corev1.Container, path string, ok func(corev1.Volume) bool) {
+	t.Helper()
+	for _, m := range c.VolumeMounts {
+		if m.MountPath != path {
+			continue
+		}
+		for _, vol := range p.Spec.Volumes {
+			if vol.Name == m.Name && ok(vol) {
+				return
+			}
+		}
+		t.Errorf("%s: %s is mounted from the wrong volume %s", p, path, m.Name)
+		return
+	}
+	t.Errorf("%s container %s: nothing mounted at %s", p, c.Name, path)
+}
+
+// Hooks: re-running install or upgrade never meets an AlreadyExists, and
+// what a hook Job needs exists before it and for the same events.
+func TestHooks(t *testing.T) {
+	forExamples(t, func(t *testing.T, in input) {
+		r := render(t, in)
+		var jobs []doc
+		for _, d := range r.Docs {
+			if d.Hook == nil {
+				continue
+			}
+			if !slices.Contains(d.Hook.DeletePolicies, "before-hook-creation") {
+				t.Errorf("%s/%s: hook without before-hook-creation: a second run fails on AlreadyExists", d.Kind, d.Meta.GetName())
+			}
+			if d.Kind == "Job" {
+				jobs = append(jobs, d)
+			}
+		}
+		events := map[string]bool{}
+		for _, j := range jobs {
+			for _, e := range j.Hook.Events {
+				events[string(e)] = true
+			}
+			sa := j.Obj.(*batchv1.Job).Spec.Template.Spec.ServiceAccountName
+			for _, need := range hookDeps(r, sa) {
+				if need.Hook == nil || need.Hook.Weight >= j.Hook.Weight {
+					t.Errorf("Job %s needs %s/%s, which is not a hook weighted before it", j.Meta.GetName(), need.Kind, need.Meta.GetName())
+					continue
+				}
+				for _, e := range j.Hook.Events {
+					if !slices.Contains(need.Hook.Events, e) {
+						t.Errorf("Job %s runs on %s but %s/%s does not exist then", j.Meta.GetName(), e, need.Kind, need.Meta.GetName())
+					}
+				}
+			}
+		}
+		// helm test: one test Pod when there are clients to check, none otherwise.
+		var tests []doc
+		for _, d := range r.ofKind("Pod") {
+			if d.Hook != nil && slices.Contains(d.Hook.Events, "test") {
+				tests = append(tests, d)
+			}
+		}
+		v, _ := plan(t, in)
+		if want := map[bool]int{true: 1, false: 0}[v.Clients.Enabled]; len(tests) != want {
+			t.Errorf("%d helm test pods, want %d (clients.enabled=%v)", len(tests), want, v.Clients.Enabled)
+		}
+		var got []string
+		for e := range events {
+			got = append(got, e)
+		}
+		sort.Strings(got)
+		want := []string{"post-delete", "pre-install", "pre-rollback", "pre-upgrade"}
+		if !slices.Equal(got, want) {
+			t.Errorf("labelling Jobs run on %v, want %v", got, want)
+		}
+	})
+}
+
+// hookDeps: the ServiceAccount sa and the roles and bindings that give it rights.
+func hookDeps(r *rendered, sa string) []doc {
+	out := []doc{}
+	for _, d := range r.Docs {
+		switch o := d.Obj.(type) {
+		case *corev1.ServiceAccount:
+			if o.Name == sa {
+				out = append(out, d)
+			}
+		case *rbacv1.ClusterRoleBinding:
+			for _, s := range o.Subjects {
+				if s.Name == sa {
+					out = append(out, d, findByName(r, o.RoleRef.Kind, o.RoleRef.Name))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func findByName(r *rendered, kind, name string) doc {
+	for _, d := range r.ofKind(kind) {
+		if d.Meta.GetName() == name {
+			return d
+		}
+	}
+	return doc{Kind: kind, Meta: &metav1.ObjectMeta{Name: name}}
+}
+
+func TestNotes(t *testing.T) {
+	forExamples(t, func(t *testing.T, in input) {
+		v, p := plan(t, in)
+		r := render(t, in)
+		servers := 0
+		for _, n := range p.Nodes {
+			if len(n.Targets) > 0 {
+				servers++
+			}
+		}
+		want := []string{
+			fmt.Sprintf("%d target StatefulSets", len(p.Targets)),
+			fmt.Sprintf("on %d server nodes", servers),
+			"helm lustre plan", "kubectl get pods -n " + namespace,
+		}
+		if v.Clients.Enabled {
+			want = append(want, "helm test "+in.release())
+		}
+		for _, w := range want {
+			if !strings.Contains(r.Notes, w) {
+				t.Errorf("NOTES.txt lacks %q:\n%s", w, r.Notes)
+			}
+		}
+	})
+}
