@@ -1,7 +1,14 @@
 // Command installer is the init container of every kube-lustre pod that
-// touches a host: `installer verify` loads the kernel modules the node's
-// role needs (DRBD, ZFS, Lustre server or client) and names each one that
-// is missing, so the pod fails with the reason instead of half-starting.
+// touches a host; the chart runs `installer <install.mode>`.
+//
+// `installer verify` loads the kernel modules the node's role needs (DRBD,
+// ZFS, Lustre server or client) and names each one that is missing, so the
+// pod fails with the reason instead of half-starting.
+//
+// `installer install` first installs the distribution packages for the
+// node's role at pinned versions (install.packages in the values overrides
+// them), acting only on what is missing, then verifies exactly as `verify`
+// does.
 package main
 
 import (
@@ -9,35 +16,71 @@ import (
 	"fmt"
 
 	"github.com/kube-lustre/kube-lustre/internal/entry"
+	"github.com/kube-lustre/kube-lustre/internal/install"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
 )
 
-func main() {
-	entry.OSMain("installer", map[string]entry.Command{"verify": verify})
+// commands are the subcommands; the chart picks one with install.mode.
+func commands() map[string]entry.Command {
+	return map[string]entry.Command{"verify": verifyCommand, "install": installCommand}
 }
 
-func verify(ctx context.Context, rt *entry.Runtime, _ []string) error {
+func main() {
+	entry.OSMain("installer", commands())
+}
+
+func verifyCommand(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	n, err := entry.SetupNode(ctx, rt)
 	if err != nil {
 		return err
 	}
+	return verify(ctx, rt, n, "install the Lustre, ZFS and DRBD packages for this kernel")
+}
+
+func installCommand(ctx context.Context, rt *entry.Runtime, _ []string) error {
+	n, err := entry.SetupNode(ctx, rt)
+	if err != nil {
+		return err
+	}
+	n.Status.Set(entry.StateStarting, "installing pinned packages")
+	rep, err := install.Ensure(ctx, n.Runner, roleFor(n), n.Values.Install.Packages)
+	if err != nil {
+		return n.Fail(fmt.Errorf("node %s: %w", rt.Env.Node, err))
+	}
+	rt.Log.Info("packages", "report", rep.String())
+	// The packages are pinned and present, so a module that still does not
+	// load is a kernel mismatch (kmod built for another kABI, DKMS build
+	// failure), not a missing package.
+	return verify(ctx, rt, n, "the pinned packages are installed ("+rep.String()+"): check that their modules match the running kernel")
+}
+
+// verify loads the role's modules; hint ends the message when some are
+// missing.
+func verify(ctx context.Context, rt *entry.Runtime, n *entry.Node, hint string) error {
 	mods := modulesFor(n)
 	if err := lustre.EnsureModules(ctx, n.Runner, mods); err != nil {
-		return n.Fail(fmt.Errorf("node %s: %w; install the Lustre, ZFS and DRBD packages for this kernel", rt.Env.Node, err))
+		return n.Fail(fmt.Errorf("node %s: %w; %s", rt.Env.Node, err, hint))
 	}
 	n.Status.Set(entry.StateReady, fmt.Sprintf("modules present: %v", mods))
 	return nil
 }
 
+// roleFor is the node's role in the plan: a node with DRBD resources
+// replicates, a node with targets serves them; any other node is a client.
+func roleFor(n *entry.Node) install.Role {
+	np, _ := n.Plan.Node(n.Spec.Node)
+	return install.Role{DRBD: len(np.DRBD) > 0, Server: len(np.Targets) > 0}
+}
+
 // modulesFor is what the node's role needs: a server loads the DRBD and ZFS
 // modules and Lustre's server side; a client only LNet and the client.
 func modulesFor(n *entry.Node) []string {
-	np, _ := n.Plan.Node(n.Spec.Node)
+	role := roleFor(n)
 	var mods []string
-	if len(np.DRBD) > 0 {
+	if role.DRBD {
 		mods = append(mods, "drbd")
 	}
-	if len(np.Targets) > 0 {
+	if role.Server {
 		mods = append(mods, "zfs")
 		return append(mods, lustre.ServerModules...)
 	}

@@ -55,6 +55,12 @@ func init() {
 		"mountpoint":    cmdMountpoint,
 		"lnetctl":       cmdLnetctl,
 		"lctl":          cmdLctl,
+		"env":           cmdEnv,
+		"uname":         cmdUname,
+		"apt-get":       cmdAptGet,
+		"dpkg-query":    cmdDpkgQuery,
+		"dnf":           cmdDnf,
+		"rpm":           cmdRpm,
 	}
 }
 

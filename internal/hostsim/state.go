@@ -62,6 +62,11 @@ type hostState struct {
 	Files      map[string][]byte `json:"files"`
 	Dirs       map[string]bool   `json:"dirs"`
 	Log        []string          `json:"kernelLog"`
+	// Packages maps installed package -> version; Repo maps what the
+	// host's configured repositories offer: package -> versions, oldest
+	// first. Both survive a crash.
+	Packages map[string]string   `json:"packages"`
+	Repo     map[string][]string `json:"repo"`
 
 	Modules  map[string]bool     `json:"modules"`
 	DRBD     map[string]*drbdRun `json:"drbd"`
@@ -104,6 +109,12 @@ func (h *hostState) fill() {
 	}
 	if h.LNet == nil {
 		h.LNet = map[string]string{}
+	}
+	if h.Packages == nil {
+		h.Packages = map[string]string{}
+	}
+	if h.Repo == nil {
+		h.Repo = map[string][]string{}
 	}
 }
 

@@ -141,7 +141,20 @@ type HostConfig struct {
 	Interfaces map[string]string
 	// Modules available to modprobe; nil means every module kube-lustre
 	// needs (drbd, zfs, lnet, lustre, osd_zfs and their dependencies).
+	// These are the modules the kernel ships; installing a package adds
+	// those PackageModules lists for it.
 	Modules []string
+	// OSRelease is the content of /etc/os-release; "" means Debian 12. It
+	// decides which package tools exist: apt-get and dpkg-query on Debian
+	// and Ubuntu, dnf and rpm on EL.
+	OSRelease string
+	// Repository is what the host's configured package repositories offer:
+	// package -> available versions, oldest first (an unpinned install
+	// takes the last). nil: nothing is available.
+	Repository map[string][]string
+	// Packages are installed from the start: package -> version. Their
+	// PackageModules are available too.
+	Packages map[string]string
 }
 
 // DefaultModules are the kernel modules a fully provisioned server has.
@@ -162,9 +175,56 @@ func (w *World) AddHost(name string, cfg HostConfig) error {
 		for k, v := range cfg.Interfaces {
 			h.Interfaces[k] = v
 		}
+		osRelease := cfg.OSRelease
+		if osRelease == "" {
+			osRelease = OSReleaseDebian12
+		}
+		h.Files["/etc/os-release"] = []byte(osRelease)
+		setRepository(h, cfg.Repository)
+		for _, p := range sortedKeys(cfg.Packages) {
+			h.install(p, cfg.Packages[p])
+		}
 		st.Hosts[name] = h
 		return nil
 	})
+}
+
+// setRepository replaces what a host's repositories offer, copying repo
+// and dropping packages without versions (apt and dnf know no such thing).
+func setRepository(h *hostState, repo map[string][]string) {
+	h.Repo = map[string][]string{}
+	for p, vs := range repo {
+		if len(vs) > 0 {
+			h.Repo[p] = append([]string(nil), vs...)
+		}
+	}
+}
+
+// SetRepository replaces what a host's package repositories offer, as an
+// administrator adding or removing a repository would.
+func (w *World) SetRepository(hostName string, repo map[string][]string) error {
+	return w.update(func(st *state) error {
+		h, err := st.hostOf(hostName)
+		if err != nil {
+			return err
+		}
+		setRepository(h, repo)
+		return nil
+	})
+}
+
+// Packages returns the packages installed on a host: package -> version.
+func (w *World) Packages(hostName string) (map[string]string, error) {
+	var out map[string]string
+	err := w.view(func(st *state) error {
+		h, err := st.hostOf(hostName)
+		if err != nil {
+			return err
+		}
+		out = copyProps(h.Packages)
+		return nil
+	})
+	return out, err
 }
 
 // SetDRBDVersion selects the simulated DRBD kernel (DRBD84 or DRBD9).
