@@ -1,16 +1,23 @@
 // Command lustre-client mounts the filesystem on a client node and keeps it
 // mounted; on stop it unmounts only if nothing uses the mount.
+// `lustre-client health --mounted=PATH` is the chart's `helm test` check.
 package main
 
 import (
 	"context"
+	"fmt"
+	"syscall"
+	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
 	"github.com/kube-lustre/kube-lustre/internal/entry"
+	"github.com/kube-lustre/kube-lustre/internal/lustre"
 )
 
 func main() {
-	entry.OSMain("lustre-client", map[string]entry.Command{"run": run})
+	entry.OSMain("lustre-client", map[string]entry.Command{"run": run, "health": health})
 }
 
 func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
@@ -23,4 +30,56 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 		return n.Fail(err)
 	}
 	return agent.Client(ctx, n.Runner, c, n.Values.LNet.Networks, n.Status, n.Log, agent.Config{})
+}
+
+// lustreMagic is LL_SUPER_MAGIC, the f_type statfs reports for a Lustre
+// client mount.
+const lustreMagic = 0x0BD00BD0
+
+// health is the probe (status file, as every binary) or, with --mounted,
+// the helm test: is PATH a Lustre mount? The test pod sees the host's mount
+// through a hostPath with HostToContainer propagation and needs no
+// privilege for statfs; on simulated hosts the simulated mount table is
+// asked instead.
+func health(ctx context.Context, rt *entry.Runtime, args []string) error {
+	fs := pflag.NewFlagSet("health", pflag.ContinueOnError)
+	live := fs.Bool("live", false, "liveness: the main loop is alive, ready or not")
+	mounted := fs.String("mounted", "", "check that this path is a Lustre mount (helm test)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *mounted == "" {
+		if err := entry.Health(rt.Env.StatusFile, *live, entry.HeartbeatMaxAge, time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintln(rt.Stdout, "ok")
+		return nil
+	}
+	ok, err := isLustre(ctx, rt, *mounted)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%s is not a Lustre mount", *mounted)
+	}
+	fmt.Fprintf(rt.Stdout, "%s is a Lustre mount\n", *mounted)
+	return nil
+}
+
+func isLustre(ctx context.Context, rt *entry.Runtime, path string) (bool, error) {
+	if rt.Env.HostSim != "" {
+		if err := rt.Env.RequireNode(); err != nil {
+			return false, err
+		}
+		run, err := entry.Runner(rt.Env, rt.Log)
+		if err != nil {
+			return false, err
+		}
+		return lustre.IsLustreMount(ctx, run, path)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(path, &st); err != nil {
+		return false, fmt.Errorf("statfs %s: %w", path, err)
+	}
+	return st.Type == lustreMagic, nil
 }

@@ -277,3 +277,19 @@ func MountClient(ctx context.Context, run host.Runner, c Client) (bool, error) {
 func UnmountClient(ctx context.Context, run host.Runner, c Client) error {
 	return Unmount(ctx, run, c.MountPoint)
 }
+
+// IsLustreMount reports whether dir is a mount of type lustre, from the
+// host's /proc/mounts (a directory that merely exists, or another
+// filesystem mounted there, is not).
+func IsLustreMount(ctx context.Context, run host.Runner, dir string) (bool, error) {
+	b, err := host.ReadFile(ctx, run, "/proc/mounts")
+	if err != nil {
+		return false, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 3 && f[1] == dir && f[2] == "lustre" {
+			return true, nil
+		}
+	}
+	return false, nil
+}

@@ -185,3 +185,28 @@ func TestClientUnmountOnlyWhenIdle(t *testing.T) {
 		t.Fatal("client without MGS NIDs accepted")
 	}
 }
+
+// IsLustreMount tells a Lustre client mount from an empty directory.
+func TestIsLustreMount(t *testing.T) {
+	p := newPair(t, hostsim.DRBD9)
+	p.mustBringUp()
+	ctx := context.Background()
+	c1 := p.w.Host("c1")
+	must(t, EnsureModules(ctx, c1, ClientModules))
+	must(t, ConfigureLNet(ctx, c1, nil))
+	must(t, c1Mkdir(ctx, c1, "/mnt/lfs1"))
+	if ok, err := IsLustreMount(ctx, c1, "/mnt/lfs1"); err != nil || ok {
+		t.Fatalf("empty directory: %v %v", ok, err)
+	}
+	c := Client{MGSNodes: []string{"10.0.0.1@tcp", "10.0.0.2@tcp"}, FSName: "lfs1", MountPoint: "/mnt/lfs1"}
+	_, err := MountClient(ctx, c1, c)
+	must(t, err)
+	if ok, err := IsLustreMount(ctx, c1, "/mnt/lfs1"); err != nil || !ok {
+		t.Fatalf("after mount: %v %v", ok, err)
+	}
+}
+
+func c1Mkdir(ctx context.Context, r host.Runner, dir string) error {
+	_, err := host.Run(ctx, r, "mkdir", "-p", dir)
+	return err
+}
