@@ -160,13 +160,20 @@ func TestEnsureModulesReportsWhatIsMissing(t *testing.T) {
 	must(t, EnsureModules(context.Background(), full, ServerModules))
 }
 
-func TestClientUnmountOnlyWhenIdle(t *testing.T) {
-	p := newPair(t, hostsim.DRBD84)
+// clientHost brings up an HA pair and readies c1 (modules, LNet) to mount.
+func clientHost(t *testing.T, drbdVersion string, networks []string) (*pair, host.Runner) {
+	t.Helper()
+	p := newPair(t, drbdVersion)
 	p.mustBringUp()
-	ctx := context.Background()
 	c1 := p.w.Host("c1")
-	must(t, EnsureModules(ctx, c1, ClientModules))
-	must(t, ConfigureLNet(ctx, c1, []string{"tcp0(eth1)"}))
+	must(t, EnsureModules(context.Background(), c1, ClientModules))
+	must(t, ConfigureLNet(context.Background(), c1, networks))
+	return p, c1
+}
+
+func TestClientUnmountOnlyWhenIdle(t *testing.T) {
+	p, c1 := clientHost(t, hostsim.DRBD84, []string{"tcp0(eth1)"})
+	ctx := context.Background()
 	c := Client{MGSNodes: []string{"10.0.0.1@tcp", "10.0.0.2@tcp"}, FSName: "lfs1", MountPoint: "/mnt/lfs1"}
 	for i, want := range []bool{true, false} {
 		mounted, err := MountClient(ctx, c1, c)
@@ -188,25 +195,17 @@ func TestClientUnmountOnlyWhenIdle(t *testing.T) {
 
 // IsLustreMount tells a Lustre client mount from an empty directory.
 func TestIsLustreMount(t *testing.T) {
-	p := newPair(t, hostsim.DRBD9)
-	p.mustBringUp()
+	_, c1 := clientHost(t, hostsim.DRBD9, nil)
 	ctx := context.Background()
-	c1 := p.w.Host("c1")
-	must(t, EnsureModules(ctx, c1, ClientModules))
-	must(t, ConfigureLNet(ctx, c1, nil))
-	must(t, c1Mkdir(ctx, c1, "/mnt/lfs1"))
+	_, err := host.Run(ctx, c1, "mkdir", "-p", "/mnt/lfs1")
+	must(t, err)
 	if ok, err := IsLustreMount(ctx, c1, "/mnt/lfs1"); err != nil || ok {
 		t.Fatalf("empty directory: %v %v", ok, err)
 	}
 	c := Client{MGSNodes: []string{"10.0.0.1@tcp", "10.0.0.2@tcp"}, FSName: "lfs1", MountPoint: "/mnt/lfs1"}
-	_, err := MountClient(ctx, c1, c)
+	_, err = MountClient(ctx, c1, c)
 	must(t, err)
 	if ok, err := IsLustreMount(ctx, c1, "/mnt/lfs1"); err != nil || !ok {
 		t.Fatalf("after mount: %v %v", ok, err)
 	}
-}
-
-func c1Mkdir(ctx context.Context, r host.Runner, dir string) error {
-	_, err := host.Run(ctx, r, "mkdir", "-p", dir)
-	return err
 }

@@ -2,6 +2,8 @@ package topology
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -205,7 +207,7 @@ func (v *Values) Plan() *Plan {
 			np.Labels[v.RoleLabel("client")] = "true"
 		}
 	}
-	for _, n := range sortedKeys(nodes) {
+	for _, n := range slices.Sorted(maps.Keys(nodes)) {
 		np := nodes[n]
 		sort.Slice(np.DRBD, func(i, j int) bool { return np.DRBD[i].Minor < np.DRBD[j].Minor })
 		p.Nodes = append(p.Nodes, *np)
@@ -227,7 +229,7 @@ func (v *Values) targetPlan(t Target) TargetPlan {
 		tp.Device = fmt.Sprintf("/dev/drbd%d", t.DRBD.Minor)
 		tp.Vdevs = []string{tp.Device}
 	}
-	for _, k := range sortedKeys(t.ZPool.Properties) {
+	for _, k := range slices.Sorted(maps.Keys(t.ZPool.Properties)) {
 		tp.PoolProps = append(tp.PoolProps, k+"="+t.ZPool.Properties[k])
 	}
 	return tp

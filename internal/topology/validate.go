@@ -3,7 +3,8 @@ package topology
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -182,7 +183,7 @@ func checkDiskMap(i int, t Target) []Problem {
 				Hint:    fmt.Sprintf("add %s: /dev/<disk> to the map", n)})
 		}
 	}
-	for _, n := range sortedKeys(m) {
+	for _, n := range slices.Sorted(maps.Keys(m)) {
 		if !nodes[n] {
 			ps = append(ps, Problem{Path: tpath(i, "drbd.disk."+n), Conflict: tpath(i, "nodes"),
 				Message: fmt.Sprintf("%q is not a node of this target (nodes: %s)", n, strings.Join(t.Nodes, ", ")),
@@ -291,7 +292,7 @@ func checkNodeFacts(v *Values) []Problem {
 		used[n] = true
 	}
 	var ps []Problem
-	for _, n := range sortedKeys(v.Nodes) {
+	for _, n := range slices.Sorted(maps.Keys(v.Nodes)) {
 		if !used[n] {
 			ps = append(ps, Problem{Path: "nodes." + n, Message: fmt.Sprintf("node %q serves no target and is no client", n),
 				Hint: "remove it or fix the node name"})
@@ -310,13 +311,4 @@ func dedupe(ss []string) []string {
 		}
 	}
 	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
