@@ -8,14 +8,14 @@ export KUBE_LUSTRE_CACHE := $(CACHE)
 FUZZTIME ?= 20s
 PKGS := ./...
 
-.PHONY: binaries all test check fmt-check vet schema schema-check chart-docs chart-docs-check chart-golden unit fuzz bench helm plugin demo clean
+.PHONY: binaries deps-check all test check fmt-check vet schema schema-check chart-docs chart-docs-check chart-golden unit fuzz bench helm plugin demo clean
 
 all: plugin
 
 ## test: everything CI checks (L0 unit + table tests, L1 chart render, plugin through the real helm CLI, fuzzing)
 test: check unit fuzz
 
-check: schema-check chart-docs-check fmt-check vet
+check: schema-check chart-docs-check fmt-check vet deps-check
 
 fmt-check:
 	@out=$$(gofmt -l .); \
@@ -23,6 +23,10 @@ fmt-check:
 
 vet:
 	$(GO) vet $(PKGS)
+
+## deps-check: the image binaries link no clientset, Helm or text/template
+deps-check:
+	ci/check-deps.sh
 
 ## schema: copy the single source of truth into the chart (Helm reads it there)
 schema:
@@ -70,3 +74,17 @@ demo: helm
 
 clean:
 	rm -rf plugin/bin
+
+## cluster-up: start the local Kubernetes cluster (ci/cluster: real control plane and kubelets; NODES="s1 s2 c1" or a count); KUBECONFIG=/tmp/kube-lustre-cluster/admin.kubeconfig
+.PHONY: cluster-up cluster-down e2e-smoke
+NODES ?= 3
+cluster-up:
+	NODES="$(NODES)" ci/cluster/up.sh
+
+## cluster-down: stop it and leave nothing running
+cluster-down:
+	ci/cluster/down.sh
+
+## e2e-smoke: the local cluster smoke test (starts and stops a cluster unless one is up)
+e2e-smoke:
+	$(GO) test -tags e2e -count=1 -v -timeout 20m ./test/e2e

@@ -10,7 +10,6 @@ import (
 
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/labeler"
-	"github.com/kube-lustre/kube-lustre/internal/topology"
 )
 
 func main() {
@@ -25,11 +24,11 @@ func run(ctx context.Context, rt *entry.Runtime, apply bool) error {
 	if err != nil {
 		return err
 	}
-	cs, err := entry.KubeClient()
+	nodes, err := entry.NodeClient()
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
-	l := &labeler.Labeler{Client: cs, Log: rt.Log}
+	l := &labeler.Labeler{Nodes: nodes, Log: rt.Log}
 	var changes []labeler.Change
 	if apply {
 		changes, err = l.Apply(ctx, v, p)
@@ -39,8 +38,6 @@ func run(ctx context.Context, rt *entry.Runtime, apply bool) error {
 	if err != nil {
 		return err
 	}
-	rt.Log.Info("labels reconciled", "fsname", v.FSName, "nodesChanged", len(changes), "prefix", prefixOf(v))
+	rt.Log.Info("labels reconciled", "fsname", v.FSName, "nodesChanged", len(changes), "prefix", v.LabelSelectorPrefix())
 	return nil
 }
-
-func prefixOf(v *topology.Values) string { return v.LabelSelectorPrefix() }

@@ -3,30 +3,27 @@ package entry
 import (
 	"context"
 	"fmt"
-	"os"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/tools/clientcmd"
+	"github.com/kube-lustre/kube-lustre/internal/kube"
 )
 
-// KubeClient connects with the pod's ServiceAccount, or with $KUBECONFIG
-// when set (local runs and the test cluster's process-based nodes).
-func KubeClient() (kubernetes.Interface, error) {
-	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
+// NodeClient connects to the API with the pod's ServiceAccount, or with
+// $KUBECONFIG when set.
+func NodeClient() (*kube.Nodes, error) {
+	cfg, err := kube.Config()
 	if err != nil {
 		return nil, err
 	}
-	cfg.UserAgent = "kube-lustre"
-	return kubernetes.NewForConfig(cfg)
+	return kube.NewNodes(cfg)
 }
 
 // NodeIPResolver resolves a node name to its InternalIP through the API.
-func NodeIPResolver(cs kubernetes.Interface) func(ctx context.Context, node string) (string, error) {
+func NodeIPResolver(nodes *kube.Nodes) func(ctx context.Context, node string) (string, error) {
 	return func(ctx context.Context, node string) (string, error) {
-		n, err := cs.CoreV1().Nodes().Get(ctx, node, metav1.GetOptions{})
+		n, err := nodes.Get(ctx, node, metav1.GetOptions{})
 		if err != nil {
 			return "", err
 		}

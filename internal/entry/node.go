@@ -38,7 +38,7 @@ func SetupNode(ctx context.Context, rt *Runtime) (*Node, error) {
 		return nil, err
 	}
 	spec := nodespec.Spec{Values: v, Plan: p, Node: rt.Env.Node}
-	if cs, err := KubeClient(); err == nil {
+	if cs, err := NodeClient(); err == nil {
 		spec.Resolve = NodeIPResolver(cs)
 	} else {
 		rt.Log.Warn("no Kubernetes API access; node addresses must come from the values", "err", err.Error())

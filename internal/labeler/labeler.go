@@ -19,15 +19,23 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/client-go/kubernetes"
 
 	"github.com/kube-lustre/kube-lustre/internal/topology"
 )
 
+// NodeClient is the part of client-go's typed NodeInterface the labeler
+// uses: internal/kube implements it for the binary, the fake clientset's
+// CoreV1().Nodes() for tests.
+type NodeClient interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.Node, error)
+	List(ctx context.Context, opts metav1.ListOptions) (*corev1.NodeList, error)
+	Patch(ctx context.Context, name string, pt types.PatchType, data []byte, opts metav1.PatchOptions, subresources ...string) (*corev1.Node, error)
+}
+
 // Labeler applies a release's node labels.
 type Labeler struct {
-	Client kubernetes.Interface
-	Log    *slog.Logger
+	Nodes NodeClient
+	Log   *slog.Logger
 }
 
 // Change is what one node patch did.
@@ -43,7 +51,7 @@ type Change struct {
 func (l *Labeler) Preflight(ctx context.Context, p *topology.Plan) error {
 	var errs []error
 	for _, np := range p.Nodes {
-		n, err := l.Client.CoreV1().Nodes().Get(ctx, np.Name, metav1.GetOptions{})
+		n, err := l.Nodes.Get(ctx, np.Name, metav1.GetOptions{})
 		switch {
 		case apierrors.IsNotFound(err):
 			errs = append(errs, fmt.Errorf("node %q (%s) does not exist: fix the name in the values or join the node", np.Name, roles(np)))
@@ -121,7 +129,7 @@ func (l *Labeler) Remove(ctx context.Context, v *topology.Values) ([]Change, err
 }
 
 func (l *Labeler) reconcile(ctx context.Context, prefix string, want func(*corev1.Node) map[string]string) ([]Change, error) {
-	nodes, err := l.Client.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	nodes, err := l.Nodes.List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list nodes: %w", err)
 	}
@@ -133,7 +141,7 @@ func (l *Labeler) reconcile(ctx context.Context, prefix string, want func(*corev
 		if patch == nil {
 			continue
 		}
-		if _, err := l.Client.CoreV1().Nodes().Patch(ctx, n.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
+		if _, err := l.Nodes.Patch(ctx, n.Name, types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			errs = append(errs, fmt.Errorf("patch node %s: %w", n.Name, err))
 			continue
 		}

@@ -51,11 +51,11 @@ func newLabeler(objs ...*corev1.Node) (*Labeler, *fake.Clientset) {
 	for _, o := range objs {
 		_ = cs.Tracker().Add(o)
 	}
-	return &Labeler{Client: cs, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, cs
+	return &Labeler{Nodes: cs.CoreV1().Nodes(), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, cs
 }
 
 func labelsOf(t *testing.T, l *Labeler, name string) map[string]string {
-	n, err := l.Client.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+	n, err := l.Nodes.Get(context.Background(), name, metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +160,7 @@ func TestRemoveTakesOffOnlyThisFilesystemsLabels(t *testing.T) {
 	if _, err := l.Apply(context.Background(), v, p); err == nil {
 		t.Fatal("apply with a NotReady node must fail")
 	}
-	if _, err := (&Labeler{Client: l.Client, Log: l.Log}).reconcile(context.Background(), v.LabelSelectorPrefix(),
+	if _, err := (&Labeler{Nodes: l.Nodes, Log: l.Log}).reconcile(context.Background(), v.LabelSelectorPrefix(),
 		func(n *corev1.Node) map[string]string {
 			np, _ := p.Node(n.Name)
 			return np.Labels

@@ -1,0 +1,95 @@
+// Package kube is the small slice of the Kubernetes API the entrypoint
+// binaries use, on a REST client that knows only the core and coordination
+// types. client-go's full clientset registers every API group and made
+// each binary 27 MB; this keeps them near half that.
+package kube
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/runtime/serializer"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+)
+
+var (
+	scheme = runtime.NewScheme()
+	codecs = serializer.NewCodecFactory(scheme)
+)
+
+func init() {
+	// Registration of two fixed groups cannot fail; a failure is a build bug.
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, coordinationv1.AddToScheme} {
+		if err := add(scheme); err != nil {
+			panic(err)
+		}
+	}
+	metav1.AddToGroupVersion(scheme, schema.GroupVersion{Version: "v1"})
+}
+
+// Config is the pod's ServiceAccount, or $KUBECONFIG when set (local runs
+// and the test cluster).
+func Config() (*rest.Config, error) {
+	cfg, err := clientcmd.BuildConfigFromFlags("", os.Getenv("KUBECONFIG"))
+	if err != nil {
+		return nil, err
+	}
+	cfg.UserAgent = "kube-lustre"
+	return cfg, nil
+}
+
+func restClient(cfg *rest.Config, gv schema.GroupVersion, apiPath string) (*rest.RESTClient, error) {
+	c := rest.CopyConfig(cfg)
+	c.GroupVersion = &gv
+	c.APIPath = apiPath
+	c.NegotiatedSerializer = codecs.WithoutConversion()
+	if c.UserAgent == "" {
+		c.UserAgent = rest.DefaultKubernetesUserAgent()
+	}
+	return rest.RESTClientFor(c)
+}
+
+// Nodes reads and patches Node objects. Its methods have the signatures of
+// client-go's typed NodeInterface, so callers can take either.
+type Nodes struct{ c *rest.RESTClient }
+
+// NewNodes returns a Nodes client for cfg.
+func NewNodes(cfg *rest.Config) (*Nodes, error) {
+	c, err := restClient(cfg, corev1.SchemeGroupVersion, "/api")
+	if err != nil {
+		return nil, err
+	}
+	return &Nodes{c: c}, nil
+}
+
+// Get returns one node.
+func (n *Nodes) Get(ctx context.Context, name string, _ metav1.GetOptions) (*corev1.Node, error) {
+	out := &corev1.Node{}
+	err := n.c.Get().Resource("nodes").Name(name).Do(ctx).Into(out)
+	return out, err
+}
+
+// List returns the nodes matching opts' label selector.
+func (n *Nodes) List(ctx context.Context, opts metav1.ListOptions) (*corev1.NodeList, error) {
+	out := &corev1.NodeList{}
+	err := n.c.Get().Resource("nodes").Param("labelSelector", opts.LabelSelector).Do(ctx).Into(out)
+	return out, err
+}
+
+// Patch applies a patch to a node.
+func (n *Nodes) Patch(ctx context.Context, name string, pt types.PatchType, data []byte, _ metav1.PatchOptions, subresources ...string) (*corev1.Node, error) {
+	if len(subresources) > 0 {
+		return nil, fmt.Errorf("kube.Nodes.Patch: subresources are not supported")
+	}
+	out := &corev1.Node{}
+	err := n.c.Patch(pt).Resource("nodes").Name(name).Body(data).Do(ctx).Into(out)
+	return out, err
+}

@@ -1,0 +1,76 @@
+package kube
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+)
+
+// An API server stand-in that records requests: it checks that the client
+// speaks the core/v1 REST paths, verbs, patch content type and decodes the
+// answers. (The real API server is exercised by the e2e suite.)
+func TestNodesRequests(t *testing.T) {
+	type req struct{ method, path, query, ctype, body string }
+	var got []req
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, req{r.Method, r.URL.Path, r.URL.RawQuery, r.Header.Get("Content-Type"), string(b)})
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case r.URL.Path == "/api/v1/nodes":
+			_ = json.NewEncoder(w).Encode(corev1.NodeList{TypeMeta: metav1.TypeMeta{Kind: "NodeList", APIVersion: "v1"},
+				Items: []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "s1"}}, {ObjectMeta: metav1.ObjectMeta{Name: "s2"}}}})
+		case r.URL.Path == "/api/v1/nodes/missing":
+			w.WriteHeader(http.StatusNotFound)
+			_ = json.NewEncoder(w).Encode(metav1.Status{TypeMeta: metav1.TypeMeta{Kind: "Status", APIVersion: "v1"},
+				Status: "Failure", Reason: metav1.StatusReasonNotFound, Code: 404, Message: `nodes "missing" not found`})
+		default:
+			_ = json.NewEncoder(w).Encode(corev1.Node{TypeMeta: metav1.TypeMeta{Kind: "Node", APIVersion: "v1"},
+				ObjectMeta: metav1.ObjectMeta{Name: "s1", Labels: map[string]string{"a": "b"}},
+				Status:     corev1.NodeStatus{Addresses: []corev1.NodeAddress{{Type: corev1.NodeInternalIP, Address: "10.0.0.1"}}}})
+		}
+	}))
+	defer srv.Close()
+	n, err := NewNodes(&rest.Config{Host: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	node, err := n.Get(ctx, "s1", metav1.GetOptions{})
+	if err != nil || node.Status.Addresses[0].Address != "10.0.0.1" {
+		t.Fatalf("get: %+v %v", node, err)
+	}
+	list, err := n.List(ctx, metav1.ListOptions{LabelSelector: "role=x"})
+	if err != nil || len(list.Items) != 2 {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	if _, err := n.Patch(ctx, "s1", types.MergePatchType, []byte(`{"metadata":{"labels":{"a":null}}}`), metav1.PatchOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Get(ctx, "missing", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("404 must be a NotFound error, got %v", err)
+	}
+	want := []req{
+		{"GET", "/api/v1/nodes/s1", "", "", ""},
+		{"GET", "/api/v1/nodes", "labelSelector=role%3Dx", "", ""},
+		{"PATCH", "/api/v1/nodes/s1", "", "application/merge-patch+json", `{"metadata":{"labels":{"a":null}}}`},
+		{"GET", "/api/v1/nodes/missing", "", "", ""},
+	}
+	if len(got) != len(want) {
+		t.Fatalf("requests = %+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("request %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
