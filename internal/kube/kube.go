@@ -93,3 +93,41 @@ func (n *Nodes) Patch(ctx context.Context, name string, pt types.PatchType, data
 	err := n.c.Patch(pt).Resource("nodes").Name(name).Body(data).Do(ctx).Into(out)
 	return out, err
 }
+
+// Leases reads and writes coordination.k8s.io Leases in one namespace. Its
+// methods have the signatures of client-go's typed LeaseInterface.
+type Leases struct {
+	c  *rest.RESTClient
+	ns string
+}
+
+// NewLeases returns a Leases client for namespace ns.
+func NewLeases(cfg *rest.Config, ns string) (*Leases, error) {
+	c, err := restClient(cfg, coordinationv1.SchemeGroupVersion, "/apis")
+	if err != nil {
+		return nil, err
+	}
+	return &Leases{c: c, ns: ns}, nil
+}
+
+// Get returns one Lease.
+func (l *Leases) Get(ctx context.Context, name string, _ metav1.GetOptions) (*coordinationv1.Lease, error) {
+	out := &coordinationv1.Lease{}
+	err := l.c.Get().Namespace(l.ns).Resource("leases").Name(name).Do(ctx).Into(out)
+	return out, err
+}
+
+// Create creates a Lease.
+func (l *Leases) Create(ctx context.Context, lease *coordinationv1.Lease, _ metav1.CreateOptions) (*coordinationv1.Lease, error) {
+	out := &coordinationv1.Lease{}
+	err := l.c.Post().Namespace(l.ns).Resource("leases").Body(lease).Do(ctx).Into(out)
+	return out, err
+}
+
+// Update replaces a Lease; the API server refuses it (Conflict) when the
+// resourceVersion is not the current one.
+func (l *Leases) Update(ctx context.Context, lease *coordinationv1.Lease, _ metav1.UpdateOptions) (*coordinationv1.Lease, error) {
+	out := &coordinationv1.Lease{}
+	err := l.c.Put().Namespace(l.ns).Resource("leases").Name(lease.Name).Body(lease).Do(ctx).Into(out)
+	return out, err
+}

@@ -6,8 +6,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -71,6 +73,48 @@ func TestNodesRequests(t *testing.T) {
 	for i := range want {
 		if got[i] != want[i] {
 			t.Errorf("request %d = %+v, want %+v", i, got[i], want[i])
+		}
+	}
+}
+
+// Lease writes go to the coordination group's namespaced path with a body
+// that names its apiVersion and kind.
+func TestLeasesRequests(t *testing.T) {
+	var paths, bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		paths = append(paths, r.Method+" "+r.URL.Path)
+		bodies = append(bodies, string(b))
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"apiVersion":"coordination.k8s.io/v1","kind":"Lease","metadata":{"name":"l","resourceVersion":"7"}}`))
+	}))
+	defer srv.Close()
+	l, err := NewLeases(&rest.Config{Host: srv.URL}, "lustre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: "l"}}
+	if out, err := l.Create(ctx, lease, metav1.CreateOptions{}); err != nil || out.ResourceVersion != "7" {
+		t.Fatalf("create: %+v %v", out, err)
+	}
+	if _, err := l.Update(ctx, lease, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Get(ctx, "l", metav1.GetOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"POST /apis/coordination.k8s.io/v1/namespaces/lustre/leases",
+		"PUT /apis/coordination.k8s.io/v1/namespaces/lustre/leases/l",
+		"GET /apis/coordination.k8s.io/v1/namespaces/lustre/leases/l"}
+	for i, w := range want {
+		if i >= len(paths) || paths[i] != w {
+			t.Fatalf("requests = %v, want %v", paths, want)
+		}
+	}
+	for _, b := range bodies[:2] {
+		if !strings.Contains(b, `"apiVersion":"coordination.k8s.io/v1"`) || !strings.Contains(b, `"kind":"Lease"`) {
+			t.Fatalf("body lacks its type: %s", b)
 		}
 	}
 }

@@ -1,0 +1,206 @@
+// Package failover decides who may serve a target. Kubernetes is the
+// tiebreaker: each target has a coordination.k8s.io Lease, and only its
+// holder may promote, import and mount. A holder that cannot renew stops
+// serving before anyone else may consider the Lease expired.
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// LeaseClient is the part of client-go's typed LeaseInterface used here;
+// internal/kube.Leases implements it, and so does the fake clientset.
+type LeaseClient interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*coordinationv1.Lease, error)
+	Create(ctx context.Context, lease *coordinationv1.Lease, opts metav1.CreateOptions) (*coordinationv1.Lease, error)
+	Update(ctx context.Context, lease *coordinationv1.Lease, opts metav1.UpdateOptions) (*coordinationv1.Lease, error)
+}
+
+// HeldError says another holder's Lease is still live.
+type HeldError struct {
+	Holder    string
+	ExpiresIn time.Duration // by this process's clock, from when it last saw the Lease change
+}
+
+func (e *HeldError) Error() string {
+	return fmt.Sprintf("lease held by %s; it expires in %s unless renewed", e.Holder, e.ExpiresIn.Round(time.Millisecond))
+}
+
+// Lease is one target's Lease as seen by one would-be holder.
+//
+// Expiry is judged by this process's own clock from the moment it observed
+// the Lease's last change (as client-go's leader election does), never by
+// comparing the other node's renewTime with local time: clocks of two
+// nodes may disagree, a local interval may not.
+type Lease struct {
+	Client   LeaseClient
+	Name     string
+	Identity string        // the node name: the peer and the controller read it
+	Duration time.Duration // failover.leaseSeconds
+	Now      func() time.Time
+
+	observedVersion string
+	observedAt      time.Time
+	lastRenew       time.Time // last successful acquire or renew by us
+}
+
+func (l *Lease) now() time.Time {
+	if l.Now != nil {
+		return l.Now()
+	}
+	return time.Now()
+}
+
+// RenewDeadline is how long a holder may go without a successful renewal
+// before it must stop serving: half the Lease, so that stopping has the
+// other half before any peer may take over.
+func (l *Lease) RenewDeadline() time.Duration { return l.Duration / 2 }
+
+// RenewInterval is how often a holder renews.
+func (l *Lease) RenewInterval() time.Duration { return l.Duration / 5 }
+
+// Held reports whether we hold the Lease and are still within the renew
+// deadline: the only state in which this node may serve.
+func (l *Lease) Held() bool {
+	return !l.lastRenew.IsZero() && l.now().Sub(l.lastRenew) < l.RenewDeadline()
+}
+
+// TryAcquire takes or renews the Lease. It succeeds when the Lease does not
+// exist, is released (no holder), is ours, or has not changed for a whole
+// Duration since we first saw its current version. Otherwise it returns a
+// *HeldError. A conflict (someone else wrote first) is returned as is: the
+// caller retries, and the next Get observes the new version.
+func (l *Lease) TryAcquire(ctx context.Context) error {
+	now := l.now()
+	cur, err := l.Client.Get(ctx, l.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return l.create(ctx, now)
+	}
+	if err != nil {
+		return err
+	}
+	if cur.ResourceVersion != l.observedVersion {
+		l.observedVersion, l.observedAt = cur.ResourceVersion, now
+	}
+	holder := ""
+	if cur.Spec.HolderIdentity != nil {
+		holder = *cur.Spec.HolderIdentity
+	}
+	if holder != "" && holder != l.Identity {
+		if left := l.observedAt.Add(l.durationOf(cur)).Sub(now); left > 0 {
+			return &HeldError{Holder: holder, ExpiresIn: left}
+		}
+	}
+	next := cur.DeepCopy()
+	l.fill(next, now, holder != l.Identity)
+	updated, err := l.Client.Update(ctx, next, metav1.UpdateOptions{})
+	if err != nil {
+		return err
+	}
+	l.observedVersion, l.observedAt, l.lastRenew = updated.ResourceVersion, now, now
+	return nil
+}
+
+// durationOf is the Lease's own duration when it states one (the holder's
+// setting), else ours.
+func (l *Lease) durationOf(cur *coordinationv1.Lease) time.Duration {
+	if s := cur.Spec.LeaseDurationSeconds; s != nil && *s > 0 {
+		return time.Duration(*s) * time.Second
+	}
+	return l.Duration
+}
+
+func (l *Lease) create(ctx context.Context, now time.Time) error {
+	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: l.Name}}
+	l.fill(lease, now, true)
+	created, err := l.Client.Create(ctx, lease, metav1.CreateOptions{})
+	if err != nil {
+		return err
+	}
+	l.observedVersion, l.observedAt, l.lastRenew = created.ResourceVersion, now, now
+	return nil
+}
+
+func (l *Lease) fill(lease *coordinationv1.Lease, now time.Time, newHolder bool) {
+	id := l.Identity
+	secs := int32(l.Duration / time.Second)
+	t := metav1.NewMicroTime(now)
+	lease.Spec.HolderIdentity = &id
+	lease.Spec.LeaseDurationSeconds = &secs
+	lease.Spec.RenewTime = &t
+	if newHolder {
+		lease.Spec.AcquireTime = &t
+		transitions := int32(0)
+		if lease.Spec.LeaseTransitions != nil {
+			transitions = *lease.Spec.LeaseTransitions + 1
+		}
+		lease.Spec.LeaseTransitions = &transitions
+	}
+}
+
+// Release gives the Lease up after a clean stop, so the peer need not wait
+// for it to expire. Only our own Lease is released.
+func (l *Lease) Release(ctx context.Context) error {
+	cur, err := l.Client.Get(ctx, l.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != l.Identity {
+		return nil
+	}
+	next := cur.DeepCopy()
+	empty := ""
+	next.Spec.HolderIdentity = &empty
+	_, err = l.Client.Update(ctx, next, metav1.UpdateOptions{})
+	l.lastRenew = time.Time{}
+	return err
+}
+
+// ErrLost means renewals failed past the renew deadline: the holder must
+// stop serving now.
+var ErrLost = errors.New("lease lost: could not renew before the deadline")
+
+// Hold renews the Lease every RenewInterval until ctx ends (nil) or the
+// renew deadline passes without a successful renewal (ErrLost), which the
+// caller turns into "stop serving". Transient API errors are retried until
+// then.
+func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool) error {
+	for {
+		if !sleep(ctx, l.RenewInterval()) {
+			return nil
+		}
+		err := l.TryAcquire(ctx)
+		var held *HeldError
+		switch {
+		case err == nil || ctx.Err() != nil:
+		case errors.As(err, &held):
+			// Someone else holds it: they saw ours expire. Stop at once.
+			l.lastRenew = time.Time{}
+			return fmt.Errorf("%w: %w", ErrLost, err)
+		case !l.Held():
+			return fmt.Errorf("%w: %w", ErrLost, err)
+		}
+	}
+}
+
+// Sleep waits d or until ctx ends; it reports whether d passed.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
