@@ -61,7 +61,7 @@ func run(file, pair string) error {
 		_ = r.Stop()
 		return err
 	}
-	fmt.Printf("all %d pods ready on simulated hosts in %s\n\n", len(r.Pods), time.Since(begin).Round(time.Millisecond))
+	fmt.Printf("all %d pods ready on simulated hosts in %s\n\n", len(r.Names()), time.Since(begin).Round(time.Millisecond))
 	w := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(w, "TARGET\tNODE\tDRBD (role cstate disk/peer)\tMOUNTED")
 	for _, t := range c.Plan.Targets {

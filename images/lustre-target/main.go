@@ -1,16 +1,22 @@
 // Command lustre-target serves one Lustre target (one StatefulSet pod): it
 // waits for the local DRBD disk to be UpToDate, promotes, imports the pool
 // through /dev/drbdN, formats only a proven-new target, mounts and reports
-// ready; on SIGTERM it unmounts, exports and demotes, in that order, and
-// exits non-zero if any of them failed.
+// ready, all only while it holds the target's Lease; on SIGTERM it
+// unmounts, exports and demotes, in that order, releases the Lease, and
+// exits non-zero if any of them failed. A Lease it cannot renew makes it
+// stop serving before the peer may take over.
 package main
 
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
 	"github.com/kube-lustre/kube-lustre/internal/entry"
+	"github.com/kube-lustre/kube-lustre/internal/failover"
+	"github.com/kube-lustre/kube-lustre/internal/kube"
 )
 
 func main() {
@@ -29,5 +35,27 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return n.Fail(err)
 	}
-	return agent.Target(ctx, n.Runner, s, n.Status, n.Log.With("target", rt.Env.Target), agent.Config{})
+	lease, err := targetLease(rt.Env)
+	if err != nil {
+		return n.Fail(err)
+	}
+	return agent.Target(ctx, n.Runner, s, lease, n.Status, n.Log.With("target", rt.Env.Target), agent.Config{})
+}
+
+// targetLease is the target's Lease in the release namespace, held in the
+// node's name so the peer and the failover controller know where it is
+// served.
+func targetLease(e entry.Env) (*failover.Lease, error) {
+	if e.Lease == "" || e.Namespace == "" {
+		return nil, errors.New("KUBE_LUSTRE_LEASE and POD_NAMESPACE must be set: a target is served only under its Lease")
+	}
+	cfg, err := kube.Config()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client for the lease: %w", err)
+	}
+	leases, err := kube.NewLeases(cfg, e.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	return &failover.Lease{Client: leases, Name: e.Lease, Identity: e.Node, Duration: time.Duration(e.LeaseSeconds) * time.Second}, nil
 }

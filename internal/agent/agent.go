@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
+	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
 )
@@ -31,8 +32,16 @@ const (
 
 // Config tunes the loops; zero values take the defaults.
 type Config struct {
-	Interval    time.Duration // between reconciles / health checks; default 10s
-	StopTimeout time.Duration // bound on the stop sequence after SIGTERM; default 100s
+	Interval     time.Duration // between reconciles / health checks; default 10s
+	StopTimeout  time.Duration // bound on the stop sequence after SIGTERM; default 100s
+	StartAttempt time.Duration // bound on one start attempt, so the status says what it waits for; default 30s
+}
+
+func (c Config) startAttempt() time.Duration {
+	if c.StartAttempt <= 0 {
+		return 30 * time.Second
+	}
+	return c.StartAttempt
 }
 
 func (c Config) interval() time.Duration {
@@ -89,11 +98,77 @@ func DRBD(ctx context.Context, run host.Runner, res []drbd.Resource, st Status, 
 	st.Set(Stopping, "agent stopped; resources left up")
 }
 
-// Target serves one target until ctx ends, then stops it: start (retried
-// until it succeeds, each step idempotent), watch the mount, and on
-// cancellation unmount, export and demote. The error is the stop's: the
-// binary exits non-zero when any stop step failed, so the failure is seen.
-func Target(ctx context.Context, run host.Runner, s lustre.Server, st Status, log *slog.Logger, cfg Config) error {
+// Gate is the target's Lease (failover.Lease). Only its holder may
+// promote, import and mount.
+type Gate interface {
+	TryAcquire(ctx context.Context) error
+	Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool) error
+	Release(ctx context.Context) error
+	RenewInterval() time.Duration
+	RenewDeadline() time.Duration
+}
+
+// Target serves one target until ctx ends, then stops it. With a gate it
+// first waits for the target's Lease, keeps renewing it while serving, and
+// stops serving as soon as a renewal deadline passes (the Lease is then
+// about to become the peer's); a clean stop releases the Lease so the peer
+// need not wait for it to expire. The error is the stop's, or the lost
+// Lease: the binary exits non-zero so the failure is seen and the pod
+// restarts into waiting for the Lease again.
+func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st Status, log *slog.Logger, cfg Config) error {
+	if gate == nil {
+		return serve(ctx, run, s, st, log, cfg, cfg.stopTimeout())
+	}
+	for {
+		err := gate.TryAcquire(ctx)
+		if err == nil {
+			break
+		}
+		st.Set(Starting, "waiting for the target's lease: "+err.Error())
+		if !failover.Sleep(ctx, gate.RenewInterval()) {
+			st.Set(Stopping, "stopped while waiting for the lease")
+			return nil
+		}
+	}
+	log.Info("lease acquired", "target", s.Target.Svname())
+	st.Set(Starting, "lease acquired; starting "+s.Target.Svname())
+	// Holding the Lease, taken only once the previous holder's expired,
+	// is what makes taking over a crashed holder's pool safe.
+	s.TakeOver = true
+	serving, stopServing := context.WithCancel(ctx)
+	lost := make(chan error, 1)
+	go func() {
+		if err := gate.Hold(serving, failover.Sleep); err != nil {
+			lost <- err
+			stopServing()
+		}
+	}()
+	// After a lost Lease the stop must be done before the peer may take
+	// over: what is left of the Lease once the renew deadline passed.
+	stopErr := serve(serving, run, s, st, log, cfg, gate.RenewDeadline())
+	stopServing()
+	select {
+	case err := <-lost:
+		log.Error("lease lost: stopped serving", "target", s.Target.Svname(), "err", err.Error(), "stopErr", fmt.Sprint(stopErr))
+		st.Set(Failed, "lease lost: "+err.Error())
+		return errors.Join(err, stopErr)
+	default:
+	}
+	if stopErr != nil {
+		return stopErr // still serving: keep the Lease
+	}
+	rctx, cancel := context.WithTimeout(context.Background(), gate.RenewDeadline())
+	defer cancel()
+	if err := gate.Release(rctx); err != nil {
+		log.Warn("could not release the lease; the peer waits for it to expire", "err", err.Error())
+	}
+	return nil
+}
+
+// serve starts the target (retried until it succeeds, each step
+// idempotent), watches the mount, and once ctx ends unmounts, exports and
+// demotes within stopTimeout.
+func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log *slog.Logger, cfg Config, stopTimeout time.Duration) error {
 	started := false
 	every(ctx, cfg.interval(), func() {
 		if started {
@@ -105,7 +180,12 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, st Status, lo
 			started = false
 			st.Set(Failed, fmt.Sprintf("%s no longer mounted (err: %v); starting again", s.Target.MountPoint, err))
 		}
-		rep, err := lustre.Start(ctx, run, s)
+		// Each attempt is bounded so a long wait (a resync, an Outdated
+		// disk) shows in the status with its reason; the steps are
+		// idempotent, so the next attempt goes on where this one stopped.
+		actx, cancel := context.WithTimeout(ctx, cfg.startAttempt())
+		rep, err := lustre.Start(actx, run, s)
+		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
 				st.Set(Starting, "start: "+err.Error())
@@ -114,12 +194,12 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, st Status, lo
 		}
 		started = true
 		log.Info("target started", "target", s.Target.Svname(), "initialSync", rep.InitialSync, "createdPool", rep.CreatedPool,
-			"imported", rep.Imported, "formatted", rep.Formatted, "mounted", rep.Mounted, "drbd", rep.DRBD.String())
+			"imported", rep.Imported, "tookOver", rep.TookOver, "formatted", rep.Formatted, "mounted", rep.Mounted, "drbd", rep.DRBD.String())
 		st.Set(Ready, "serving "+s.Target.Svname())
 	})
 	st.Set(Stopping, "stopping "+s.Target.Svname())
 	// ctx is done: the stop gets its own bounded context.
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.stopTimeout())
+	sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
 	defer cancel()
 	if err := lustre.Stop(sctx, run, s); err != nil {
 		st.Set(Failed, "stop: "+err.Error())

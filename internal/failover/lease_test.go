@@ -3,13 +3,12 @@ package failover
 import (
 	"context"
 	"errors"
-	"strconv"
 	"testing"
 	"time"
 
-	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kube-lustre/kube-lustre/internal/failover/leasetest"
 )
 
 type clock struct{ t time.Time }
@@ -17,60 +16,15 @@ type clock struct{ t time.Time }
 func (c *clock) now() time.Time          { return c.t }
 func (c *clock) advance(d time.Duration) { c.t = c.t.Add(d) }
 
-// versioned bumps resourceVersion on every write and refuses stale
-// updates, as the API server does (the fake tracker alone does not).
-type versioned struct {
-	LeaseClient
-	failing bool
-}
-
-var errAPIDown = errors.New("connection refused")
-
-func (v *versioned) Get(ctx context.Context, name string, o metav1.GetOptions) (*coordinationv1.Lease, error) {
-	if v.failing {
-		return nil, errAPIDown
-	}
-	return v.LeaseClient.Get(ctx, name, o)
-}
-
-func (v *versioned) Update(ctx context.Context, l *coordinationv1.Lease, o metav1.UpdateOptions) (*coordinationv1.Lease, error) {
-	if v.failing {
-		return nil, errAPIDown
-	}
-	cur, err := v.LeaseClient.Get(ctx, l.Name, metav1.GetOptions{})
-	if err != nil {
-		return nil, err
-	}
-	if cur.ResourceVersion != l.ResourceVersion {
-		return nil, errors.New("conflict")
-	}
-	next := l.DeepCopy()
-	next.ResourceVersion = bump(cur.ResourceVersion)
-	return v.LeaseClient.Update(ctx, next, o)
-}
-
-func (v *versioned) Create(ctx context.Context, l *coordinationv1.Lease, o metav1.CreateOptions) (*coordinationv1.Lease, error) {
-	if v.failing {
-		return nil, errAPIDown
-	}
-	next := l.DeepCopy()
-	next.ResourceVersion = "1"
-	return v.LeaseClient.Create(ctx, next, o)
-}
-
-func bump(rv string) string {
-	n, _ := strconv.Atoi(rv)
-	return strconv.Itoa(n + 1)
-}
-
-func pair(t *testing.T) (*versioned, *clock, *Lease, *Lease) {
+func pair(t *testing.T) (*leasetest.Store, *clock, *Lease, *Lease) {
 	t.Helper()
-	api := &versioned{LeaseClient: fake.NewClientset().CoordinationV1().Leases("lustre")}
+	store := leasetest.New()
+	api := store.Client(nil)
 	c := &clock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
 	mk := func(id string) *Lease {
 		return &Lease{Client: api, Name: "lfs1-mdt0", Identity: id, Duration: 10 * time.Second, Now: c.now}
 	}
-	return api, c, mk("s1"), mk("s2")
+	return store, c, mk("s1"), mk("s2")
 }
 
 func heldBy(t *testing.T, err error, holder string) {
@@ -112,7 +66,7 @@ func TestPeerWaitsAWholeLeaseAfterTheLastChangeItSaw(t *testing.T) {
 }
 
 func TestReleaseHandsOverAtOnce(t *testing.T) {
-	api, _, a, b := pair(t)
+	store, _, a, b := pair(t)
 	ctx := context.Background()
 	if err := a.TryAcquire(ctx); err != nil {
 		t.Fatal(err)
@@ -127,19 +81,19 @@ func TestReleaseHandsOverAtOnce(t *testing.T) {
 	if err := b.TryAcquire(ctx); err != nil {
 		t.Fatalf("released lease not taken at once: %v", err)
 	}
-	l, _ := api.Get(ctx, "lfs1-mdt0", metav1.GetOptions{})
+	l, _ := store.Client(nil).Get(ctx, "lfs1-mdt0", metav1.GetOptions{})
 	if *l.Spec.HolderIdentity != "s2" || *l.Spec.LeaseTransitions != 1 || *l.Spec.LeaseDurationSeconds != 10 {
 		t.Fatalf("lease after handover: %+v", l.Spec)
 	}
 }
 
 func TestHoldStopsBeforeThePeerMayTakeOver(t *testing.T) {
-	api, c, a, _ := pair(t)
+	store, c, a, _ := pair(t)
 	ctx := context.Background()
 	if err := a.TryAcquire(ctx); err != nil {
 		t.Fatal(err)
 	}
-	api.failing = true
+	store.SetDown(true)
 	var slept time.Duration
 	err := a.Hold(ctx, func(_ context.Context, d time.Duration) bool { c.advance(d); slept += d; return true })
 	if !errors.Is(err, ErrLost) {

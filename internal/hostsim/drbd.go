@@ -462,6 +462,22 @@ func cmdDrbdadm(st *state, h *hostState, c host.Cmd) host.Result {
 		}
 		r.Role = "Secondary"
 		return ok("")
+	case "outdate":
+		// What a fence-peer handler achieves on the peer: its data is
+		// marked Outdated in the metadata, so it refuses to be promoted
+		// until it resyncs. DRBD refuses this while connected (the
+		// peers know each other's state) or on a Primary; the message
+		// text here follows drbd's state-change strings from memory.
+		if r.Connected {
+			return st.drbdFail(h, name, 11, "outdate", "State change failed: (-14) Refusing to be Outdated while Connected")
+		}
+		if r.Role == "Primary" {
+			return st.drbdFail(h, name, 17, "outdate", "State change failed: (-2) Need access to UpToDate data")
+		}
+		if m := h.meta(r); m.Disk == "UpToDate" {
+			m.Disk = "Outdated"
+		}
+		return ok("")
 	case "disconnect":
 		r.StandAlone = true
 		return ok("")

@@ -465,3 +465,24 @@ func TestSharedAcrossProcesses(t *testing.T) {
 		t.Fatal("unknown host ran a command")
 	}
 }
+
+// drbdadm outdate: refused while connected or on a Primary; on a
+// disconnected Secondary it marks the data Outdated, which then refuses
+// promotion (what a fence-peer handler leaves the peer in).
+func TestOutdate(t *testing.T) {
+	w := syncedPair(t, DRBD84)
+	if _, err := run(w, "s2", cmd("drbdadm", "outdate", "r0")); !host.ExitedWith(err, 11, "Refusing to be Outdated while Connected") {
+		t.Fatalf("outdate while connected: %v", err)
+	}
+	must(t, w.CutLink("s1", "s2"))
+	if _, err := run(w, "s1", cmd("drbdadm", "outdate", "r0")); !host.ExitedWith(err, 17, "") {
+		t.Fatalf("outdate on the Primary: %v", err)
+	}
+	mustRun(t, w, "s2", cmd("drbdadm", "outdate", "r0"))
+	if out := mustRun(t, w, "s2", cmd("drbdadm", "dstate", "r0")); out.Stdout != "Outdated/DUnknown\n" {
+		t.Fatalf("dstate after outdate: %q", out.Stdout)
+	}
+	if _, err := run(w, "s2", cmd("drbdadm", "primary", "r0")); !host.ExitedWith(err, 17, "Need access to UpToDate data") {
+		t.Fatalf("promote of Outdated data: %v", err)
+	}
+}

@@ -27,6 +27,10 @@ type Server struct {
 	Modules []string
 	// Poll is the DRBD state polling interval; 0 means one second.
 	Poll time.Duration
+	// TakeOver may be set only by a caller holding the target's Lease,
+	// acquired after the previous holder's had expired: it allows importing
+	// a pool that a crashed holder left imported (zpool import -f).
+	TakeOver bool
 }
 
 // HasDRBD tells a replicated target from one whose pool lives on local or
@@ -57,6 +61,7 @@ type StartReport struct {
 	HostID      bool
 	CreatedPool bool
 	Imported    bool
+	TookOver    bool // imported with -f after the previous holder's Lease expired
 	Formatted   bool
 	Mounted     bool
 	DRBD        drbd.State
@@ -96,6 +101,10 @@ func Start(ctx context.Context, run host.Runner, s Server) (StartReport, error) 
 		}
 	}
 	rep.Imported, err = zfs.Import(ctx, run, s.Pool)
+	if errors.Is(err, zfs.ErrPreviouslyInUse) && s.TakeOver {
+		rep.Imported, err = zfs.ForceImport(ctx, run, s.Pool)
+		rep.TookOver = err == nil
+	}
 	if errors.Is(err, zfs.ErrNoPool) {
 		// No pool of that name on the device: create one, which proves the
 		// device blank first and refuses otherwise.

@@ -11,13 +11,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
+	"github.com/kube-lustre/kube-lustre/internal/failover"
+	"github.com/kube-lustre/kube-lustre/internal/failover/leasetest"
+	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/hostsim"
 	"github.com/kube-lustre/kube-lustre/internal/nodespec"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
@@ -28,7 +31,27 @@ type Cluster struct {
 	World  *hostsim.World
 	Values *topology.Values
 	Plan   *topology.Plan
-	addrs  map[string]string
+	// Leases stands for the API server's Leases; LeaseDuration is the
+	// targets' Lease (failover.leaseSeconds unless a test shortens it).
+	Leases        *leasetest.Store
+	LeaseDuration time.Duration
+
+	addrs map[string]string
+	mu    sync.Mutex
+	cut   map[string]bool // nodes partitioned from the API server
+}
+
+// CutAPI partitions node from the API server (or heals it).
+func (c *Cluster) CutAPI(node string, cut bool) {
+	c.mu.Lock()
+	c.cut[node] = cut
+	c.mu.Unlock()
+}
+
+func (c *Cluster) apiCut(node string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cut[node]
 }
 
 // New opens a world in dir and adds every planned node with an eth1
@@ -39,7 +62,11 @@ func New(dir string, v *topology.Values) (*Cluster, error) {
 		return nil, err
 	}
 	p := v.Plan()
-	c := &Cluster{World: w, Values: v, Plan: p, addrs: map[string]string{}}
+	c := &Cluster{World: w, Values: v, Plan: p, addrs: map[string]string{}, cut: map[string]bool{},
+		Leases: leasetest.New(), LeaseDuration: time.Duration(v.Failover.LeaseSeconds) * time.Second}
+	if c.LeaseDuration <= 0 {
+		c.LeaseDuration = 10 * time.Second
+	}
 	for i, n := range p.Nodes {
 		addr := fmt.Sprintf("10.%d.%d.%d", 10+i/65536, (i/256)%256, i%256+1)
 		if f, ok := v.Nodes[n.Name]; ok && f.Address != "" {
@@ -110,16 +137,25 @@ func (s *Status) Get() (string, string) {
 	return s.state, s.msg
 }
 
-// Running is a started topology: one agent per pod.
+// Running is a started topology: one agent goroutine per pod the chart
+// would run, each with its own lifetime so tests can kill a node's pods.
 type Running struct {
-	// Pods maps a pod-like name (drbd-s1, target-mdt0@s1, client-c1) to its status.
-	Pods    map[string]*Status
-	stopSrv context.CancelFunc
-	stopDRB context.CancelFunc
-	srv     sync.WaitGroup
-	drb     sync.WaitGroup
-	mu      sync.Mutex
-	errs    []error
+	c    *Cluster
+	cfg  agent.Config
+	log  *slog.Logger
+	root context.Context
+
+	mu   sync.Mutex
+	pods map[string]*pod
+	errs []error
+}
+
+type pod struct {
+	node   string
+	kind   string // drbd, target, client
+	status *Status
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // Start launches the DRBD agents of every DRBD node, each target on its
@@ -128,32 +164,18 @@ func (c *Cluster) Start(ctx context.Context, cfg agent.Config, log *slog.Logger)
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	r := &Running{Pods: map[string]*Status{}}
-	dctx, dcancel := context.WithCancel(ctx)
-	sctx, scancel := context.WithCancel(ctx)
-	r.stopDRB, r.stopSrv = dcancel, scancel
+	r := &Running{c: c, cfg: cfg, log: log, root: ctx, pods: map[string]*pod{}}
 	for _, n := range c.Plan.Nodes {
-		res, err := c.Spec(n.Name).DRBDResources(ctx)
-		if err != nil {
+		if err := r.StartDRBD(n.Name); err != nil {
 			r.Stop()
 			return nil, err
 		}
-		if len(res) == 0 {
-			continue
-		}
-		st := r.pod("drbd-" + n.Name)
-		run, l := c.World.Host(n.Name), log.With("pod", "drbd-"+n.Name)
-		r.drb.Go(func() { agent.DRBD(dctx, run, res, st, l, cfg) })
 	}
 	for _, t := range c.Plan.Targets {
-		s, err := c.Spec(t.Preferred).Server(ctx, t.Name)
-		if err != nil {
+		if err := r.StartTarget(t.Name, t.Preferred); err != nil {
 			r.Stop()
 			return nil, err
 		}
-		name := "target-" + t.Name + "@" + t.Preferred
-		st, run, l := r.pod(name), c.World.Host(t.Preferred), log.With("pod", name)
-		r.srv.Go(func() { r.record(name, agent.Target(sctx, run, s, st, l, cfg)) })
 	}
 	for _, n := range c.Plan.Clients.Nodes {
 		cl, err := c.Spec(n).Client(ctx)
@@ -161,37 +183,132 @@ func (c *Cluster) Start(ctx context.Context, cfg agent.Config, log *slog.Logger)
 			r.Stop()
 			return nil, err
 		}
-		name := "client-" + n
-		st, run, l := r.pod(name), c.World.Host(n), log.With("pod", name)
-		r.srv.Go(func() { r.record(name, agent.Client(sctx, run, cl, c.Values.LNet.Networks, st, l, cfg)) })
+		nets := c.Values.LNet.Networks
+		r.launch("client-"+n, n, "client", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
+			return agent.Client(ctx, run, cl, nets, st, l, cfg)
+		})
 	}
 	return r, nil
 }
 
-func (r *Running) pod(name string) *Status {
-	st := &Status{state: agent.Starting}
-	r.Pods[name] = st
-	return st
+// StartDRBD starts the DRBD agent pod of node, if the node has resources.
+func (r *Running) StartDRBD(node string) error {
+	res, err := r.c.Spec(node).DRBDResources(r.root)
+	if err != nil || len(res) == 0 {
+		return err
+	}
+	r.launch("drbd-"+node, node, "drbd", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
+		agent.DRBD(ctx, run, res, st, l, r.cfg)
+		return nil
+	})
+	return nil
 }
 
-func (r *Running) record(pod string, err error) {
+// StartTarget starts a pod serving target on node (as the StatefulSet does
+// on the preferred node, or on the peer after a failover), under the
+// target's Lease in the cluster's store.
+func (r *Running) StartTarget(target, node string) error {
+	s, err := r.c.Spec(node).Server(r.root, target)
 	if err != nil {
-		r.mu.Lock()
-		r.errs = append(r.errs, fmt.Errorf("%s: %w", pod, err))
-		r.mu.Unlock()
+		return err
 	}
+	gate := &failover.Lease{Client: r.c.Leases.Client(func() bool { return r.c.apiCut(node) }),
+		Name: r.c.Values.FSName + "-" + target, Identity: node, Duration: r.c.LeaseDuration}
+	r.launch("target-"+target+"@"+node, node, "target", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
+		return agent.Target(ctx, run, s, gate, st, l, r.cfg)
+	})
+	return nil
+}
+
+func (r *Running) launch(name, node, kind string, fn func(context.Context, *Status, host.Runner, *slog.Logger) error) {
+	ctx, cancel := context.WithCancel(r.root)
+	p := &pod{node: node, kind: kind, status: &Status{state: agent.Starting}, cancel: cancel, done: make(chan struct{})}
+	r.mu.Lock()
+	r.pods[name] = p
+	r.mu.Unlock()
+	run, l := r.c.World.Host(node), r.log.With("pod", name)
+	go func() {
+		defer close(p.done)
+		if err := fn(ctx, p.status, run, l); err != nil {
+			r.mu.Lock()
+			r.errs = append(r.errs, fmt.Errorf("%s: %w", name, err))
+			r.mu.Unlock()
+		}
+	}()
+}
+
+// Pod returns the status of a pod by name (drbd-s1, target-mdt0@s1, client-c1).
+func (r *Running) Pod(name string) (*Status, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.pods[name]
+	if !ok {
+		return nil, false
+	}
+	return p.status, true
+}
+
+// KillNode crashes node (hostsim loses its volatile state) and ends its
+// pods without a clean stop reaching the host, as a node crash does.
+func (r *Running) KillNode(node string) error {
+	if err := r.c.World.Crash(node); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	var gone []*pod
+	for name, p := range r.pods {
+		if p.node == node {
+			gone = append(gone, p)
+			delete(r.pods, name)
+		}
+	}
+	r.mu.Unlock()
+	for _, p := range gone {
+		p.cancel()
+		<-p.done
+	}
+	return nil
+}
+
+// StopPod stops one pod cleanly (a deleted pod: SIGTERM) and waits.
+func (r *Running) StopPod(name string) {
+	r.mu.Lock()
+	p, ok := r.pods[name]
+	delete(r.pods, name)
+	r.mu.Unlock()
+	if ok {
+		p.cancel()
+		<-p.done
+	}
+}
+
+// Errors returns what the finished pods reported.
+func (r *Running) Errors() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return errors.Join(r.errs...)
 }
 
 // WaitReady polls until every pod reports ready, or ctx ends; the error
 // then names every pod that is not ready and why.
 func (r *Running) WaitReady(ctx context.Context) error {
+	return r.WaitFor(ctx, func(string) bool { return true })
+}
+
+// WaitFor is WaitReady for the pods whose names match.
+func (r *Running) WaitFor(ctx context.Context, match func(name string) bool) error {
 	for {
 		var waiting []string
-		for _, name := range r.names() {
-			if st, msg := r.Pods[name].Get(); st != agent.Ready {
+		r.mu.Lock()
+		for _, name := range slices.Sorted(maps.Keys(r.pods)) {
+			if !match(name) {
+				continue
+			}
+			if st, msg := r.pods[name].status.Get(); st != agent.Ready {
 				waiting = append(waiting, fmt.Sprintf("%s: %s %s", name, st, msg))
 			}
 		}
+		r.mu.Unlock()
 		if len(waiting) == 0 {
 			return nil
 		}
@@ -203,23 +320,33 @@ func (r *Running) WaitReady(ctx context.Context) error {
 	}
 }
 
-func (r *Running) names() []string {
-	out := make([]string, 0, len(r.Pods))
-	for n := range r.Pods {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
+// Names lists the running pods.
+func (r *Running) Names() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Sorted(maps.Keys(r.pods))
 }
 
 // Stop stops targets and clients first (they unmount, export, demote), then
-// the DRBD agents, as a helm uninstall would, and returns the stop errors.
+// the DRBD agents, as a helm uninstall would, and returns every error the
+// pods reported.
 func (r *Running) Stop() error {
-	r.stopSrv()
-	r.srv.Wait()
-	r.stopDRB()
-	r.drb.Wait()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return errors.Join(r.errs...)
+	for _, kind := range []string{"target", "client", "drbd"} {
+		r.mu.Lock()
+		var stopping []*pod
+		for name, p := range r.pods {
+			if p.kind == kind || (kind == "target" && p.kind == "client") {
+				stopping = append(stopping, p)
+				delete(r.pods, name)
+			}
+		}
+		r.mu.Unlock()
+		for _, p := range stopping {
+			p.cancel()
+		}
+		for _, p := range stopping {
+			<-p.done
+		}
+	}
+	return r.Errors()
 }

@@ -16,7 +16,7 @@ func start(t *testing.T, c *Cluster) *Running {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
-	r, err := c.Start(context.Background(), agent.Config{Interval: 20 * time.Millisecond}, nil)
+	r, err := c.Start(context.Background(), testConfig, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,6 +26,8 @@ func start(t *testing.T, c *Cluster) *Running {
 	}
 	return r
 }
+
+var testConfig = agent.Config{Interval: 20 * time.Millisecond, StartAttempt: 500 * time.Millisecond}
 
 func haCluster(t *testing.T) *Cluster { return cluster(t, "ha.yaml") }
 
@@ -164,7 +166,7 @@ func TestDiskWithSignatureIsRefused(t *testing.T) {
 	if err := c.World.SetSignature("s4", "/dev/nvme1n1", hostsim.SigXFS); err != nil {
 		t.Fatal(err)
 	}
-	r, err := c.Start(context.Background(), agent.Config{Interval: 20 * time.Millisecond}, nil)
+	r, err := c.Start(context.Background(), testConfig, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,14 +176,14 @@ func TestDiskWithSignatureIsRefused(t *testing.T) {
 	if err := r.WaitReady(ctx); err == nil {
 		t.Fatal("everything ready although s4's disk carries xfs")
 	}
-	state, msg := r.Pods["drbd-s4"].Get()
+	state, msg := podStatus(t, r, "drbd-s4").Get()
 	if state != agent.Failed || !strings.Contains(msg, "not creating metadata") || !strings.Contains(msg, "xfs") {
 		t.Fatalf("drbd-s4: %s %q", state, msg)
 	}
 	if ran, _ := c.World.Ran("s4", "drbdadm create-md"); len(ran) != 0 {
 		t.Fatalf("create-md ran on a disk with a signature: %v", ran)
 	}
-	if st, _ := r.Pods["target-mdt0@s1"].Get(); st != agent.Ready {
+	if st, _ := podStatus(t, r, "target-mdt0@s1").Get(); st != agent.Ready {
 		t.Fatalf("an unrelated pair must still come up, mdt0 is %s", st)
 	}
 }
@@ -205,4 +207,13 @@ func TestStopWithBusyTargetKeepsItServing(t *testing.T) {
 	if imp, _ := c.World.Imported("s3"); len(imp) != 1 {
 		t.Fatalf("pool not kept imported: %v", imp)
 	}
+}
+
+func podStatus(t *testing.T, r *Running, name string) *Status {
+	t.Helper()
+	st, ok := r.Pod(name)
+	if !ok {
+		t.Fatalf("no pod %s; running: %v", name, r.Names())
+	}
+	return st
 }

@@ -158,9 +158,22 @@ var ErrPreviouslyInUse = errors.New("pool was previously in use from another sys
 // the pool.
 var ErrImportedElsewhere = errors.New("pool is imported on another host")
 
-// Import imports the pool from its DRBD device unless it is imported
-// already. It reports whether it imported.
+// Import imports the pool from its own devices unless it is imported
+// already. It reports whether it imported. It never forces.
 func Import(ctx context.Context, run host.Runner, p Pool) (bool, error) {
+	return doImport(ctx, run, p, false)
+}
+
+// ForceImport is Import with -f, for taking over a pool that a crashed
+// holder left imported (ErrPreviouslyInUse). Only a caller that holds the
+// target's Lease, taken after the previous holder's had expired, may use
+// it. It still fails with ErrImportedElsewhere when multihost protection
+// sees the pool in use: -f never overrides that.
+func ForceImport(ctx context.Context, run host.Runner, p Pool) (bool, error) {
+	return doImport(ctx, run, p, true)
+}
+
+func doImport(ctx context.Context, run host.Runner, p Pool, force bool) (bool, error) {
 	if err := p.Validate(); err != nil {
 		return false, err
 	}
@@ -169,6 +182,9 @@ func Import(ctx context.Context, run host.Runner, p Pool) (bool, error) {
 		return false, err
 	}
 	args := []string{"import"}
+	if force {
+		args = append(args, "-f")
+	}
 	for _, d := range p.Devices() {
 		args = append(args, "-d", d)
 	}
