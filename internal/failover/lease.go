@@ -204,3 +204,24 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// Observe reads the Lease without writing it and reports its holder and
+// whether that holder is live: it renewed within a whole Duration of this
+// process's observation. A missing Lease or no holder is not live.
+func (l *Lease) Observe(ctx context.Context) (holder string, live bool, err error) {
+	now := l.now()
+	cur, err := l.Client.Get(ctx, l.Name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", false, nil
+	}
+	if err != nil {
+		return "", false, err
+	}
+	if cur.ResourceVersion != l.observedVersion {
+		l.observedVersion, l.observedAt = cur.ResourceVersion, now
+	}
+	if cur.Spec.HolderIdentity != nil {
+		holder = *cur.Spec.HolderIdentity
+	}
+	return holder, holder != "" && now.Sub(l.observedAt) < l.durationOf(cur), nil
+}

@@ -131,3 +131,54 @@ func (l *Leases) Update(ctx context.Context, lease *coordinationv1.Lease, _ meta
 	err := l.c.Put().Namespace(l.ns).Resource("leases").Name(lease.Name).Body(lease).Do(ctx).Into(out)
 	return out, err
 }
+
+// Pods lists and deletes Pods in one namespace (the typed PodInterface's
+// signatures).
+type Pods struct {
+	c  *rest.RESTClient
+	ns string
+}
+
+// NewPods returns a Pods client for namespace ns.
+func NewPods(cfg *rest.Config, ns string) (*Pods, error) {
+	c, err := restClient(cfg, corev1.SchemeGroupVersion, "/api")
+	if err != nil {
+		return nil, err
+	}
+	return &Pods{c: c, ns: ns}, nil
+}
+
+// List returns the pods matching opts' label selector.
+func (p *Pods) List(ctx context.Context, opts metav1.ListOptions) (*corev1.PodList, error) {
+	out := &corev1.PodList{}
+	err := p.c.Get().Namespace(p.ns).Resource("pods").Param("labelSelector", opts.LabelSelector).Do(ctx).Into(out)
+	return out, err
+}
+
+// Delete deletes a pod with the given options (grace period, preconditions).
+func (p *Pods) Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error {
+	opts.TypeMeta = metav1.TypeMeta{Kind: "DeleteOptions", APIVersion: "v1"}
+	return p.c.Delete().Namespace(p.ns).Resource("pods").Name(name).Body(&opts).Do(ctx).Error()
+}
+
+// Events records Events in one namespace.
+type Events struct {
+	c  *rest.RESTClient
+	ns string
+}
+
+// NewEvents returns an Events client for namespace ns.
+func NewEvents(cfg *rest.Config, ns string) (*Events, error) {
+	c, err := restClient(cfg, corev1.SchemeGroupVersion, "/api")
+	if err != nil {
+		return nil, err
+	}
+	return &Events{c: c, ns: ns}, nil
+}
+
+// Create records an Event.
+func (e *Events) Create(ctx context.Context, ev *corev1.Event, _ metav1.CreateOptions) (*corev1.Event, error) {
+	out := &corev1.Event{}
+	err := e.c.Post().Namespace(e.ns).Resource("events").Body(ev).Do(ctx).Into(out)
+	return out, err
+}

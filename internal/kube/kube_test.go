@@ -118,3 +118,48 @@ func TestLeasesRequests(t *testing.T) {
 		}
 	}
 }
+
+// A force delete sends grace period 0 and the UID precondition in the body.
+func TestPodsAndEventsRequests(t *testing.T) {
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		seen = append(seen, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+" "+string(b))
+		w.Header().Set("Content-Type", "application/json")
+		switch r.Method {
+		case "GET":
+			_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"PodList","items":[{"metadata":{"name":"p0"}}]}`))
+		case "DELETE":
+			_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"Status","status":"Success"}`))
+		default:
+			_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"Event","metadata":{"name":"e"}}`))
+		}
+	}))
+	defer srv.Close()
+	cfg := &rest.Config{Host: srv.URL}
+	pods, err := NewPods(cfg, "lustre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, err := NewEvents(cfg, "lustre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if l, err := pods.List(ctx, metav1.ListOptions{LabelSelector: "a=b"}); err != nil || len(l.Items) != 1 {
+		t.Fatalf("list: %v %v", l, err)
+	}
+	zero, uid := int64(0), types.UID("u1")
+	if err := pods.Delete(ctx, "p0", metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := events.Create(ctx, &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e"}, Reason: "R"}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 3 || !strings.HasPrefix(seen[0], "GET /api/v1/namespaces/lustre/pods?labelSelector=a%3Db") ||
+		!strings.HasPrefix(seen[1], "DELETE /api/v1/namespaces/lustre/pods/p0? ") ||
+		!strings.Contains(seen[1], `"gracePeriodSeconds":0`) || !strings.Contains(seen[1], `"uid":"u1"`) ||
+		!strings.HasPrefix(seen[2], "POST /api/v1/namespaces/lustre/events? ") || !strings.Contains(seen[2], `"kind":"Event"`) {
+		t.Fatalf("requests:\n%s", strings.Join(seen, "\n"))
+	}
+}

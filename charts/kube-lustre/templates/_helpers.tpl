@@ -107,7 +107,7 @@ kube-lustre.io/target: {{ .short }}
 
 {{/* kube-lustre.binary: component -> the entrypoint binary in its image. */}}
 {{- define "kube-lustre.binary" -}}
-{{- index (dict "labeler" "labeler" "drbd" "drbd" "target" "lustre-target" "client" "lustre-client" "installer" "installer") . | printf "/usr/local/bin/%s" -}}
+{{- index (dict "labeler" "labeler" "drbd" "drbd" "target" "lustre-target" "client" "lustre-client" "installer" "installer" "failover" "failover-controller") . | printf "/usr/local/bin/%s" -}}
 {{- end -}}
 
 {{/*

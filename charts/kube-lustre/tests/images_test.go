@@ -25,9 +25,11 @@ func TestImagesAndPodSettings(t *testing.T) {
 	}
 	r := render(t, in)
 	for _, p := range r.pods() {
-		host := hostComponents[p.component()]
-		if got := p.Spec.PriorityClassName; (got == "lustre-critical") != host {
-			t.Errorf("%s: priorityClassName %q (server and client pods only)", p, got)
+		// The failover controller keeps failover working when nodes are
+		// short of resources, so it shares the servers' priority.
+		critical := hostComponents[p.component()] || p.component() == "failover"
+		if got := p.Spec.PriorityClassName; (got == "lustre-critical") != critical {
+			t.Errorf("%s: priorityClassName %q (server, client and failover pods only)", p, got)
 		}
 		if !slices.Equal(p.Spec.ImagePullSecrets, []corev1.LocalObjectReference{{Name: "regcred"}}) {
 			t.Errorf("%s: imagePullSecrets %v", p, p.Spec.ImagePullSecrets)

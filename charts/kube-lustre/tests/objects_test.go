@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -14,6 +15,8 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+
+	"github.com/kube-lustre/kube-lustre/test/helmcli"
 )
 
 // The only permissions the chart may grant, per component: anything else
@@ -23,10 +26,16 @@ var allowedRules = map[string]map[string][]rbacv1.PolicyRule{
 	"ClusterRole": {
 		"labeler":     {{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "patch"}}},
 		"node-reader": {{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list"}}},
+		"failover":    {{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}}},
 	},
 	"Role": {
 		"target": {{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
 			Verbs: []string{"get", "list", "watch", "create", "update", "patch"}}},
+		"failover": {
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "delete"}},
+			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
+		},
 	},
 }
 
@@ -286,7 +295,8 @@ func TestEntrypointContract(t *testing.T) {
 	forExamples(t, func(t *testing.T, in input) {
 		v, _ := plan(t, in)
 		r := render(t, in)
-		binary := map[string]string{"labeler": "labeler", "drbd": "drbd", "target": "lustre-target", "client": "lustre-client", "test": "lustre-client"}
+		binary := map[string]string{"labeler": "labeler", "drbd": "drbd", "target": "lustre-target", "client": "lustre-client", "test": "lustre-client",
+			"failover": "failover-controller"}
 		for _, p := range r.pods() {
 			comp := p.component()
 			bin := "/usr/local/bin/" + binary[comp]
@@ -294,7 +304,7 @@ func TestEntrypointContract(t *testing.T) {
 				t.Fatalf("%s: %d containers", p, len(p.Spec.Containers))
 			}
 			c := p.Spec.Containers[0]
-			repo := map[string]string{"test": "lustre-client", "target": "lustre-target", "client": "lustre-client"}[comp]
+			repo := map[string]string{"test": "lustre-client", "target": "lustre-target", "client": "lustre-client", "failover": "failover-controller"}[comp]
 			if repo == "" {
 				repo = comp
 			}
@@ -329,6 +339,16 @@ func TestEntrypointContract(t *testing.T) {
 				if job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
 					t.Errorf("%s: restartPolicy %s", p, job.Spec.Template.Spec.RestartPolicy)
 				}
+			case comp == "failover":
+				d := p.Owner.Obj.(*appsv1.Deployment)
+				if *d.Spec.Replicas != 2 || c.Command[1] != "run" || !strings.Contains(c.Command[2], "app.kubernetes.io/component=target") {
+					t.Errorf("%s: replicas %d command %v", p, *d.Spec.Replicas, c.Command)
+				}
+				wantProbe(t, p, "readiness", c.ReadinessProbe, bin, "health")
+				wantProbe(t, p, "liveness", c.LivenessProbe, bin, "health", "--live")
+				if env := envOf(c); env["KUBE_LUSTRE_LEASE_SECONDS"] != fmt.Sprint(v.Failover.LeaseSeconds) || env["POD_NAME"] != "fieldRef:metadata.name" {
+					t.Errorf("%s: env %v", p, env)
+				}
 			case comp == "test":
 				wantCmd(t, p, c, bin, "health", "--mounted="+v.ClientMountPoint())
 				wantMount(t, p, c, v.ClientMountPoint(), func(vol corev1.Volume) bool {
@@ -337,7 +357,7 @@ func TestEntrypointContract(t *testing.T) {
 			default:
 				t.Errorf("%s: unexpected component %q", p, comp)
 			}
-			if comp != "test" {
+			if comp != "test" && comp != "failover" {
 				wantMount(t, p, c, "/etc/kube-lustre", func(vol corev1.Volume) bool {
 					return vol.ConfigMap != nil && topologyConfigMapFor(r, p, vol.ConfigMap.Name)
 				})
@@ -512,4 +532,24 @@ func TestNotes(t *testing.T) {
 			}
 		}
 	})
+}
+
+// failover.mode manual: no controller, no rights to delete pods.
+func TestManualFailoverRendersNoController(t *testing.T) {
+	in := input{Files: []string{filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")}, Sets: []string{"failover.mode=manual"}}
+	r := render(t, in)
+	if d := r.ofKind("Deployment"); len(d) != 0 {
+		t.Fatalf("manual failover rendered %d Deployments", len(d))
+	}
+	for _, d := range r.ofKind("Role") {
+		for _, rule := range d.Obj.(*rbacv1.Role).Rules {
+			if slices.Contains(rule.Verbs, "delete") {
+				t.Fatalf("%s may delete %v in manual mode", d.Meta.GetName(), rule.Resources)
+			}
+		}
+	}
+	auto := render(t, input{Files: in.Files})
+	if d := auto.ofKind("Deployment"); len(d) != 1 {
+		t.Fatalf("automatic failover rendered %d Deployments, want the controller", len(d))
+	}
 }

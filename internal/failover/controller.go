@@ -1,0 +1,199 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// PodClient is the part of client-go's typed PodInterface (one namespace)
+// the controller uses.
+type PodClient interface {
+	List(ctx context.Context, opts metav1.ListOptions) (*corev1.PodList, error)
+	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
+}
+
+// NodeGetter reads nodes.
+type NodeGetter interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.Node, error)
+}
+
+// EventClient records Events (one namespace).
+type EventClient interface {
+	Create(ctx context.Context, e *corev1.Event, opts metav1.CreateOptions) (*corev1.Event, error)
+}
+
+// Controller releases a target pod stuck on a dead node so its
+// StatefulSet starts the replacement on the peer. A StatefulSet never
+// replaces a pod whose node stopped answering: the pod stays Terminating
+// until something deletes it. The controller does, but only when the
+// node is not Ready AND the target's Lease is not live (its holder stopped
+// renewing a whole Lease ago by our own clock, or someone else holds it):
+// the holder stops serving before that, so releasing the pod cannot make
+// two nodes serve. It never acts while the Lease is live.
+type Controller struct {
+	Pods     PodClient
+	Nodes    NodeGetter
+	Leases   LeaseClient
+	Events   EventClient
+	Selector string        // label selector of the release's target pods
+	Duration time.Duration // failover.leaseSeconds
+	Log      *slog.Logger
+	Now      func() time.Time
+
+	observers map[string]*Lease // one per target Lease: observation state
+	said      map[string]string // pod -> last decision recorded, to not repeat Events
+}
+
+// Decision is what one pass decided for one pod.
+type Decision struct {
+	Pod, Node, Lease, Holder string
+	Released                 bool
+	Reason                   string
+}
+
+// Reconcile makes one pass over the target pods.
+func (c *Controller) Reconcile(ctx context.Context) ([]Decision, error) {
+	if c.observers == nil {
+		c.observers, c.said = map[string]*Lease{}, map[string]string{}
+	}
+	pods, err := c.Pods.List(ctx, metav1.ListOptions{LabelSelector: c.Selector})
+	if err != nil {
+		return nil, fmt.Errorf("list target pods: %w", err)
+	}
+	var out []Decision
+	var errs []error
+	for i := range pods.Items {
+		d, err := c.decide(ctx, &pods.Items[i])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		if d != nil {
+			out = append(out, *d)
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, error) {
+	if p.Spec.NodeName == "" {
+		return nil, nil
+	}
+	node, err := c.Nodes.Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: node %s: %w", p.Name, p.Spec.NodeName, err)
+	}
+	if nodeReady(node) {
+		delete(c.said, p.Name)
+		return nil, nil
+	}
+	leaseName := podEnv(p, "KUBE_LUSTRE_LEASE")
+	if leaseName == "" {
+		return nil, fmt.Errorf("pod %s has no KUBE_LUSTRE_LEASE: not a kube-lustre target pod", p.Name)
+	}
+	obs, ok := c.observers[leaseName]
+	if !ok {
+		obs = &Lease{Client: c.Leases, Name: leaseName, Duration: c.Duration, Now: c.Now}
+		c.observers[leaseName] = obs
+	}
+	holder, live, err := obs.Observe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: lease %s: %w", p.Name, leaseName, err)
+	}
+	d := &Decision{Pod: p.Name, Node: p.Spec.NodeName, Lease: leaseName, Holder: holder}
+	if live && holder == p.Spec.NodeName {
+		d.Reason = fmt.Sprintf("node %s is not Ready but still holds lease %s; waiting for it to expire", p.Spec.NodeName, leaseName)
+		c.record(ctx, p, corev1.EventTypeWarning, "WaitingForLease", d.Reason)
+		return d, nil
+	}
+	// Force: the kubelet that would confirm the deletion is gone. The UID
+	// precondition makes sure it is this pod, not a replacement of the
+	// same name created meanwhile.
+	zero := int64(0)
+	uid := p.UID
+	opts := metav1.DeleteOptions{GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid}}
+	if err := c.Pods.Delete(ctx, p.Name, opts); err != nil {
+		return nil, fmt.Errorf("force-delete pod %s: %w", p.Name, err)
+	}
+	d.Released = true
+	d.Reason = fmt.Sprintf("node %s is not Ready and lease %s is not live (holder %q): pod released so the StatefulSet starts it on the peer", p.Spec.NodeName, leaseName, holder)
+	c.record(ctx, p, corev1.EventTypeNormal, "ReleasedFromDeadNode", d.Reason)
+	c.Log.Info("released target pod", "pod", p.Name, "node", p.Spec.NodeName, "lease", leaseName, "holder", holder)
+	return d, nil
+}
+
+func (c *Controller) record(ctx context.Context, p *corev1.Pod, kind, reason, msg string) {
+	if c.said[p.Name] == reason {
+		return
+	}
+	c.said[p.Name] = reason
+	now := metav1.NewTime(c.now())
+	ev := &corev1.Event{
+		// Named as the event recorder names them: object name + time.
+		ObjectMeta:     metav1.ObjectMeta{Name: fmt.Sprintf("%s.%x", p.Name, now.UnixNano()), Namespace: p.Namespace},
+		InvolvedObject: corev1.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID, APIVersion: "v1"},
+		Reason:         reason, Message: msg, Type: kind, Source: corev1.EventSource{Component: "kube-lustre-failover"},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+	}
+	if _, err := c.Events.Create(ctx, ev, metav1.CreateOptions{}); err != nil {
+		c.Log.Warn("could not record event", "pod", p.Name, "reason", reason, "err", err.Error())
+	}
+}
+
+func (c *Controller) now() time.Time {
+	if c.Now != nil {
+		return c.Now()
+	}
+	return time.Now()
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, cond := range n.Status.Conditions {
+		if cond.Type == corev1.NodeReady {
+			return cond.Status == corev1.ConditionTrue
+		}
+	}
+	return false
+}
+
+func podEnv(p *corev1.Pod, name string) string {
+	for _, ct := range p.Spec.Containers {
+		for _, e := range ct.Env {
+			if e.Name == name {
+				return e.Value
+			}
+		}
+	}
+	return ""
+}
+
+// Run reconciles every interval while this replica holds the controller's
+// own Lease (leader election between the replicas), until ctx ends.
+func (c *Controller) Run(ctx context.Context, leader *Lease, interval time.Duration) {
+	for {
+		if err := leader.TryAcquire(ctx); err == nil {
+			if _, err := c.Reconcile(ctx); err != nil {
+				c.Log.Error("reconcile", "err", err.Error())
+			}
+		} else if !leaderHeldElsewhere(err) {
+			c.Log.Warn("leader election", "err", err.Error())
+		}
+		if !Sleep(ctx, interval) {
+			rctx, cancel := context.WithTimeout(context.Background(), interval)
+			defer cancel()
+			_ = leader.Release(rctx)
+			return
+		}
+	}
+}
+
+func leaderHeldElsewhere(err error) bool {
+	var h *HeldError
+	return errors.As(err, &h)
+}

@@ -1,0 +1,183 @@
+package failover
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kube-lustre/kube-lustre/internal/failover/leasetest"
+)
+
+const ns = "lustre"
+
+type world struct {
+	cs     *fake.Clientset
+	leases *leasetest.Store
+	clock  *clock
+	ctl    *Controller
+	holder *Lease // the target pod on s1, renewing mdt0's Lease
+}
+
+func targetPod(name, node string) *corev1.Pod {
+	return &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: types.UID("uid-" + name),
+			Labels: map[string]string{"app.kubernetes.io/component": "target"}},
+		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "target",
+			Env: []corev1.EnvVar{{Name: "KUBE_LUSTRE_LEASE", Value: "lfs1-kube-lustre-mdt0"}}}}},
+	}
+}
+
+func readyNode(name string, ready bool) *corev1.Node {
+	st := corev1.ConditionTrue
+	if !ready {
+		st = corev1.ConditionUnknown
+	}
+	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st}}}}
+}
+
+func newWorld(t *testing.T, s1Ready bool) *world {
+	t.Helper()
+	cs := fake.NewClientset(targetPod("lfs1-kube-lustre-mdt0-0", "s1"), readyNode("s1", s1Ready), readyNode("s2", true))
+	store := leasetest.New()
+	c := &clock{t: time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)}
+	w := &world{cs: cs, leases: store, clock: c,
+		holder: &Lease{Client: store.Client(nil), Name: "lfs1-kube-lustre-mdt0", Identity: "s1", Duration: 10 * time.Second, Now: c.now}}
+	w.ctl = &Controller{Pods: cs.CoreV1().Pods(ns), Nodes: cs.CoreV1().Nodes(), Leases: store.Client(nil), Events: cs.CoreV1().Events(ns),
+		Selector: "app.kubernetes.io/component=target", Duration: 10 * time.Second, Now: c.now,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if err := w.holder.TryAcquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *world) pass(t *testing.T) []Decision {
+	t.Helper()
+	d, err := w.ctl.Reconcile(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func (w *world) podExists(t *testing.T) bool {
+	t.Helper()
+	_, err := w.cs.CoreV1().Pods(ns).Get(context.Background(), "lfs1-kube-lustre-mdt0-0", metav1.GetOptions{})
+	return err == nil
+}
+
+func (w *world) events(t *testing.T) []string {
+	t.Helper()
+	list, err := w.cs.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, e := range list.Items {
+		out = append(out, e.Reason)
+	}
+	return out
+}
+
+func TestReadyNodeIsLeftAlone(t *testing.T) {
+	w := newWorld(t, true)
+	if d := w.pass(t); len(d) != 0 || !w.podExists(t) || len(w.events(t)) != 0 {
+		t.Fatalf("decisions %v events %v", d, w.events(t))
+	}
+}
+
+// The node is NotReady but its pod keeps renewing (a kubelet problem, not a
+// dead node): the controller waits, says so once, and never deletes.
+func TestNeverActsWhileTheLeaseIsLive(t *testing.T) {
+	w := newWorld(t, false)
+	for i := 0; i < 30; i++ {
+		w.clock.advance(2 * time.Second)
+		if err := w.holder.TryAcquire(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range w.pass(t) {
+			if d.Released {
+				t.Fatalf("released while the lease was live: %+v", d)
+			}
+		}
+	}
+	if !w.podExists(t) {
+		t.Fatal("pod deleted while its lease was live")
+	}
+	if ev := w.events(t); len(ev) != 1 || ev[0] != "WaitingForLease" {
+		t.Fatalf("events = %v, want one WaitingForLease", ev)
+	}
+}
+
+// The holder died with its node: after a whole Lease without renewal (by
+// the controller's own observation) the pod is force-deleted, once.
+func TestReleasesThePodOnceTheLeaseExpired(t *testing.T) {
+	w := newWorld(t, false)
+	w.pass(t) // first observation
+	w.clock.advance(9 * time.Second)
+	if d := w.pass(t); len(d) != 1 || d[0].Released || !w.podExists(t) {
+		t.Fatalf("released before expiry: %+v", d)
+	}
+	w.clock.advance(time.Second)
+	d := w.pass(t)
+	if len(d) != 1 || !d[0].Released || w.podExists(t) {
+		t.Fatalf("not released after expiry: %+v", d)
+	}
+	var del bool
+	for _, a := range w.cs.Actions() {
+		if a.GetVerb() == "delete" && a.GetResource().Resource == "pods" {
+			del = true
+		}
+	}
+	if !del {
+		t.Fatal("no delete action")
+	}
+	if ev := w.events(t); len(ev) != 2 || ev[1] != "ReleasedFromDeadNode" {
+		t.Fatalf("events = %v", ev)
+	}
+	if !strings.Contains(d[0].Reason, "not live") {
+		t.Fatalf("reason %q", d[0].Reason)
+	}
+}
+
+// A controller that just became leader has seen nothing yet: it waits a
+// whole Lease from its own first observation, whatever the renewTime says.
+func TestNewObserverWaitsAWholeLease(t *testing.T) {
+	w := newWorld(t, false)
+	w.clock.advance(time.Hour) // the holder stopped renewing long ago
+	if d := w.pass(t); d[0].Released {
+		t.Fatal("released on the first observation")
+	}
+	w.clock.advance(10 * time.Second)
+	if d := w.pass(t); !d[0].Released {
+		t.Fatal("not released a whole lease after the first observation")
+	}
+}
+
+// Only the leader reconciles.
+func TestOnlyTheLeaderActs(t *testing.T) {
+	w := newWorld(t, false)
+	other := &Lease{Client: w.leases.Client(nil), Name: "ctl", Identity: "ctl-a", Duration: 10 * time.Second}
+	if err := other.TryAcquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	me := &Lease{Client: w.leases.Client(nil), Name: "ctl", Identity: "ctl-b", Duration: 10 * time.Second}
+	w.clock.advance(time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	w.ctl.Run(ctx, me, 10*time.Millisecond)
+	for _, a := range w.cs.Actions() {
+		if a.GetVerb() == "list" && a.GetResource().Resource == "pods" {
+			t.Fatal("a non-leader reconciled")
+		}
+	}
+}
