@@ -5,6 +5,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -91,7 +92,7 @@ func (v *Values) prefix() string {
 
 // RoleLabel is the node label key of a role (server, drbd, client) or a target name.
 func (v *Values) RoleLabel(role string) string {
-	return fmt.Sprintf("%s/%s.%s", v.prefix(), v.FSName, role)
+	return v.prefix() + "/" + v.FSName + "." + role
 }
 
 // LabelSelectorPrefix is what every label the release owns starts with, so
@@ -113,7 +114,7 @@ func (v *Values) MountPoint(t Target) string {
 	if t.MountPoint != "" {
 		return t.MountPoint
 	}
-	return fmt.Sprintf("/lustre/%s/%s", v.FSName, t.ShortName())
+	return "/lustre/" + v.FSName + "/" + t.ShortName()
 }
 
 // ClientMountPoint is where clients mount the filesystem.
@@ -226,7 +227,7 @@ func (v *Values) targetPlan(t Target) TargetPlan {
 	}
 	if t.DRBD != nil {
 		tp.DRBDResource = v.FSName + "-" + name
-		tp.Device = fmt.Sprintf("/dev/drbd%d", t.DRBD.Minor)
+		tp.Device = "/dev/drbd" + strconv.Itoa(t.DRBD.Minor)
 		tp.Vdevs = []string{tp.Device}
 	}
 	for _, k := range slices.Sorted(maps.Keys(t.ZPool.Properties)) {
@@ -248,7 +249,7 @@ func (v *Values) drbdResource(t Target, node string) DRBDResource {
 		proto = "C"
 	}
 	return DRBDResource{
-		Name: v.FSName + "-" + t.ShortName(), Device: fmt.Sprintf("/dev/drbd%d", d.Minor),
+		Name: v.FSName + "-" + t.ShortName(), Device: "/dev/drbd" + strconv.Itoa(d.Minor),
 		Minor: d.Minor, Port: d.Port, Protocol: proto,
 		Disk: d.Disk.For(node), Address: v.Nodes[node].Address,
 		Peer: peer, PeerDisk: d.Disk.For(peer), PeerAddress: v.Nodes[peer].Address,

@@ -53,14 +53,14 @@ func (t Target) ShortName() string {
 	if t.Type == TypeMGS {
 		return TypeMGS
 	}
-	return fmt.Sprintf("%s%d", t.Type, t.Index)
+	return t.Type + strconv.Itoa(t.Index)
 }
 
 func tpath(i int, rest string) string {
 	if rest == "" {
-		return fmt.Sprintf("targets[%d]", i)
+		return "targets[" + strconv.Itoa(i) + "]"
 	}
-	return fmt.Sprintf("targets[%d].%s", i, rest)
+	return "targets[" + strconv.Itoa(i) + "]." + rest
 }
 
 func checkRules(v *Values) []Problem {
@@ -194,10 +194,20 @@ func checkDiskMap(i int, t Target) []Problem {
 }
 
 // claim is one per-node resource a target uses, with the field that sets
-// it; the path is built only when reporting (2,000 targets make it hot).
+// it (target index and field within it; target -1 for the clients
+// section); the path is built only when reporting, as 2,000 targets make
+// this hot.
 type claim struct {
 	kind, value string
-	path        func() string
+	target      int
+	field       string
+}
+
+func (c claim) path() string {
+	if c.target < 0 {
+		return c.field
+	}
+	return tpath(c.target, c.field)
 }
 
 type claimKey struct{ node, kind, value string }
@@ -206,16 +216,16 @@ type claimKey struct{ node, kind, value string }
 // and mount points are used by one target only.
 func checkPerNode(v *Values) []Problem {
 	var ps []Problem
-	owner := map[claimKey]func() string{} // -> path of first use
+	owner := map[claimKey]claim{} // -> first use
 	use := func(node string, c claim) {
 		key := claimKey{node, c.kind, c.value}
 		if first, dup := owner[key]; dup {
-			ps = append(ps, Problem{Path: c.path(), Conflict: first(),
+			ps = append(ps, Problem{Path: c.path(), Conflict: first.path(),
 				Message: fmt.Sprintf("%s %s is used twice on node %s", c.kind, c.value, node),
 				Hint:    fmt.Sprintf("give each target on %s its own %s", node, c.kind)})
 			return
 		}
-		owner[key] = c.path
+		owner[key] = c
 	}
 	for i, t := range v.Targets {
 		for _, n := range dedupe(t.Nodes) {
@@ -226,7 +236,7 @@ func checkPerNode(v *Values) []Problem {
 	}
 	if v.Clients.Enabled {
 		for _, n := range v.Clients.Nodes {
-			use(n, claim{"mount point", v.ClientMountPoint(), func() string { return clientMountPath(v) }})
+			use(n, claim{"mount point", v.ClientMountPoint(), -1, clientMountPath(v)})
 		}
 	}
 	return ps
@@ -240,43 +250,44 @@ func clientMountPath(v *Values) string {
 }
 
 func targetClaims(v *Values, i int, t Target, node string) []claim {
-	at := func(field string) func() string { return func() string { return tpath(i, field) } }
 	cs := []claim{
-		{"pool name", v.PoolName(t), func() string { return poolPath(i, t) }},
-		{"mount point", v.MountPoint(t), func() string { return mountPath(i, t) }},
+		{"pool name", v.PoolName(t), i, poolField(t)},
+		{"mount point", v.MountPoint(t), i, mountField(t)},
 	}
 	if d := t.DRBD; d != nil {
 		cs = append(cs,
-			claim{"DRBD minor", strconv.Itoa(d.Minor), at("drbd.minor")},
-			claim{"DRBD port", strconv.Itoa(d.Port), at("drbd.port")})
+			claim{"DRBD minor", strconv.Itoa(d.Minor), i, "drbd.minor"},
+			claim{"DRBD port", strconv.Itoa(d.Port), i, "drbd.port"})
 		if disk := d.Disk.For(node); disk != "" {
 			field := "drbd.disk"
 			if d.Disk.PerNode != nil {
 				field += "." + node
 			}
-			cs = append(cs, claim{"disk", disk, at(field)})
+			cs = append(cs, claim{"disk", disk, i, field})
 		}
 	}
 	for j, dev := range t.ZPool.Vdevs {
 		if strings.HasPrefix(dev, "/") {
-			cs = append(cs, claim{"disk", dev, at(fmt.Sprintf("zpool.vdevs[%d]", j))})
+			cs = append(cs, claim{"disk", dev, i, "zpool.vdevs[" + strconv.Itoa(j) + "]"})
 		}
 	}
 	return cs
 }
 
-func poolPath(i int, t Target) string {
+// poolField and mountField name the field that decides the pool name and
+// mount point: the explicit one, else type (they derive from it).
+func poolField(t Target) string {
 	if t.ZPool.Name != "" {
-		return tpath(i, "zpool.name")
+		return "zpool.name"
 	}
-	return tpath(i, "type")
+	return "type"
 }
 
-func mountPath(i int, t Target) string {
+func mountField(t Target) string {
 	if t.MountPoint != "" {
-		return tpath(i, "mountPoint")
+		return "mountPoint"
 	}
-	return tpath(i, "type")
+	return "type"
 }
 
 // checkNodeFacts: every key of nodes names a node the filesystem uses (a
