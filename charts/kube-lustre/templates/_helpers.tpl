@@ -172,6 +172,11 @@ A component whose facts are all given gets no token at all.
 
 {{/* kube-lustre.env: dict root, extra (list of env entries) -> env of every kube-lustre container. */}}
 {{- define "kube-lustre.env" -}}
+{{- /* Test clusters only (testing.hostsimDir): simulated hosts, not nsenter. */ -}}
+{{- if index . "hostsim" -}}
+- name: KUBE_LUSTRE_HOSTSIM
+  value: /hostsim
+{{ end -}}
 - name: NODE_NAME
   valueFrom: {fieldRef: {fieldPath: spec.nodeName}}
 - name: POD_NAME
@@ -185,7 +190,7 @@ A component whose facts are all given gets no token at all.
 {{- end }}
 {{- end -}}
 
-{{/* kube-lustre.container: dict root, component, args, securityContext; optional extraEnv, probes, mountRun (Strict rendering: optional keys are read with index). */}}
+{{/* kube-lustre.container: dict root, component, args, securityContext; optional extraEnv, probes, mountRun, hostsim (Strict rendering: optional keys are read with index). */}}
 {{- define "kube-lustre.container" -}}
 - name: {{ .component }}
   image: {{ include "kube-lustre.image" (dict "root" .root "name" .component) }}
@@ -194,7 +199,7 @@ A component whose facts are all given gets no token at all.
   {{- /* a failed step's last log lines show in kubectl describe */}}
   terminationMessagePolicy: FallbackToLogsOnError
   env:
-    {{- include "kube-lustre.env" (dict "root" .root "extra" (index . "extraEnv")) | nindent 4 }}
+    {{- include "kube-lustre.env" (dict "root" .root "extra" (index . "extraEnv") "hostsim" (index . "hostsim")) | nindent 4 }}
   {{- with index .root.Values.resources .component }}
   resources:
     {{- toYaml . | nindent 4 }}
@@ -205,6 +210,9 @@ A component whose facts are all given gets no token at all.
     - {name: topology, mountPath: /etc/kube-lustre, readOnly: true}
     {{- if index . "mountRun" }}
     - {name: run, mountPath: /run/kube-lustre}
+    {{- end }}
+    {{- if index . "hostsim" }}
+    - {name: hostsim, mountPath: /hostsim}
     {{- end }}
   {{- if index . "probes" }}
   {{- $bin := include "kube-lustre.binary" .component }}
@@ -249,14 +257,26 @@ priorityClassName: {{ . }}
 {{- end }}
 imagePullSecrets: {{ include "kube-lustre.pullSecrets" .root }}
 initContainers:
-  {{- include "kube-lustre.container" (dict "root" .root "component" "installer" "args" (list .root.Values.install.mode) "extraEnv" .extraEnv "securityContext" (dict "privileged" true)) | nindent 2 }}
+  {{- $sim := not (empty .root.Values.testing.hostsimDir) }}
+  {{- include "kube-lustre.container" (dict "root" .root "component" "installer" "args" (list .root.Values.install.mode) "extraEnv" .extraEnv "securityContext" (dict "privileged" true) "hostsim" $sim) | nindent 2 }}
 containers:
-  {{- include "kube-lustre.container" (dict "root" .root "component" .component "args" (list "run") "extraEnv" .extraEnv "securityContext" (dict "privileged" true) "probes" true "mountRun" true) | nindent 2 }}
+  {{- include "kube-lustre.container" (dict "root" .root "component" .component "args" (list "run") "extraEnv" .extraEnv "securityContext" (dict "privileged" true) "probes" true "mountRun" true "hostsim" $sim) | nindent 2 }}
 volumes:
   - name: topology
     configMap: {name: {{ include "kube-lustre.suffixed" (dict "root" .root "suffix" "topology") }}}
   - name: run
     emptyDir: {medium: Memory, sizeLimit: 1Mi}
+  {{- if .root.Values.testing.hostsimDir }}
+  {{- include "kube-lustre.hostsimVolume" .root | nindent 2 }}
+  {{- end }}
+{{- end -}}
+
+{{/* kube-lustre.hostsimVolume: root -> the simulated hosts' directory (testing.hostsimDir), or nothing. */}}
+{{- define "kube-lustre.hostsimVolume" -}}
+{{- with .Values.testing.hostsimDir }}
+- name: hostsim
+  hostPath: {path: {{ . }}, type: Directory}
+{{- end }}
 {{- end -}}
 
 {{/*

@@ -553,3 +553,33 @@ func TestManualFailoverRendersNoController(t *testing.T) {
 		t.Fatalf("automatic failover rendered %d Deployments, want the controller", len(d))
 	}
 }
+
+// testing.hostsimDir (test clusters only) points every host-touching
+// container, and the helm test, at the simulated hosts; nothing else
+// changes, and by default nothing mentions them.
+func TestHostsimModeForTestClusters(t *testing.T) {
+	files := []string{filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")}
+	sim := render(t, input{Files: files, Sets: []string{"testing.hostsimDir=/var/lib/kube-lustre-hostsim"}})
+	for _, p := range sim.pods() {
+		host := hostComponents[p.component()] || p.component() == "test"
+		var hasVol bool
+		for _, v := range p.Spec.Volumes {
+			hasVol = hasVol || (v.HostPath != nil && v.HostPath.Path == "/var/lib/kube-lustre-hostsim")
+		}
+		if hasVol != host {
+			t.Errorf("%s: hostsim volume %v, want %v", p, hasVol, host)
+		}
+		for _, c := range slices.Concat(p.Spec.InitContainers, p.Spec.Containers) {
+			if got := envOf(c)["KUBE_LUSTRE_HOSTSIM"]; (got == "/hostsim") != host {
+				t.Errorf("%s container %s: KUBE_LUSTRE_HOSTSIM=%q", p, c.Name, got)
+			}
+		}
+	}
+	for _, p := range render(t, input{Files: files}).pods() {
+		for _, c := range slices.Concat(p.Spec.InitContainers, p.Spec.Containers) {
+			if _, ok := envOf(c)["KUBE_LUSTRE_HOSTSIM"]; ok {
+				t.Errorf("%s: hostsim env in a default render", p)
+			}
+		}
+	}
+}
