@@ -12,8 +12,8 @@ PKGS := ./...
 
 all: plugin
 
-## test: everything CI checks (L0 unit + table tests, L1 chart render, plugin through the real helm CLI, fuzzing)
-test: check unit fuzz
+## test: everything CI checks (L0 unit + table tests and hostsim bring-ups, L1 chart render, the plugin through the real helm CLI, fuzzing, L2/L3 smoke on a real local cluster)
+test: check unit fuzz e2e-smoke
 
 check: schema-check chart-docs-check fmt-check vet deps-check
 
