@@ -12,7 +12,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
-const shortLease = time.Second
+const shortLease = 2 * time.Second
 
 // failoverCluster is ha.yaml with a one-second Lease, brought up.
 func failoverCluster(t *testing.T) (*Cluster, *Running) {
@@ -156,7 +156,7 @@ func TestNoTakeoverWhileTheLeaseIsLive(t *testing.T) {
 	if err := r.StartTarget("mdt0", "s2"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(4 * shortLease)
+	time.Sleep(3 * shortLease)
 	st, msg := podStatus(t, r, "target-mdt0@s2").Get()
 	if st != agent.Starting || !strings.Contains(msg, "lease held by s1") {
 		t.Fatalf("second pod: %s %q", st, msg)
@@ -220,7 +220,7 @@ func TestPeerWithOutdatedDiskDoesNotPromote(t *testing.T) {
 	if err := r.StartTarget("mdt0", "s2"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(4 * shortLease)
+	time.Sleep(3 * shortLease)
 	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st == agent.Ready || !strings.Contains(msg, "Outdated") {
 		t.Fatalf("s2 pod: %s %q", st, msg)
 	}
