@@ -26,6 +26,17 @@ type Node struct {
 // heartbeat. Any failure here is reported and ends the binary before it
 // touches the host.
 func SetupNode(ctx context.Context, rt *Runtime) (*Node, error) {
+	n, err := LoadNode(rt)
+	if err != nil {
+		return nil, err
+	}
+	n.Status = NewReporter(ctx, rt.Env.StatusFile, rt.Log)
+	return n, nil
+}
+
+// LoadNode is SetupNode without the heartbeat, for one-shot subcommands
+// (status) that must not overwrite the main loop's status file.
+func LoadNode(rt *Runtime) (*Node, error) {
 	if err := rt.Env.RequireNode(); err != nil {
 		return nil, err
 	}
@@ -43,7 +54,7 @@ func SetupNode(ctx context.Context, rt *Runtime) (*Node, error) {
 	} else {
 		rt.Log.Warn("no Kubernetes API access; node addresses must come from the values", "err", err.Error())
 	}
-	return &Node{Values: v, Plan: p, Spec: spec, Runner: run, Status: NewReporter(ctx, rt.Env.StatusFile, rt.Log), Log: rt.Log}, nil
+	return &Node{Values: v, Plan: p, Spec: spec, Runner: run, Log: rt.Log}, nil
 }
 
 // Fail records err in the status file (so `kubectl describe` shows it via
