@@ -20,11 +20,15 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-const usage = `usage: helm lustre COMMAND [-f FILE]... [--set K=V]... [--set-string K=V]... [-o text|json] [FILE]...
+const usage = `usage: helm lustre validate|plan [-f FILE]... [--set K=V]... [--set-string K=V]... [-o text|json] [FILE]...
+       helm lustre status RELEASE [-n NAMESPACE] [-o text|json]
 
 commands:
   validate   check a values file; every problem with its field path and fix
   plan       show which node gets which labels, DRBD resources and targets
+  status     RELEASE [-n NAMESPACE]: each target's pod, Lease holder and age,
+             DRBD role/disk/connection on both nodes, mounted (exit 1 if any
+             target is not ready or something could not be read)
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -37,6 +41,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return validate(args[1:], stdout, stderr)
 	case "plan":
 		return plan(args[1:], stdout, stderr)
+	case "status":
+		return status(args[1:], stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return exitOK

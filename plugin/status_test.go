@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes/fake"
+
+	"github.com/kube-lustre/kube-lustre/internal/agent"
+)
+
+var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
+
+func rel(component string) map[string]string {
+	return map[string]string{"app.kubernetes.io/name": "kube-lustre", "app.kubernetes.io/instance": "lfs1", "app.kubernetes.io/component": component}
+}
+
+func pod(name, node, component string, ready bool, extra map[string]string, env ...corev1.EnvVar) *corev1.Pod {
+	l := rel(component)
+	for k, v := range extra {
+		l[k] = v
+	}
+	st := corev1.ConditionFalse
+	if ready {
+		st = corev1.ConditionTrue
+	}
+	return &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "lustre", Labels: l},
+		Spec:   corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: component, Env: env}}},
+		Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: st}}}}
+}
+
+func leaseObj(name, holder string, renewed time.Time) *coordinationv1.Lease {
+	rt := metav1.NewMicroTime(renewed)
+	return &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "lustre"},
+		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, RenewTime: &rt}}
+}
+
+// agents answers `drbd status` per pod with what the DRBD agent prints.
+type agents map[string][]agent.ResourceReport
+
+func (a agents) Exec(_ context.Context, _, pod, container string, cmd []string) ([]byte, error) {
+	if container != "drbd" || strings.Join(cmd, " ") != "/usr/local/bin/drbd status" {
+		return nil, errors.New("unexpected exec " + strings.Join(cmd, " "))
+	}
+	rs, ok := a[pod]
+	if !ok {
+		return nil, errors.New("container not running")
+	}
+	return json.Marshal(rs)
+}
+
+func statusWorld(t *testing.T) *fake.Clientset {
+	t.Helper()
+	ha, err := os.ReadFile("../examples/ha.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The rendered topology carries the chart defaults, as the chart's does.
+	doc := string(ha) + "clients: {enabled: true, nodes: [c1, c2]}\n"
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "lfs1-kube-lustre-topology", Namespace: "lustre", Labels: rel("topology")},
+		Data: map[string]string{"values.yaml": doc}}
+	leaseEnv := func(t string) corev1.EnvVar {
+		return corev1.EnvVar{Name: "KUBE_LUSTRE_LEASE", Value: "lfs1-kube-lustre-" + t}
+	}
+	return fake.NewClientset(cm,
+		pod("lfs1-kube-lustre-mdt0-0", "s1", "target", true, map[string]string{"kube-lustre.io/target": "mdt0"}, leaseEnv("mdt0")),
+		pod("lfs1-kube-lustre-ost0-0", "s4", "target", false, map[string]string{"kube-lustre.io/target": "ost0"}, leaseEnv("ost0")),
+		pod("drbd-a", "s1", "drbd", true, nil), pod("drbd-b", "s2", "drbd", true, nil),
+		pod("drbd-c", "s3", "drbd", true, nil), pod("drbd-d", "s4", "drbd", true, nil),
+		leaseObj("lfs1-kube-lustre-mdt0", "s1", t0.Add(-2*time.Second)),
+		leaseObj("lfs1-kube-lustre-ost0", "s4", t0.Add(-1*time.Second)),
+	)
+}
+
+func TestStatusShowsEachTargetOnBothNodes(t *testing.T) {
+	cs := statusWorld(t)
+	ex := agents{
+		"drbd-a": {{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Primary", CState: "Connected", Disk: "UpToDate", PeerDisk: "UpToDate", Mounted: true}},
+		"drbd-b": {{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Secondary", CState: "Connected", Disk: "UpToDate", PeerDisk: "UpToDate"}},
+		"drbd-d": {{Resource: "lfs1-ost0", Target: "ost0", Up: true, Role: "Secondary", CState: "WFConnection", Disk: "Outdated", PeerDisk: "DUnknown"}},
+	}
+	sts, err := collectStatus(context.Background(), cs, ex, "lustre", "lfs1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	writeStatus(&out, sts)
+	text := out.String()
+	for _, want := range []string{
+		"mdt0    s1 ready=true   s1 (renewed 2s ago)  s1: Primary UpToDate/UpToDate Connected, mounted | s2: Secondary UpToDate/UpToDate Connected  -",
+		"s4: Secondary Outdated/DUnknown WFConnection",
+		"s3: drbd status: container not running",
+		"ost1    -  ",
+		"no pod",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status lacks %q:\n%s", want, text)
+		}
+	}
+	if sts[0].LeaseHolder != "s1" || !sts[0].Ready || len(sts[0].Problems) != 0 {
+		t.Errorf("mdt0: %+v", sts[0])
+	}
+}
+
+func TestStatusOfAMissingRelease(t *testing.T) {
+	_, err := collectStatus(context.Background(), fake.NewClientset(), agents{}, "lustre", "nope", t0)
+	if err == nil || !strings.Contains(err.Error(), "found 0 topology ConfigMaps") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestStatusUsage(t *testing.T) {
+	for _, args := range [][]string{{"status"}, {"status", "a", "b"}, {"status", "-o", "yaml", "lfs1"}} {
+		if code, _, errs := runCLI(args...); code != exitUsage || errs == "" {
+			t.Errorf("%v: exit %d, stderr %q", args, code, errs)
+		}
+	}
+}
