@@ -2,19 +2,50 @@
 // targets): it writes each resource's configuration, creates metadata only
 // on a proven-blank disk, and keeps every resource of the node up as
 // Secondary. It never takes a resource down. `drbd status` reports them.
+// `drbd fence-peer` and `drbd unfence` are the DRBD handlers (run by the
+// kernel through drbdadm on the host): they ask the node's agent over a
+// unix socket and exit with its answer.
 package main
 
 import (
 	"context"
 	"encoding/json"
+	"os"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
 	"github.com/kube-lustre/kube-lustre/internal/entry"
+	"github.com/kube-lustre/kube-lustre/internal/fencesock"
 )
 
 func main() {
-	entry.OSMain("drbd", map[string]entry.Command{"run": run, "status": status})
+	entry.OSMain("drbd", map[string]entry.Command{"run": run, "status": status,
+		fencesock.OpFencePeer: handler(fencesock.OpFencePeer), fencesock.OpUnfence: handler(fencesock.OpUnfence)})
+}
+
+// handler is a DRBD handler subcommand. DRBD names the resource in
+// DRBD_RESOURCE (an argument overrides it, for an operator's manual call);
+// KUBE_LUSTRE_FENCE_SOCKET overrides the socket path, for tests. Any
+// failure to get an answer exits 1, which DRBD treats as a failed fence:
+// I/O stays frozen and a Secondary is not promoted.
+func handler(op string) entry.Command {
+	return func(ctx context.Context, rt *entry.Runtime, args []string) error {
+		resource := os.Getenv("DRBD_RESOURCE")
+		if len(args) > 0 {
+			resource = args[0]
+		}
+		path := fencesock.DefaultPath
+		if p := os.Getenv("KUBE_LUSTRE_FENCE_SOCKET"); p != "" {
+			path = p
+		}
+		code, err := fencesock.Ask(ctx, path, op, resource)
+		if err != nil {
+			rt.Log.Error("no fence decision", "op", op, "resource", resource, "err", err.Error())
+		} else {
+			rt.Log.Info("fence decision", "op", op, "resource", resource, "exit", code)
+		}
+		return entry.ExitCode(code)
+	}
 }
 
 // status prints, as JSON, the state of every DRBD resource of this node and

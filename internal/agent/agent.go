@@ -99,9 +99,11 @@ func DRBD(ctx context.Context, run host.Runner, res []drbd.Resource, st Status, 
 }
 
 // Gate is the target's Lease (failover.Lease). Only its holder may
-// promote, import and mount.
+// promote, import and mount, and only if the Lease does not mark this
+// node's copy outdated (CheckNotOutdated: a *failover.OutdatedError).
 type Gate interface {
 	TryAcquire(ctx context.Context) error
+	CheckNotOutdated(ctx context.Context) error
 	Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool) error
 	Release(ctx context.Context) error
 	RenewInterval() time.Duration
@@ -120,11 +122,15 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 		return serve(ctx, run, s, st, log, cfg, cfg.stopTimeout())
 	}
 	for {
-		err := gate.TryAcquire(ctx)
+		err := acquire(ctx, gate)
 		if err == nil {
 			break
 		}
-		st.Set(Starting, "waiting for the target's lease: "+err.Error())
+		if failover.IsOutdated(err) {
+			st.Set(Starting, "not serving "+s.Target.Svname()+": "+err.Error())
+		} else {
+			st.Set(Starting, "waiting for the target's lease: "+err.Error())
+		}
 		if !failover.Sleep(ctx, gate.RenewInterval()) {
 			st.Set(Stopping, "stopped while waiting for the lease")
 			return nil
@@ -163,6 +169,27 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 		log.Warn("could not release the lease; the peer waits for it to expire", "err", err.Error())
 	}
 	return nil
+}
+
+// acquire takes the Lease unless it marks this node's copy outdated. The
+// check comes first so a stale node does not take the Lease only to give
+// it back, and again under the Lease because the previous holder may have
+// marked this node between the first check and the acquire (once this node
+// holds the Lease, nobody else can write the mark).
+func acquire(ctx context.Context, gate Gate) error {
+	if err := gate.CheckNotOutdated(ctx); err != nil {
+		return err
+	}
+	if err := gate.TryAcquire(ctx); err != nil {
+		return err
+	}
+	err := gate.CheckNotOutdated(ctx)
+	if failover.IsOutdated(err) {
+		if rerr := gate.Release(ctx); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+	}
+	return err
 }
 
 // serve starts the target (retried until it succeeds, each step

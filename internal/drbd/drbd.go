@@ -37,6 +37,12 @@ type Resource struct {
 	Protocol string // A, B or C; empty means C
 	Local    Node
 	Peer     Node
+	// Fence renders fencing resource-and-stonith with kube-lustre's
+	// handlers (FencePeerHandler, UnfenceHandler). Only where those
+	// handlers answer: without them DRBD freezes a Primary that loses its
+	// peer and refuses to promote a disconnected Secondary, so failover
+	// stops working. Both nodes of a pair must agree on it.
+	Fence bool
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
@@ -87,9 +93,27 @@ func (r Resource) Device() string { return fmt.Sprintf("/dev/drbd%d", r.Minor) }
 // ConfPath is where the resource file lives on the host.
 func (r Resource) ConfPath() string { return "/etc/drbd.d/" + r.Name + ".res" }
 
+// HostBinDir is the host directory the DRBD agent copies its own binary
+// into: the kernel runs handlers on the host (through drbdadm), not in the
+// agent's container, so the handler must be a host path.
+const HostBinDir = "/var/lib/kube-lustre/bin"
+
+// The handlers DRBD runs: fence-peer when a Primary loses its peer or a
+// disconnected Secondary is about to be promoted (the exit code says
+// whether the peer is now considered outdated), after-resync-target on the
+// node whose copy was just brought up to date.
+const (
+	FencePeerHandler = HostBinDir + "/drbd fence-peer"
+	UnfenceHandler   = HostBinDir + "/drbd unfence"
+)
+
 // The file uses DRBD 8.4 syntax, which drbd-utils 9 also accepts for both
 // kernels. fencing sits in the disk section (8.4's place; drbd-utils 9
-// moves it to net itself). Split brain is never resolved automatically:
+// moves it to net itself). With Fence, resource-and-stonith rather than
+// resource-only: a Primary that loses its peer freezes I/O until
+// fence-peer succeeds, so no write is acknowledged that the peer lacks
+// unless the Lease records the peer's copy as outdated. Split brain is
+// never resolved automatically:
 // every after-sb policy is disconnect, and the operator decides which
 // side's writes survive.
 //
@@ -105,7 +129,13 @@ resource %s {
     after-sb-2pri disconnect;
   }
   disk {
-    fencing resource-only;
+    fencing %s;
+  }
+%s`
+
+const resHandlers = `  handlers {
+    fence-peer "` + FencePeerHandler + `";
+    after-resync-target "` + UnfenceHandler + `";
   }
 `
 
@@ -128,7 +158,11 @@ func Render(r Resource) ([]byte, error) {
 		nodes[0], nodes[1] = nodes[1], nodes[0]
 	}
 	var b bytes.Buffer
-	fmt.Fprintf(&b, resHeader, r.Name, r.protocol())
+	fencing, handlers := "resource-only", ""
+	if r.Fence {
+		fencing, handlers = "resource-and-stonith", resHandlers
+	}
+	fmt.Fprintf(&b, resHeader, r.Name, r.protocol(), fencing, handlers)
 	for _, n := range nodes {
 		fmt.Fprintf(&b, resNode, n.Name, r.Minor, r.Minor, n.Disk, n.Address, r.Port)
 	}

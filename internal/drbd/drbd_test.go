@@ -62,6 +62,26 @@ func TestRender(t *testing.T) {
 	if string(a) != string(b) {
 		t.Fatalf("the two nodes render different files:\n%s\n%s", a, b)
 	}
+	if strings.Contains(string(a), "handlers") {
+		t.Errorf("handlers rendered without Fence:\n%s", a)
+	}
+	fa, fb := resource(0, 1), resource(1, 0)
+	fa.Fence, fb.Fence = true, true
+	fenced, err := Render(fa)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other, _ := Render(fb); string(fenced) != string(other) {
+		t.Fatalf("the two nodes render different fenced files:\n%s\n%s", fenced, other)
+	}
+	for _, want := range []string{"fencing resource-and-stonith;", "  handlers {\n", `    fence-peer "/var/lib/kube-lustre/bin/drbd fence-peer";`, `    after-resync-target "/var/lib/kube-lustre/bin/drbd unfence";`} {
+		if !strings.Contains(string(fenced), want) {
+			t.Errorf("fenced file lacks %q:\n%s", want, fenced)
+		}
+	}
+	if strings.Contains(string(fenced), "resource-only") {
+		t.Errorf("fenced file still says resource-only:\n%s", fenced)
+	}
 	for _, want := range []string{"protocol C;", "fencing resource-only;", "after-sb-0pri disconnect;", "after-sb-1pri disconnect;", "after-sb-2pri disconnect;",
 		"on s1 {", "device /dev/drbd0 minor 0;", "address 10.0.0.2:7788;", "meta-disk internal;"} {
 		if !strings.Contains(string(a), want) {

@@ -2,6 +2,7 @@ package entry
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,8 +28,16 @@ type Runtime struct {
 // HeartbeatMaxAge is how old a status file may be before probes fail.
 const HeartbeatMaxAge = 30 * time.Second
 
+// ExitCode is an answer a subcommand gives through its exit code rather
+// than as a failure: DRBD reads a handler's exit code (fence-peer 4: the
+// peer is outdated), so Main exits with it as is.
+type ExitCode int
+
+func (c ExitCode) Error() string { return fmt.Sprintf("exit code %d", int(c)) }
+
 // Main runs the subcommand named by args[0] and returns the process exit
-// code: 0 success, 1 the command failed, 2 usage. Every binary has `health`.
+// code: 0 success, 1 the command failed, 2 usage, or the command's own
+// ExitCode. Every binary has `health`.
 func Main(component string, args []string, stdout, stderr io.Writer, lookup func(string) (string, bool), cmds map[string]Command) int {
 	env, err := FromEnv(lookup)
 	log := Logger(stderr, component, env)
@@ -52,6 +61,10 @@ func Main(component string, args []string, stdout, stderr io.Writer, lookup func
 	defer cancel()
 	rt := &Runtime{Env: env, Log: log.With("command", args[0]), Stdout: stdout}
 	if err := cmd(ctx, rt, args[1:]); err != nil {
+		var code ExitCode
+		if errors.As(err, &code) {
+			return int(code)
+		}
 		rt.Log.Error("failed", "err", err.Error())
 		return 1
 	}

@@ -71,6 +71,9 @@ func runCommand(st *state, h *hostState, c host.Cmd) host.Result {
 	if !found {
 		return fail(127, "%s: command not found", c.Name)
 	}
+	if dev := st.frozenWrite(h, c); dev != "" {
+		return frozenFail(c, dev)
+	}
 	return fn(st, h, c)
 }
 

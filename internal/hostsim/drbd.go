@@ -14,6 +14,7 @@ type resConfig struct {
 	Name     string
 	Protocol string
 	Fencing  string
+	Handlers map[string]string // handler name -> command, e.g. fence-peer
 	On       map[string]onSection
 }
 
@@ -45,8 +46,16 @@ func tokenize(s string) []string {
 		if i := strings.IndexByte(line, '#'); i >= 0 {
 			line = line[:i]
 		}
+		quoted := false
 		for _, r := range line {
 			switch {
+			case r == '"':
+				// A quoted string is one word (a handler command has
+				// spaces); the quotes stay and parseBlock trims them.
+				quoted = !quoted
+				cur.WriteRune(r)
+			case quoted:
+				cur.WriteRune(r)
 			case r == '{' || r == '}' || r == ';':
 				flush()
 				toks = append(toks, string(r))
@@ -108,7 +117,7 @@ func parseRes(text string) ([]resConfig, error) {
 		if len(n.Words) != 2 || n.Words[0] != "resource" {
 			continue
 		}
-		rc := resConfig{Name: n.Words[1], Protocol: "C", On: map[string]onSection{}}
+		rc := resConfig{Name: n.Words[1], Protocol: "C", Handlers: map[string]string{}, On: map[string]onSection{}}
 		for _, c := range n.Children {
 			if len(c.Words) == 0 {
 				continue
@@ -125,6 +134,12 @@ func parseRes(text string) ([]resConfig, error) {
 					}
 					if len(o.Words) == 2 && o.Words[0] == "fencing" {
 						rc.Fencing = o.Words[1]
+					}
+				}
+			case "handlers":
+				for _, o := range c.Children {
+					if len(o.Words) == 2 {
+						rc.Handlers[o.Words[0]] = o.Words[1]
 					}
 				}
 			case "on":
@@ -265,6 +280,7 @@ func (st *state) settle() {
 				if r.Connected {
 					r.Connected, r.SyncLeft, r.SyncSource = false, 0, false
 					h.kernelLog("drbd %s: conn( Connected -> NetworkFailure )", name)
+					st.lostPeer(h, r, name)
 				}
 			case !r.Connected && hn < p.Name:
 				st.handshake(h, r, p, pr, name)
@@ -283,6 +299,8 @@ func (st *state) handshake(a *hostState, ar *drbdRun, b *hostState, br *drbdRun,
 		ar.Connected, br.Connected = true, true
 		a.kernelLog("drbd %s: conn( WFConnection -> Connected )", name)
 		b.kernelLog("drbd %s: conn( WFConnection -> Connected )", name)
+		st.reconnected(a, ar, name)
+		st.reconnected(b, br, name)
 	}
 	drop := func(msg string) {
 		ar.StandAlone, br.StandAlone = true, true
@@ -332,6 +350,7 @@ func (st *state) startSync(src *hostState, sr *drbdRun, dst *hostState, dr *drbd
 		return
 	}
 	dm.Disk = "UpToDate"
+	st.runHelper(dst, dr.Name, "after-resync-target")
 }
 
 // pollSync advances a running resync by one status query.
@@ -346,8 +365,13 @@ func (st *state) pollSync(h *hostState, name string) {
 	if r.SyncLeft > 0 {
 		return
 	}
+	target := h
+	if r.SyncSource {
+		target = p
+	}
 	r.SyncSource, pr.SyncSource = false, false
 	h.meta(r).Disk, p.meta(pr).Disk = "UpToDate", "UpToDate"
+	st.runHelper(target, name, "after-resync-target")
 }
 
 // writeDRBD records a write through /dev/drbdN: a Primary without its peer
@@ -418,7 +442,7 @@ func cmdDrbdadm(st *state, h *hostState, c host.Cmd) host.Result {
 		return fail(20, "USAGE: drbdadm COMMAND [OPTION...] {all|RESOURCE...}")
 	}
 	sub, name := words[0], words[1]
-	_, local, peer, res, found := h.resConfigFor(name)
+	rc, local, peer, res, found := h.resConfigFor(name)
 	if !found {
 		return res
 	}
@@ -433,13 +457,18 @@ func cmdDrbdadm(st *state, h *hostState, c host.Cmd) host.Result {
 	case "up", "adjust":
 		if r != nil {
 			if sub == "adjust" {
-				// adjust retries the connection of a StandAlone resource.
-				r.StandAlone = false
+				// adjust retries the connection of a StandAlone resource
+				// and loads changed options such as the fencing policy.
+				r.StandAlone, r.Fencing = false, rc.Fencing
 				return ok("")
 			}
 			return st.drbdFail(h, name, 10, "new-minor", "Failure: (161) Minor or volume exists already (delete it first)")
 		}
-		return st.drbdUp(h, name, local, peer)
+		res := st.drbdUp(h, name, local, peer)
+		if r := h.DRBD[name]; r != nil {
+			r.Fencing = rc.Fencing
+		}
+		return res
 	}
 	if r == nil {
 		if sub == "down" {
@@ -580,6 +609,12 @@ func (st *state) drbdPrimary(h *hostState, name string, r *drbdRun, force bool) 
 	if m.Disk != "UpToDate" && !force {
 		return st.drbdFail(h, name, 17, "primary", "State change failed: (-2) Need access to UpToDate data")
 	}
+	if !r.Connected && !force && r.Fencing == stonith && r.PeerDisk == "" && !st.fencePeer(h, r, name) {
+		// The peer may hold newer data (or be Primary): DRBD promotes a
+		// disconnected Secondary only once fence-peer declared the
+		// peer's copy unusable.
+		return st.drbdFail(h, name, 11, "primary", "State change failed: (-7) Refusing to be Primary while peer is not outdated")
+	}
 	forced := m.Disk != "UpToDate"
 	if forced || !r.Connected {
 		// Forcing, or promoting without a peer: DRBD starts a new data
@@ -603,6 +638,9 @@ func (st *state) drbdStates(h *hostState, name string, r *drbdRun) (role, peerRo
 	cs = "Connecting"
 	if st.DRBDVersion == DRBD84 {
 		cs = "WFConnection"
+	}
+	if r.PeerDisk != "" {
+		pds = r.PeerDisk
 	}
 	switch {
 	case r.StandAlone:

@@ -15,6 +15,11 @@ type state struct {
 	Cut         map[string]bool       `json:"cut"`
 	Faults      []*fault              `json:"faults"`
 	NextID      uint64                `json:"nextID"`
+
+	// dir (the world's, for handler lookup) and events (kernel-initiated
+	// entries for the command log) live only while the lock is held.
+	dir    string
+	events []LogEntry
 }
 
 func newState() *state {
@@ -208,6 +213,12 @@ type drbdRun struct {
 	StandAlone bool   `json:"standalone"`
 	SyncLeft   int    `json:"syncLeft"`
 	SyncSource bool   `json:"syncSource"`
+	// Fencing is the policy loaded at up/adjust; Frozen is I/O suspended
+	// after a failed fence-peer; PeerDisk is what a successful fence-peer
+	// made of the unreachable peer's disk (DUnknown otherwise).
+	Fencing  string `json:"fencing,omitempty"`
+	Frozen   bool   `json:"frozen,omitempty"`
+	PeerDisk string `json:"peerDisk,omitempty"`
 }
 
 // mount is one line of /proc/mounts.

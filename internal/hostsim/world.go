@@ -66,10 +66,13 @@ func (w *World) lockAndLoad() (*state, func(save bool) error, error) {
 	release := func(save bool) error {
 		// Closing the descriptor drops the flock.
 		defer f.Close()
-		if save {
-			return w.save(st)
+		if !save {
+			return nil
 		}
-		return nil
+		if err := w.flushEvents(st); err != nil {
+			return err
+		}
+		return w.save(st)
 	}
 	data, err := os.ReadFile(filepath.Join(w.dir, "state.json"))
 	switch {
@@ -84,6 +87,7 @@ func (w *World) lockAndLoad() (*state, func(save bool) error, error) {
 		}
 		st.fill()
 	}
+	st.dir = w.dir
 	return st, release, nil
 }
 
@@ -364,6 +368,10 @@ type LogEntry struct {
 	Argv  []string `json:"argv"`
 	Exit  int      `json:"exit"`
 	Fault string   `json:"fault,omitempty"`
+	// Event marks what the kernel did rather than a command: a DRBD
+	// handler call ("helper fence-peer", Argv the handler and resource,
+	// Exit its code) or an I/O freeze ("io-frozen", "io-resumed").
+	Event string `json:"event,omitempty"`
 }
 
 // Log returns every command run in this world so far, in order.
@@ -390,6 +398,19 @@ func (w *World) Log() ([]LogEntry, error) {
 		return sc.Err()
 	})
 	return out, err
+}
+
+// flushEvents logs what the kernel did during a command or a world
+// change, before the command itself (a handler runs inside the command
+// that triggered it). Called with the lock held.
+func (w *World) flushEvents(st *state) error {
+	for _, e := range st.events {
+		if err := w.appendLog(e); err != nil {
+			return err
+		}
+	}
+	st.events = nil
+	return nil
 }
 
 // appendLog is called with the lock held.
@@ -467,7 +488,7 @@ func (s *simHost) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
 	if runErr == nil {
 		entry.Exit = res.ExitCode
 	}
-	logErr := s.w.appendLog(entry)
+	logErr := errors.Join(s.w.flushEvents(st), s.w.appendLog(entry))
 	if err := release(true); err != nil {
 		return host.Result{}, err
 	}

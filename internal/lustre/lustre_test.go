@@ -225,6 +225,11 @@ func TestCrashAtEveryStep(t *testing.T) {
 	}
 	seen := map[string]int{}
 	for i, e := range log {
+		if e.Event != "" {
+			// A DRBD handler call or I/O freeze is the kernel's doing,
+			// not a command the bring-up runs and could crash at.
+			continue
+		}
 		key := e.Host + "\x00" + strings.Join(e.Argv, "\x00")
 		skip := seen[key]
 		seen[key]++

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
+	"github.com/kube-lustre/kube-lustre/internal/drbd"
+	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
@@ -35,20 +37,29 @@ func waitPod(t *testing.T, r *Running, name string, within time.Duration) time.D
 	return time.Since(begin)
 }
 
-// primaries replays the command log: which hosts successfully promoted and
-// demoted res, in order. Two hosts in the set at once is two Primaries.
+// maxPrimaries replays the command log: which hosts successfully promoted
+// and demoted res, in order, and which of those had I/O frozen by a failed
+// fence (a frozen Primary acknowledges no write, so it serves nothing).
+// Two writable Primaries at once is a split brain; the second result counts
+// Primaries by role alone.
 func maxPrimaries(t *testing.T, c *Cluster, res string, crashed map[string]int) int {
+	t.Helper()
+	writable, _ := primaries(t, c, res, crashed)
+	return writable
+}
+
+func primaries(t *testing.T, c *Cluster, res string, crashed map[string]int) (writable, byRole int) {
 	t.Helper()
 	log, err := c.World.Log()
 	if err != nil {
 		t.Fatal(err)
 	}
-	primary := map[string]bool{}
-	most := 0
+	primary, frozen := map[string]bool{}, map[string]bool{}
 	for i, e := range log {
 		for h, at := range crashed {
 			if at == i {
 				delete(primary, h)
+				delete(frozen, h)
 			}
 		}
 		cmd := strings.Join(e.Argv, " ")
@@ -58,10 +69,20 @@ func maxPrimaries(t *testing.T, c *Cluster, res string, crashed map[string]int) 
 			primary[e.Host] = true
 		case cmd == "drbdadm secondary "+res:
 			delete(primary, e.Host)
+		case cmd == "(kernel) drbd "+res+" io-frozen":
+			frozen[e.Host] = true
+		case cmd == "(kernel) drbd "+res+" io-resumed":
+			delete(frozen, e.Host)
 		}
-		most = max(most, len(primary))
+		n := 0
+		for h := range primary {
+			if !frozen[h] {
+				n++
+			}
+		}
+		writable, byRole = max(writable, n), max(byRole, len(primary))
 	}
-	return most
+	return writable, byRole
 }
 
 func logLen(t *testing.T, c *Cluster) int {
@@ -143,6 +164,14 @@ func TestNodeCrashFailsOverToPeer(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	// s2's promotion fenced the crashed s1 (marked outdated on the Lease);
+	// s1's resync cleared the mark.
+	if ran, _ := c.World.Ran("s2", drbd.FencePeerHandler); len(ran) != 1 {
+		t.Fatalf("fence-peer on s2: %v", ran)
+	}
+	if m, _ := failover.Outdated(context.Background(), c.Leases.Client(nil), "lfs1-mdt0"); m != "" {
+		t.Fatalf("mark %q after s1 resynced", m)
+	}
 	if st, _ := podStatus(t, r, "target-mdt0@s2").Get(); st != agent.Ready {
 		t.Fatalf("s2 stopped serving when s1 returned: %s", st)
 	}
@@ -173,32 +202,52 @@ func TestNoTakeoverWhileTheLeaseIsLive(t *testing.T) {
 }
 
 // The holder is cut off from the API server and from its DRBD peer at once
-// (the case MMP cannot guard): it stops serving on its own when it cannot
-// renew, before the Lease expires, so the peer promotes only after the old
-// primary demoted. Never two Primaries.
+// (the case MMP cannot guard). Its fence-peer cannot reach the Lease, so
+// DRBD freezes its I/O: no write is acknowledged that the peer lacks. It
+// loses the Lease when it cannot renew and tries to stop; the stop cannot
+// write (unmount fails on the frozen device), so s1 stays Primary by role
+// but acknowledges nothing. The peer takes over after the Lease expired
+// and serves every write s1 ever acknowledged. Never two writable
+// Primaries.
 func TestPartitionedHolderStopsBeforeThePeerTakesOver(t *testing.T) {
 	c, r := failoverCluster(t)
+	ctx := context.Background()
+	s1 := c.World.Host("s1")
+	if _, err := host.Run(ctx, s1, "zfs", "set", "lustre:note=before", "lfs1-mdt0/mdt0"); err != nil {
+		t.Fatal(err)
+	}
 	c.CutAPI("s1", true)
 	if err := c.World.CutLink("s1", "s2"); err != nil {
 		t.Fatal(err)
+	}
+	if _, err := host.Run(ctx, s1, "zfs", "set", "lustre:note=after", "lfs1-mdt0/mdt0"); !host.ExitedWith(err, 1, "I/O suspended") {
+		t.Fatalf("s1 acknowledged a write its peer lacks: %v", err)
 	}
 	if err := r.StartTarget("mdt0", "s2"); err != nil {
 		t.Fatal(err)
 	}
 	waitPod(t, r, "target-mdt0@s2", 20*time.Second)
-	if n := maxPrimaries(t, c, "lfs1-mdt0", nil); n > 1 {
-		t.Fatalf("%d Primaries at once", n)
+	writable, byRole := primaries(t, c, "lfs1-mdt0", nil)
+	if writable > 1 {
+		t.Fatalf("%d writable Primaries at once", writable)
 	}
+	t.Logf("Primaries by role: %d (s1 frozen, s2 serving)", byRole)
 	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != agent.Failed || !strings.Contains(msg, "lease lost") {
 		t.Fatalf("old holder: %s %q", st, msg)
 	}
-	if imp, _ := c.World.Imported("s1"); len(imp) > 0 {
-		t.Fatalf("old holder still has %v imported", imp)
+	if err := r.Errors(); err == nil || !strings.Contains(err.Error(), "I/O suspended") {
+		t.Fatalf("old holder's stop: %v", err)
 	}
-	// s1's export happened after the link was cut, so s2's copy still
+	if note, _, err := zfs.Get(ctx, c.World.Host("s2"), "lfs1-mdt0/mdt0", "lustre:note"); err != nil || note != "before" {
+		t.Fatalf("s2 serves note %q (%v), want the acknowledged %q", note, err, "before")
+	}
+	// s1 never exported (its stop could not write), so s2's copy still
 	// shows the pool in use by s1: the Lease-gated takeover imports it.
 	if forced, _ := c.World.Ran("s2", "zpool import -f"); len(forced) != 1 {
 		t.Fatalf("forced imports on s2: %v", forced)
+	}
+	if m, _ := failover.Outdated(ctx, c.Leases.Client(nil), "lfs1-mdt0"); m != "s1" {
+		t.Fatalf("outdated mark %q, want s1", m)
 	}
 }
 
@@ -226,6 +275,85 @@ func TestPeerWithOutdatedDiskDoesNotPromote(t *testing.T) {
 	}
 	if role, _, disk, _, _, _ := c.World.DRBDState("s2", "lfs1-mdt0"); role != "Secondary" || disk != "Outdated" {
 		t.Fatalf("s2: role %s disk %s", role, disk)
+	}
+	if n := maxPrimaries(t, c, "lfs1-mdt0", map[string]int{"s1": crashAt}); n > 1 {
+		t.Fatalf("%d Primaries at once", n)
+	}
+}
+
+// The replication link breaks while s1 holds the Lease and serves; s1 goes
+// on acknowledging writes that only its disk has, then crashes. s2's disk
+// still says UpToDate, but its copy lacks those writes: s2 must not serve
+// it. The fence s1 ran when it lost its peer marked s2 outdated on the
+// Lease, and s2 refuses to start with a status that says why. When s1
+// returns it serves again (its copy is the newest), and once the link heals
+// s2 resyncs from it and its after-resync-target handler clears the mark.
+func TestPeerDoesNotServeACopyWithoutTheHoldersWrites(t *testing.T) {
+	c, r := failoverCluster(t)
+	if err := c.World.CutLink("s1", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := host.Run(ctx, c.World.Host("s1"), "zfs", "set", "lustre:note=x", "lfs1-mdt0/mdt0"); err != nil {
+		t.Fatalf("s1 could not write after its fence succeeded: %v", err)
+	}
+	crashAt := logLen(t, c)
+	if err := r.KillNode("s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartTarget("mdt0", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * shortLease)
+	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st != agent.Starting || !strings.Contains(msg, "Outdated") || !strings.Contains(msg, "resync") {
+		t.Fatalf("s2 pod: %s %q", st, msg)
+	}
+	if role, _, _, _, _, _ := c.World.DRBDState("s2", "lfs1-mdt0"); role != "Secondary" {
+		t.Fatalf("s2 is %s", role)
+	}
+	if imp, _ := c.World.Imported("s2"); len(imp) > 0 {
+		t.Fatalf("s2 imported %v", imp)
+	}
+	if m, _ := failover.Outdated(ctx, c.Leases.Client(nil), "lfs1-mdt0"); m != "s2" {
+		t.Fatalf("outdated mark %q, want s2", m)
+	}
+
+	if err := c.World.Boot("s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartDRBD("s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartTarget("mdt0", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, r, "target-mdt0@s1", 20*time.Second)
+	if note, _, err := zfs.Get(ctx, c.World.Host("s1"), "lfs1-mdt0/mdt0", "lustre:note"); err != nil || note != "x" {
+		t.Fatalf("s1 serves note %q (%v), want its acknowledged write", note, err)
+	}
+	// The initial sync of the pair already ran s2's after-resync-target.
+	unfenced, _ := c.World.Ran("s2", drbd.UnfenceHandler)
+	if err := c.World.HealLink("s1", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		role, cs, disk, peerDisk, _, _ := c.World.DRBDState("s2", "lfs1-mdt0")
+		m, _ := failover.Outdated(ctx, c.Leases.Client(nil), "lfs1-mdt0")
+		if role == "Secondary" && cs == "Connected" && disk == "UpToDate" && peerDisk == "UpToDate" && m == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("s2 after the link healed: %s %s %s/%s, mark %q", role, cs, disk, peerDisk, m)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ran, _ := c.World.Ran("s2", drbd.UnfenceHandler); len(ran) != len(unfenced)+1 {
+		t.Fatalf("after-resync-target on s2: %v, before the heal %v", ran, unfenced)
+	}
+	time.Sleep(shortLease)
+	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st != agent.Starting || !strings.Contains(msg, "lease held by s1") {
+		t.Fatalf("s2 pod after the resync: %s %q", st, msg)
 	}
 	if n := maxPrimaries(t, c, "lfs1-mdt0", map[string]int{"s1": crashAt}); n > 1 {
 		t.Fatalf("%d Primaries at once", n)

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
+	"github.com/kube-lustre/kube-lustre/internal/drbd"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/failover/leasetest"
 	"github.com/kube-lustre/kube-lustre/internal/host"
@@ -57,11 +58,28 @@ func (c *Cluster) apiCut(node string) bool {
 // New opens a world in dir and adds every planned node with an eth1
 // address and each backing disk the plan names (1 GiB, blank).
 func New(dir string, v *topology.Values) (*Cluster, error) {
+	return NewWithOptions(dir, v, Options{})
+}
+
+// Options change how NewWithOptions provisions the simulated hosts.
+type Options struct {
+	// Addresses gives planned nodes their eth1 address, e.g. a real
+	// cluster's Node InternalIPs: the binaries in pods resolve DRBD peers
+	// and LNet NIDs from those, and hostsim answers NIDs from eth1. A given
+	// address wins over nodes.<n>.address of the values; a node missing
+	// here gets that, else a generated 10.10.x.x as New does. Nodes the
+	// plan does not name are ignored, so a whole cluster's map can be
+	// passed.
+	Addresses map[string]string
+}
+
+// NewWithOptions is New with Options.
+func NewWithOptions(dir string, v *topology.Values, o Options) (*Cluster, error) {
+	p := v.Plan()
 	w, err := hostsim.Open(dir)
 	if err != nil {
 		return nil, err
 	}
-	p := v.Plan()
 	c := &Cluster{World: w, Values: v, Plan: p, addrs: map[string]string{}, cut: map[string]bool{},
 		Leases: leasetest.New(), LeaseDuration: time.Duration(v.Failover.LeaseSeconds) * time.Second}
 	if c.LeaseDuration <= 0 {
@@ -71,6 +89,9 @@ func New(dir string, v *topology.Values) (*Cluster, error) {
 		addr := fmt.Sprintf("10.%d.%d.%d", 10+i/65536, (i/256)%256, i%256+1)
 		if f, ok := v.Nodes[n.Name]; ok && f.Address != "" {
 			addr = f.Address
+		}
+		if a, ok := o.Addresses[n.Name]; ok && a != "" {
+			addr = a
 		}
 		c.addrs[n.Name] = addr
 		if err := w.AddHost(n.Name, hostsim.HostConfig{Interfaces: map[string]string{"eth1": addr}}); err != nil {
@@ -82,8 +103,45 @@ func New(dir string, v *topology.Values) (*Cluster, error) {
 			}
 		}
 	}
+	c.registerFencing()
 	return c, nil
 }
+
+// registerFencing answers the DRBD handlers of every node with the same
+// decisions the DRBD agent serves to its handler in a real cluster, taken
+// directly against the cluster's Lease store as seen from that node (a
+// node cut from the API server cannot fence).
+func (c *Cluster) registerFencing() {
+	fencers := map[string]*failover.Fencer{}
+	for _, t := range c.Plan.Targets {
+		if t.DRBDResource == "" || len(t.Nodes) != 2 {
+			continue
+		}
+		for i, n := range t.Nodes {
+			f := fencers[n]
+			if f == nil {
+				f = &failover.Fencer{Leases: c.Leases.Client(func() bool { return c.apiCut(n) }), Node: n, Resources: map[string]failover.Fenced{}}
+				fencers[n] = f
+			}
+			f.Resources[t.DRBDResource] = failover.Fenced{Lease: c.LeaseName(t.Name), Peer: t.Nodes[1-i]}
+		}
+	}
+	fencer := func(node string) *failover.Fencer {
+		if f := fencers[node]; f != nil {
+			return f
+		}
+		return &failover.Fencer{}
+	}
+	c.World.RegisterHandler(drbd.FencePeerHandler, func(node, resource string, _ map[string]string) int {
+		return fencer(node).FencePeer(context.Background(), resource)
+	})
+	c.World.RegisterHandler(drbd.UnfenceHandler, func(node, resource string, _ map[string]string) int {
+		return fencer(node).Unfence(context.Background(), resource)
+	})
+}
+
+// LeaseName is the name of a target's Lease in the cluster's store.
+func (c *Cluster) LeaseName(target string) string { return c.Values.FSName + "-" + target }
 
 func disks(p *topology.Plan, n topology.NodePlan) []string {
 	var out []string
@@ -197,6 +255,11 @@ func (r *Running) StartDRBD(node string) error {
 	if err != nil || len(res) == 0 {
 		return err
 	}
+	// The cluster answers the handlers (registerFencing), so its resources
+	// fence through the Lease.
+	for i := range res {
+		res[i].Fence = true
+	}
 	r.launch("drbd-"+node, node, "drbd", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
 		agent.DRBD(ctx, run, res, st, l, r.cfg)
 		return nil
@@ -212,8 +275,9 @@ func (r *Running) StartTarget(target, node string) error {
 	if err != nil {
 		return err
 	}
+	s.Resource.Fence = true
 	gate := &failover.Lease{Client: r.c.Leases.Client(func() bool { return r.c.apiCut(node) }),
-		Name: r.c.Values.FSName + "-" + target, Identity: node, Duration: r.c.LeaseDuration}
+		Name: r.c.LeaseName(target), Identity: node, Duration: r.c.LeaseDuration}
 	r.launch("target-"+target+"@"+node, node, "target", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
 		return agent.Target(ctx, run, s, gate, st, l, r.cfg)
 	})

@@ -1,0 +1,161 @@
+package failover
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// OutdatedAnnotation on a target's Lease names the node whose DRBD copy of
+// the target is outdated: its peer went on writing without it. DRBD's own
+// "Outdated" disk state cannot be set on a peer that is unreachable, which
+// is exactly when it matters; the Lease is reachable by whoever may serve.
+const OutdatedAnnotation = "kube-lustre.io/outdated"
+
+// fence-peer exit codes, as DRBD reads them (drbd.conf, handlers section).
+const (
+	// FencedOutdated: the peer's copy is now considered outdated; a
+	// frozen Primary resumes I/O, a Secondary may be promoted.
+	FencedOutdated = 4
+	// FenceRefused: the peer is (or may be) the active side. DRBD keeps
+	// I/O frozen on a Primary and refuses to promote a Secondary.
+	FenceRefused = 6
+	// FenceFailed: the decision could not be made or recorded (API
+	// unreachable, conflicting write); DRBD treats it as a failed fence.
+	FenceFailed = 1
+)
+
+// FencePeer is the fence-peer decision for resource on self, whose peer's
+// connection is gone. Only the holder of the target's Lease may declare
+// its peer outdated, and it does so by recording the mark on the Lease
+// with the version it read (an update racing a takeover fails with
+// Conflict, never overwrites). A node the Lease marks outdated itself never
+// fences its peer: its own copy is the stale one.
+func FencePeer(ctx context.Context, leases LeaseClient, leaseName, self, peer string) int {
+	cur, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
+	switch {
+	case apierrors.IsNotFound(err):
+		// Nobody holds a Lease that does not exist, so neither do we.
+		return FenceRefused
+	case err != nil:
+		return FenceFailed
+	}
+	if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != self {
+		return FenceRefused
+	}
+	switch cur.Annotations[OutdatedAnnotation] {
+	case self:
+		return FenceRefused
+	case peer:
+		return FencedOutdated
+	}
+	next := cur.DeepCopy()
+	if next.Annotations == nil {
+		next.Annotations = map[string]string{}
+	}
+	next.Annotations[OutdatedAnnotation] = peer
+	if _, err := leases.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+		return FenceFailed
+	}
+	return FencedOutdated
+}
+
+// Unfence clears the mark after this node's copy was resynced
+// (after-resync-target): only a mark naming self, so a late call cannot
+// erase a mark a newer fence put on the peer.
+func Unfence(ctx context.Context, leases LeaseClient, leaseName, self string) error {
+	cur, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if cur.Annotations[OutdatedAnnotation] != self {
+		return nil
+	}
+	next := cur.DeepCopy()
+	delete(next.Annotations, OutdatedAnnotation)
+	_, err = leases.Update(ctx, next, metav1.UpdateOptions{})
+	return err
+}
+
+// Outdated returns the node the Lease marks outdated ("" for none or no
+// Lease).
+func Outdated(ctx context.Context, leases LeaseClient, leaseName string) (string, error) {
+	cur, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return cur.Annotations[OutdatedAnnotation], nil
+}
+
+// OutdatedError says this node must not serve: its peer wrote on alone.
+type OutdatedError struct {
+	Lease, Node string
+}
+
+func (e *OutdatedError) Error() string {
+	return fmt.Sprintf("this node's copy is Outdated: Lease %s marks %s outdated (its peer acknowledged writes without it); waiting for a resync from the peer", e.Lease, e.Node)
+}
+
+// CheckNotOutdated returns an *OutdatedError when the Lease marks
+// l.Identity outdated: the check before this node promotes.
+func (l *Lease) CheckNotOutdated(ctx context.Context) error {
+	marked, err := Outdated(ctx, l.Client, l.Name)
+	if err != nil {
+		return fmt.Errorf("reading the outdated mark: %w", err)
+	}
+	if marked == l.Identity {
+		return &OutdatedError{Lease: l.Name, Node: marked}
+	}
+	return nil
+}
+
+// IsOutdated reports whether err is (or wraps) an *OutdatedError.
+func IsOutdated(err error) bool {
+	var o *OutdatedError
+	return errors.As(err, &o)
+}
+
+// Fenced is what a node's fence decisions need to know of one DRBD
+// resource: its target's Lease and the node at the other end.
+type Fenced struct {
+	Lease, Peer string
+}
+
+// Fencer answers DRBD's handlers for the resources of one node, by DRBD
+// resource name (the name DRBD passes the handler).
+type Fencer struct {
+	Leases    LeaseClient
+	Node      string
+	Resources map[string]Fenced
+}
+
+// FencePeer is the fence-peer answer for resource; an unknown resource
+// fails the fence rather than guess.
+func (f *Fencer) FencePeer(ctx context.Context, resource string) int {
+	r, ok := f.Resources[resource]
+	if !ok {
+		return FenceFailed
+	}
+	return FencePeer(ctx, f.Leases, r.Lease, f.Node, r.Peer)
+}
+
+// Unfence is the after-resync-target answer for resource: 0 when the mark
+// on this node is cleared (or there was none), 1 otherwise. DRBD only logs
+// that exit code; the target's start keeps refusing until a later resync
+// or an operator clears the mark.
+func (f *Fencer) Unfence(ctx context.Context, resource string) int {
+	r, ok := f.Resources[resource]
+	if !ok || Unfence(ctx, f.Leases, r.Lease, f.Node) != nil {
+		return FenceFailed
+	}
+	return 0
+}

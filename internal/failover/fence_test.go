@@ -1,0 +1,119 @@
+package failover
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// racing runs before() between the caller's Get and its Update, the window
+// in which a peer's takeover can land.
+type racing struct {
+	LeaseClient
+	before func()
+}
+
+func (r racing) Update(ctx context.Context, l *coordinationv1.Lease, o metav1.UpdateOptions) (*coordinationv1.Lease, error) {
+	r.before()
+	return r.LeaseClient.Update(ctx, l, o)
+}
+
+func TestFencePeer(t *testing.T) {
+	ctx := context.Background()
+	store, c, a, b := pair(t)
+	api := store.Client(nil)
+
+	// No Lease: nobody holds it, so s1 may not declare anything.
+	if got := FencePeer(ctx, api, "lfs1-mdt0", "s1", "s2"); got != FenceRefused {
+		t.Fatalf("no lease: exit %d, want %d", got, FenceRefused)
+	}
+	if err := a.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// The peer cannot fence the holder.
+	if got := FencePeer(ctx, api, "lfs1-mdt0", "s2", "s1"); got != FenceRefused {
+		t.Fatalf("non-holder: exit %d, want %d", got, FenceRefused)
+	}
+	// The API unreachable from the holder: the fence fails, I/O stays frozen.
+	cut := store.Client(func() bool { return true })
+	if got := FencePeer(ctx, cut, "lfs1-mdt0", "s1", "s2"); got != FenceFailed {
+		t.Fatalf("api cut: exit %d, want %d", got, FenceFailed)
+	}
+	// The holder marks its peer; a second call finds the mark and does not write.
+	if got := FencePeer(ctx, api, "lfs1-mdt0", "s1", "s2"); got != FencedOutdated {
+		t.Fatalf("holder: exit %d, want %d", got, FencedOutdated)
+	}
+	if m, _ := Outdated(ctx, api, "lfs1-mdt0"); m != "s2" {
+		t.Fatalf("mark %q, want s2", m)
+	}
+	if got := FencePeer(ctx, racing{api, func() { t.Fatal("wrote an existing mark again") }}, "lfs1-mdt0", "s1", "s2"); got != FencedOutdated {
+		t.Fatalf("repeat: exit %d", got)
+	}
+	// The marked node may not serve, even after it took the Lease.
+	if err := b.CheckNotOutdated(ctx); !IsOutdated(err) || !strings.Contains(err.Error(), "Outdated") {
+		t.Fatalf("s2 check: %v", err)
+	}
+	if err := a.CheckNotOutdated(ctx); err != nil {
+		t.Fatalf("s1 check: %v", err)
+	}
+	// s1 crashes; s2 takes the Lease a whole Lease after it saw it last change.
+	heldBy(t, b.TryAcquire(ctx), "s1")
+	c.advance(11 * time.Second)
+	if err := b.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !IsOutdated(b.CheckNotOutdated(ctx)) {
+		t.Fatal("taking the Lease cleared the mark")
+	}
+	// The outdated holder never fences the node with the newer data.
+	if got := FencePeer(ctx, api, "lfs1-mdt0", "s2", "s1"); got != FenceRefused {
+		t.Fatalf("outdated holder: exit %d, want %d", got, FenceRefused)
+	}
+	// s1's unfence does not touch a mark naming s2; s2's resync clears it.
+	if err := Unfence(ctx, api, "lfs1-mdt0", "s1"); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := Outdated(ctx, api, "lfs1-mdt0"); m != "s2" {
+		t.Fatalf("s1's unfence changed the mark to %q", m)
+	}
+	if err := Unfence(ctx, api, "lfs1-mdt0", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := Outdated(ctx, api, "lfs1-mdt0"); m != "" {
+		t.Fatalf("mark %q after s2's resync", m)
+	}
+	if err := b.CheckNotOutdated(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A takeover between the holder's read and its write makes the mark fail
+// with Conflict: the old holder never records anything once it lost the
+// Lease.
+func TestFencePeerLosesARaceWithATakeover(t *testing.T) {
+	ctx := context.Background()
+	store, c, a, b := pair(t)
+	api := store.Client(nil)
+	if err := a.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.TryAcquire(ctx); err == nil {
+		t.Fatal("s2 took a live Lease")
+	}
+	c.advance(11 * time.Second)
+	takeover := racing{api, func() {
+		if err := b.TryAcquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	if got := FencePeer(ctx, takeover, "lfs1-mdt0", "s1", "s2"); got != FenceFailed {
+		t.Fatalf("exit %d, want %d", got, FenceFailed)
+	}
+	if m, _ := Outdated(ctx, api, "lfs1-mdt0"); m != "" {
+		t.Fatalf("mark %q recorded by a holder that lost the Lease", m)
+	}
+}

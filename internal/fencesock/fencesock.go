@@ -1,0 +1,104 @@
+// Package fencesock carries DRBD's fence decisions from the handler program
+// to the node's DRBD agent. DRBD runs its handlers on the host, as root,
+// with no Kubernetes credentials; the agent has them (RBAC get/update on
+// the release's Leases). The handler asks over a unix socket in a hostPath
+// directory both see, one line per question, and exits with the answer.
+package fencesock
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kube-lustre/kube-lustre/internal/failover"
+)
+
+// DefaultPath is the socket on the host (and in the agent's hostPath
+// mount at the same path).
+const DefaultPath = "/var/lib/kube-lustre/run/fence.sock"
+
+// Operations a handler may ask for.
+const (
+	OpFencePeer = "fence-peer"
+	OpUnfence   = "unfence"
+)
+
+// Timeout bounds one question: a Primary's I/O is frozen while fence-peer
+// runs, so an answer that cannot come soon is a failed fence.
+const Timeout = 10 * time.Second
+
+// Serve answers questions on l with f until ctx ends. Each connection gets
+// one answer: the exit code the handler is to exit with.
+func Serve(ctx context.Context, l net.Listener, f *failover.Fencer) error {
+	go func() {
+		<-ctx.Done()
+		l.Close()
+	}()
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		go answer(ctx, conn, f)
+	}
+}
+
+func answer(ctx context.Context, conn net.Conn, f *failover.Fencer) {
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(Timeout))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return
+	}
+	op, resource, _ := strings.Cut(strings.TrimSpace(line), " ")
+	qctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	code := failover.FenceFailed
+	switch op {
+	case OpFencePeer:
+		code = f.FencePeer(qctx, resource)
+	case OpUnfence:
+		code = f.Unfence(qctx, resource)
+	}
+	fmt.Fprintf(conn, "%d\n", code)
+}
+
+// Ask is the handler side: the exit code for op on resource, or
+// FenceFailed (1) with the reason when the agent cannot be asked, so that
+// DRBD keeps I/O frozen rather than guess.
+func Ask(ctx context.Context, path, op, resource string) (int, error) {
+	if resource == "" || strings.ContainsAny(resource, " \n") {
+		return failover.FenceFailed, fmt.Errorf("bad resource name %q", resource)
+	}
+	ctx, cancel := context.WithTimeout(ctx, Timeout)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return failover.FenceFailed, err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	if _, err := fmt.Fprintf(conn, "%s %s\n", op, resource); err != nil {
+		return failover.FenceFailed, err
+	}
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		return failover.FenceFailed, fmt.Errorf("no answer from the DRBD agent: %w", err)
+	}
+	code, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || code < 0 || code > 255 {
+		return failover.FenceFailed, errors.Join(fmt.Errorf("bad answer %q", line), err)
+	}
+	return code, nil
+}

@@ -1,0 +1,66 @@
+package fencesock
+
+import (
+	"context"
+	"net"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/kube-lustre/kube-lustre/internal/failover"
+	"github.com/kube-lustre/kube-lustre/internal/failover/leasetest"
+)
+
+// The handler's questions reach the Lease through the agent: the holder
+// fences its peer, the peer is refused, an unknown resource fails, and an
+// agent that is not there fails the fence.
+func TestAskAndServe(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := leasetest.New()
+	api := store.Client(nil)
+	holder := &failover.Lease{Client: api, Name: "r-mdt0", Identity: "s1", Duration: 10 * time.Second}
+	if err := holder.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	serve := func(node, peer string) string {
+		path := filepath.Join(dir, node+".sock")
+		l, err := net.Listen("unix", path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := &failover.Fencer{Leases: api, Node: node, Resources: map[string]failover.Fenced{"lfs1-mdt0": {Lease: "r-mdt0", Peer: peer}}}
+		go func() { _ = Serve(ctx, l, f) }()
+		return path
+	}
+	s1, s2 := serve("s1", "s2"), serve("s2", "s1")
+	for _, tc := range []struct {
+		path, op, res string
+		want          int
+	}{
+		{s2, OpFencePeer, "lfs1-mdt0", failover.FenceRefused},
+		{s1, OpFencePeer, "lfs1-mdt0", failover.FencedOutdated},
+		{s1, OpFencePeer, "other", failover.FenceFailed},
+		{s1, "reboot", "lfs1-mdt0", failover.FenceFailed},
+		{s1, OpUnfence, "lfs1-mdt0", 0},
+		{filepath.Join(dir, "absent.sock"), OpFencePeer, "lfs1-mdt0", failover.FenceFailed},
+	} {
+		got, err := Ask(ctx, tc.path, tc.op, tc.res)
+		if got != tc.want {
+			t.Errorf("%s %s %s: exit %d (%v), want %d", filepath.Base(tc.path), tc.op, tc.res, got, err, tc.want)
+		}
+	}
+	if m, _ := failover.Outdated(ctx, api, "r-mdt0"); m != "s2" {
+		t.Fatalf("mark %q, want s2", m)
+	}
+	if got, _ := Ask(ctx, s2, OpUnfence, "lfs1-mdt0"); got != 0 {
+		t.Fatalf("unfence on s2: %d", got)
+	}
+	if m, _ := failover.Outdated(ctx, api, "r-mdt0"); m != "" {
+		t.Fatalf("mark %q after s2's unfence", m)
+	}
+	if got, err := Ask(ctx, s1, OpFencePeer, "bad name"); got != failover.FenceFailed || err == nil {
+		t.Fatalf("bad name: %d %v", got, err)
+	}
+}

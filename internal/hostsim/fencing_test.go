@@ -1,0 +1,257 @@
+package hostsim
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+)
+
+const (
+	fenceCmd   = "/opt/bin/drbd fence-peer"
+	unfenceCmd = "/opt/bin/drbd unfence"
+)
+
+// handlerCalls records handler calls: "host resource".
+type handlerCalls struct {
+	mu    sync.Mutex
+	calls []string
+	env   []map[string]string
+}
+
+func (c *handlerCalls) fn(code int) Handler {
+	return func(hostName, resource string, env map[string]string) int {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.calls = append(c.calls, hostName+" "+resource)
+		c.env = append(c.env, env)
+		return code
+	}
+}
+
+func (c *handlerCalls) get() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.calls...)
+}
+
+// stonithPair is syncedPair with resource-and-stonith and both handlers
+// configured, s1 Primary with pool p0 and dataset p0/t.
+func stonithPair(t *testing.T) *World {
+	t.Helper()
+	w := stonithConfig(t)
+	for _, n := range []string{"s1", "s2"} {
+		steps(t, w, n, createMD, up, hostid)
+	}
+	steps(t, w, "s1", forcePrim, mkpool, []string{"zfs", "create", "p0/t"})
+	return w
+}
+
+// stonithConfig is newPair with r0 rewritten for resource-and-stonith and
+// both handlers.
+func stonithConfig(t *testing.T) *World {
+	t.Helper()
+	w := newPair(t, DRBD84)
+	res := strings.Replace(testRes, "fencing resource-only;", "fencing resource-and-stonith;\n  }\n  handlers {\n    fence-peer \""+fenceCmd+"\";\n    after-resync-target \""+unfenceCmd+"\";", 1)
+	for _, n := range []string{"s1", "s2"} {
+		mustRun(t, w, n, host.Cmd{Name: "tee", Args: []string{"/etc/drbd.d/r0.res"}, Stdin: []byte(res)})
+	}
+	return w
+}
+
+// The Lustre writes on a frozen device fail too: formatting another
+// target and unmounting the served one (umount's own exit code, 32).
+func TestFrozenLustreWrites(t *testing.T) {
+	w := stonithConfig(t)
+	lustreReady(t, w)
+	steps(t, w, "s1", mkfsMDT, []string{"mount", "-t", "lustre", "p0/mdt0", "/mnt/mdt0"})
+	var calls handlerCalls
+	w.RegisterHandler(fenceCmd, calls.fn(1))
+	must(t, w.CutLink("s1", "s2"))
+	for _, tc := range []struct {
+		c    host.Cmd
+		exit int
+	}{
+		{cmd("umount", "/mnt/mdt0"), 32},
+		{cmd(append(mkfsMDT[:len(mkfsMDT)-1:len(mkfsMDT)-1], "p0/mdt1")...), 1},
+	} {
+		if res, err := run(w, "s1", tc.c); !host.ExitedWith(err, tc.exit, "I/O suspended by DRBD fencing") {
+			t.Errorf("%s: %v %q", tc.c, err, res.Stderr)
+		}
+	}
+	if m, _ := w.Mounted("s1"); len(m) != 1 {
+		t.Fatalf("mounts after the failed umount: %v", m)
+	}
+}
+
+func TestParseHandlers(t *testing.T) {
+	w := stonithPair(t)
+	must(t, w.view(func(st *state) error {
+		rc, _, _, _, found := st.Hosts["s1"].resConfigFor("r0")
+		if !found || rc.Fencing != "resource-and-stonith" || rc.Handlers["fence-peer"] != fenceCmd || rc.Handlers["after-resync-target"] != unfenceCmd {
+			return fmt.Errorf("parsed %+v", rc)
+		}
+		if r := st.Hosts["s1"].DRBD["r0"]; r.Fencing != "resource-and-stonith" {
+			return fmt.Errorf("fencing loaded at up: %q", r.Fencing)
+		}
+		return nil
+	}))
+}
+
+// A Primary that loses its peer asks fence-peer: a success code lets its
+// writes go on (the peer's disk is then shown as what the fence made of
+// it); any other code, or no handler at all, freezes every write to the
+// device until the link heals. Reads go on.
+func TestPrimaryLosingItsPeerFences(t *testing.T) {
+	write := cmd("zfs", "set", "lustre:note=x", "p0/t")
+	for _, tc := range []struct {
+		name     string
+		code     int // -1: no handler registered
+		crash    bool
+		frozen   bool
+		peerDisk string
+	}{
+		{name: "exit 3 peer inconsistent", code: 3, peerDisk: "Inconsistent"},
+		{name: "exit 4 peer outdated", code: 4, peerDisk: "Outdated"},
+		{name: "exit 5 peer unreachable", code: 5, peerDisk: "Outdated"},
+		{name: "exit 7 peer stonithed", code: 7, peerDisk: "Outdated"},
+		{name: "exit 4 after the peer crashed", code: 4, crash: true, peerDisk: "Outdated"},
+		{name: "exit 1 api unreachable", code: 1, frozen: true, peerDisk: "DUnknown"},
+		{name: "exit 6 peer is the holder", code: 6, frozen: true, peerDisk: "DUnknown"},
+		{name: "no handler registered", code: -1, frozen: true, peerDisk: "DUnknown"},
+		{name: "exit 1 after the peer crashed", code: 1, crash: true, frozen: true, peerDisk: "DUnknown"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := stonithPair(t)
+			var calls handlerCalls
+			if tc.code >= 0 {
+				w.RegisterHandler(fenceCmd, calls.fn(tc.code))
+			}
+			if tc.crash {
+				must(t, w.Crash("s2"))
+			} else {
+				must(t, w.CutLink("s1", "s2"))
+			}
+			if tc.code >= 0 {
+				if got := calls.get(); len(got) != 1 || got[0] != "s1 r0" || calls.env[0]["DRBD_PEER_ADDRESS"] != "10.0.0.2" || calls.env[0]["DRBD_RESOURCE"] != "r0" {
+					t.Fatalf("fence-peer calls %v env %v", got, calls.env)
+				}
+			}
+			if out := mustRun(t, w, "s1", cmd("drbdadm", "dstate", "r0")); out.Stdout != "UpToDate/"+tc.peerDisk+"\n" {
+				t.Fatalf("dstate %q", out.Stdout)
+			}
+			frozenCmds := []host.Cmd{write, cmd("zfs", "create", "p0/u"), cmd(exportP...)}
+			for _, c := range frozenCmds {
+				res, err := run(w, "s1", c)
+				if !tc.frozen && err != nil {
+					t.Fatalf("%s: %v %s", c, err, res.Stderr)
+				}
+				if tc.frozen && (!host.ExitedWith(err, 1, "I/O suspended by DRBD fencing") || !strings.Contains(res.Stderr, "/dev/drbd0")) {
+					t.Fatalf("%s on a frozen device: %v %q", c, err, res.Stderr)
+				}
+				if !tc.frozen {
+					break // the export would end the test's pool
+				}
+			}
+			mustRun(t, w, "s1", cmd("zfs", "get", "-H", "-o", "value", "lustre:svname", "p0/t"))
+			frozenEvents, _ := w.Ran("s1", "(kernel) drbd r0 io-frozen")
+			if tc.frozen != (len(frozenEvents) == 1) {
+				t.Fatalf("io-frozen events %v", frozenEvents)
+			}
+			if !tc.frozen || tc.crash {
+				return
+			}
+			// The peer has the writes again once connected: I/O resumes.
+			must(t, w.HealLink("s1", "s2"))
+			mustRun(t, w, "s1", write)
+			if resumed, _ := w.Ran("s1", "(kernel) drbd r0 io-resumed"); len(resumed) != 1 {
+				t.Fatalf("io-resumed events %v", resumed)
+			}
+		})
+	}
+}
+
+// A resource-only Primary keeps its old behaviour: no handler call, no
+// freeze (the simulator models fencing for resource-and-stonith only).
+func TestResourceOnlyDoesNotFreeze(t *testing.T) {
+	w := syncedPair(t, DRBD84)
+	steps(t, w, "s1", mkpool)
+	must(t, w.CutLink("s1", "s2"))
+	steps(t, w, "s1", []string{"zfs", "create", "p0/t"})
+}
+
+// A disconnected Secondary whose peer's disk is unknown asks fence-peer
+// before it promotes and refuses unless the peer is declared outdated.
+func TestPromotingADisconnectedSecondaryFences(t *testing.T) {
+	for _, tc := range []struct {
+		code int
+		ok   bool
+	}{{1, false}, {6, false}, {-1, false}, {4, true}, {7, true}} {
+		t.Run(fmt.Sprintf("exit %d", tc.code), func(t *testing.T) {
+			w := stonithPair(t)
+			var calls handlerCalls
+			if tc.code >= 0 {
+				w.RegisterHandler(fenceCmd, calls.fn(tc.code))
+			}
+			must(t, w.Crash("s1"))
+			calls.calls = nil // s1 had nothing to fence: it crashed
+			res, err := run(w, "s2", cmd(primary...))
+			if tc.ok {
+				if err != nil {
+					t.Fatalf("%v %s", err, res.Stderr)
+				}
+				if out := mustRun(t, w, "s2", cmd("drbdadm", "dstate", "r0")); out.Stdout != "UpToDate/Outdated\n" {
+					t.Fatalf("dstate %q", out.Stdout)
+				}
+			} else if !host.ExitedWith(err, 11, "State change failed: (-7) Refusing to be Primary while peer is not outdated") {
+				t.Fatalf("want the -7 refusal, got %v %q", err, res.Stderr)
+			}
+			if tc.code >= 0 {
+				if got := calls.get(); len(got) != 1 || got[0] != "s2 r0" {
+					t.Fatalf("fence-peer calls %v", got)
+				}
+			}
+			if tc.ok {
+				return
+			}
+			if role, _, _, _, _, _ := w.DRBDState("s2", "r0"); role != "Secondary" {
+				t.Fatalf("s2 is %s after a refused promotion", role)
+			}
+		})
+	}
+}
+
+// After a resync the sync target runs after-resync-target, once, and the
+// source does not; with an instant resync as with a polled one.
+func TestAfterResyncTarget(t *testing.T) {
+	for _, polls := range []int{0, 2} {
+		t.Run(fmt.Sprintf("polls %d", polls), func(t *testing.T) {
+			w := stonithPair(t)
+			must(t, w.SetSyncPolls(polls))
+			var fence, unfence handlerCalls
+			w.RegisterHandler(fenceCmd, fence.fn(4))
+			w.RegisterHandler(unfenceCmd, unfence.fn(0))
+			must(t, w.Crash("s1"))
+			steps(t, w, "s2", primary, []string{"zpool", "import", "-f", "-d", "/dev/drbd0", "p0"}, []string{"zfs", "create", "p0/new"})
+			must(t, w.Boot("s1"))
+			steps(t, w, "s1", up)
+			for i := 0; i < polls; i++ {
+				if got := unfence.get(); len(got) != 0 {
+					t.Fatalf("after-resync-target before the resync ended: %v", got)
+				}
+				mustRun(t, w, "s1", cmd("drbdadm", "dstate", "r0"))
+			}
+			if got := unfence.get(); len(got) != 1 || got[0] != "s1 r0" {
+				t.Fatalf("after-resync-target calls %v", got)
+			}
+			if out := mustRun(t, w, "s2", cmd("drbdadm", "dstate", "r0")); out.Stdout != "UpToDate/UpToDate\n" {
+				t.Fatalf("s2 after resync: %q", out.Stdout)
+			}
+			if ran, _ := w.Ran("s1", unfenceCmd+" r0"); len(ran) != 1 {
+				t.Fatalf("handler call not in the command log: %v", ran)
+			}
+		})
+	}
+}
