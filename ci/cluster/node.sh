@@ -97,6 +97,11 @@ up() {
 		for chain in OUTPUT PREROUTING; do
 			in_ns iptables -t nat -A "$chain" -d "$SERVICE_IP/32" -p tcp --dport 443 -j DNAT --to-destination "$api:$API_PORT"
 		done
+		# A host-network pod's connect() needs a route to the Service IP
+		# before OUTPUT's DNAT can apply; without it: "network is
+		# unreachable" (pod-network pods have a default route in their own
+		# netns and never noticed).
+		in_ns ip route add "$SERVICE_IP/32" dev eth0 src "$ip"
 	fi
 
 	# Certificates and configuration.

@@ -1,0 +1,694 @@
+//go:build e2echart
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gruntwork-io/terratest/modules/helm"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+	"github.com/kube-lustre/kube-lustre/internal/hostsim"
+	"github.com/kube-lustre/kube-lustre/internal/simcluster"
+	"github.com/kube-lustre/kube-lustre/internal/topology"
+	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
+)
+
+const chartRelease = "lfs1"
+
+// release is one installed example: its values and plan, its simulated
+// hosts and where helm put it.
+type release struct {
+	e      *chartEnv
+	ns     string
+	files  []string
+	v      *topology.Values
+	plan   *topology.Plan
+	sim    *simcluster.Cluster
+	w      *hostsim.World
+	opts   *helm.Options
+	simDir string
+	tmp    string // outlives the subtests
+}
+
+// newRelease loads the values as helm will (so the plan is the one the
+// labelling Job applies) and provisions one simulated host per planned
+// node, carrying the node's real InternalIP on eth1.
+func (e *chartEnv) newRelease(t *testing.T, ns, name string, files ...string) *release {
+	t.Helper()
+	r := &release{e: e, ns: ns, files: files, simDir: e.hostsimDir(t, name), tmp: t.TempDir()}
+	r.load(t, files...)
+	var err error
+	r.sim, err = simcluster.NewWithOptions(r.simDir, r.v, simcluster.Options{Addresses: e.addrs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.w = r.sim.World
+	for _, n := range r.plan.Nodes {
+		if got, _ := r.sim.Resolve(context.Background(), n.Name); got != e.addrs[n.Name] {
+			t.Fatalf("simulated host %s has address %s, its node %s", n.Name, got, e.addrs[n.Name])
+		}
+	}
+	r.opts = e.helmOpts(ns, r.simDir, files...)
+	t.Cleanup(func() {
+		e.diagnose(t, ns, r.w)
+		// Leave nothing behind for the next case, passed or not.
+		if _, err := helm.RunHelmCommandAndGetOutputE(t, r.opts, "status", chartRelease); err == nil {
+			_ = helm.DeleteE(t, r.opts, chartRelease, true)
+		}
+		_, _ = e.kubectlOut("delete", "namespace", ns, "--wait=false", "--ignore-not-found")
+		if !t.Failed() {
+			_ = os.RemoveAll(r.simDir)
+		}
+	})
+	return r
+}
+
+// load (re)computes values and plan from files plus the chart's test values.
+func (r *release) load(t *testing.T, files ...string) {
+	t.Helper()
+	v, ps, err := helmvalues.Check(helmvalues.Options{Files: files, Sets: []string{"testing.hostsimDir=" + r.simDir}})
+	if err != nil || len(ps) > 0 {
+		t.Fatalf("values %v: err=%v problems=%v", files, err, ps)
+	}
+	r.files, r.v, r.plan = files, v, v.Plan()
+}
+
+func (r *release) selector(extra string) string {
+	s := "app.kubernetes.io/instance=" + chartRelease
+	if extra != "" {
+		s += "," + extra
+	}
+	return s
+}
+
+// targetPod returns the live (not terminating) pod of a target, if any.
+func (r *release) targetPod(t *testing.T, target string) (corev1.Pod, bool) {
+	t.Helper()
+	for _, p := range r.e.pods(t, r.ns, r.selector("kube-lustre.io/target="+target)) {
+		if p.DeletionTimestamp == nil {
+			return p, true
+		}
+	}
+	return corev1.Pod{}, false
+}
+
+// serving: target's pod is Ready on node and its mount point is mounted in
+// node's simulated host.
+func (r *release) serving(t *testing.T, target, node string) bool {
+	t.Helper()
+	tp, _ := r.plan.Target(target)
+	p, ok := r.targetPod(t, target)
+	return ok && p.Spec.NodeName == node && podReady(p) && mounted(t, r.w, node, tp.MountPoint)
+}
+
+// waitAllServing waits until every target serves on its preferred node and
+// every client has the filesystem mounted; it returns how long it took.
+func (r *release) waitAllServing(t *testing.T, timeout time.Duration) time.Duration {
+	t.Helper()
+	return chartPoll(t, timeout, "every target serving on its preferred node and every client mounted", func() bool {
+		for _, tp := range r.plan.Targets {
+			if !r.serving(t, tp.Name, tp.Preferred) {
+				return false
+			}
+		}
+		for _, c := range r.plan.Clients.Nodes {
+			if !mounted(t, r.w, c, r.plan.Clients.MountPoint) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// checkLabels: every node carries exactly the labels the plan gives it
+// under the release's prefix, and nodes the plan does not name carry none.
+func (r *release) checkLabels(t *testing.T) {
+	t.Helper()
+	nodes, err := r.e.cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range nodes.Items {
+		want := map[string]string{}
+		if np, ok := r.plan.Node(n.Name); ok {
+			want = np.Labels
+		}
+		if got := kubeLustreLabels(n, r.v.LabelSelectorPrefix()); !maps.Equal(got, want) {
+			t.Errorf("node %s carries %v, the plan gives it %v", n.Name, got, want)
+		}
+	}
+}
+
+// checkPods: the DRBD agents run exactly on the nodes with DRBD resources,
+// the clients exactly on the client nodes, all Ready; every target pod is on
+// one of its nodes.
+func (r *release) checkPods(t *testing.T) {
+	t.Helper()
+	var drbdNodes []string
+	for _, n := range r.plan.Nodes {
+		if len(n.DRBD) > 0 {
+			drbdNodes = append(drbdNodes, n.Name)
+		}
+	}
+	for comp, want := range map[string][]string{"drbd": drbdNodes, "client": r.plan.Clients.Nodes} {
+		var got []string
+		chartPoll(t, 2*time.Minute, comp+" pods Ready on "+strings.Join(want, ","), func() bool {
+			got = nil
+			for _, p := range r.e.pods(t, r.ns, r.selector("app.kubernetes.io/component="+comp)) {
+				if !podReady(p) {
+					return false
+				}
+				got = append(got, p.Spec.NodeName)
+			}
+			slices.Sort(got)
+			return slices.Equal(got, slices.Sorted(slices.Values(want)))
+		})
+	}
+	for _, tp := range r.plan.Targets {
+		p, ok := r.targetPod(t, tp.Name)
+		if !ok || !slices.Contains(tp.Nodes, p.Spec.NodeName) {
+			t.Errorf("target %s: pod on %q, want one of %v", tp.Name, p.Spec.NodeName, tp.Nodes)
+		}
+	}
+}
+
+// checkDRBD: each DRBD target is Primary on node and Secondary on its
+// peer, Connected, both disks UpToDate.
+func (r *release) checkDRBD(t *testing.T, target, node string) {
+	t.Helper()
+	tp, _ := r.plan.Target(target)
+	if tp.DRBDResource == "" {
+		return
+	}
+	peer := tp.Nodes[0]
+	if peer == node {
+		peer = tp.Nodes[1]
+	}
+	role, cs, disk, pdisk, up, err := r.w.DRBDState(node, tp.DRBDResource)
+	if err != nil || !up || role != "Primary" || cs != "Connected" || disk != "UpToDate" || pdisk != "UpToDate" {
+		t.Errorf("%s on %s: role=%s cstate=%s disk=%s/%s up=%v err=%v, want Primary Connected UpToDate/UpToDate", tp.DRBDResource, node, role, cs, disk, pdisk, up, err)
+	}
+	if role, _, disk, _, up, err := r.w.DRBDState(peer, tp.DRBDResource); err != nil || !up || role != "Secondary" || disk != "UpToDate" {
+		t.Errorf("%s on peer %s: role=%s disk=%s up=%v err=%v, want Secondary UpToDate", tp.DRBDResource, peer, role, disk, up, err)
+	}
+}
+
+// labelJobCompletions counts the distinct labelling Jobs (pre-install,
+// pre-upgrade) the Job controller reported Completed. Helm deletes a hook
+// Job once it succeeded; its events stay.
+func (r *release) labelJobCompletions(t *testing.T) int {
+	t.Helper()
+	evs, err := r.e.cs.CoreV1().Events(r.ns).List(context.Background(), metav1.ListOptions{
+		FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + chartRelease + "-kube-lustre-label,reason=Completed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	uids := map[types.UID]bool{}
+	for _, ev := range evs.Items {
+		uids[ev.InvolvedObject.UID] = true
+	}
+	return len(uids)
+}
+
+func (r *release) helmTest(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	out, err := helm.RunHelmCommandAndGetOutputE(t, r.opts, "test", chartRelease, "--timeout", "3m")
+	if err != nil {
+		t.Fatalf("helm test: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "Phase:          Succeeded") && !strings.Contains(out, "Succeeded") {
+		t.Fatalf("helm test did not report the test pod Succeeded:\n%s", out)
+	}
+	t.Logf("TIMING helm test: %.1f s", time.Since(start).Seconds())
+}
+
+// uninstall runs helm uninstall and checks that it stopped everything,
+// removed every label of the release and left every pool with its
+// formatted dataset on disk: exported, never Primary anywhere.
+func (r *release) uninstall(t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	helm.Delete(t, r.opts, chartRelease, true)
+	t.Logf("TIMING helm uninstall returned: %.1f s", time.Since(start).Seconds())
+	chartPoll(t, 3*time.Minute, "every pod of the release gone", func() bool {
+		return len(r.e.pods(t, r.ns, r.selector(""))) == 0
+	})
+	t.Logf("TIMING helm uninstall to every pod gone: %.1f s", time.Since(start).Seconds())
+	chartPoll(t, time.Minute, "kube-lustre labels removed", func() bool {
+		nodes, err := r.e.cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+		if err != nil {
+			return false
+		}
+		for _, n := range nodes.Items {
+			if len(kubeLustreLabels(n, r.v.LabelSelectorPrefix())) > 0 {
+				return false
+			}
+		}
+		return true
+	})
+	nodes, _ := r.e.cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
+	for _, n := range nodes.Items {
+		for k := range n.Labels {
+			if strings.HasPrefix(k, "kube-lustre.io/") {
+				t.Errorf("node %s still carries %s after uninstall", n.Name, k)
+			}
+		}
+	}
+
+	for _, n := range r.plan.Nodes {
+		if imp, err := r.w.Imported(n.Name); err != nil || len(imp) > 0 {
+			t.Errorf("%s: pools still imported after uninstall: %v %v", n.Name, imp, err)
+		}
+		if m, _ := r.w.Mounted(n.Name); len(m) > 0 {
+			t.Errorf("%s: still mounted after uninstall: %v", n.Name, m)
+		}
+		for _, res := range n.DRBD {
+			if role, _, _, _, up, _ := r.w.DRBDState(n.Name, res.Name); up && role == "Primary" {
+				t.Errorf("%s: %s still Primary after uninstall", n.Name, res.Name)
+			}
+		}
+	}
+	// Every pool is on disk, exported (not active), with its dataset and
+	// the Lustre service name mkfs.lustre gave it.
+	sum, err := r.w.Summary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tp := range r.plan.Targets {
+		pools, datasets := 0, 0
+		for _, line := range strings.Split(sum, "\n") {
+			f := strings.Fields(line)
+			switch {
+			case len(f) >= 3 && f[0] == "pool" && f[1] == tp.Pool:
+				pools++
+				if f[2] != "active=false" {
+					t.Errorf("pool %s after uninstall: %s", tp.Pool, strings.TrimSpace(line))
+				}
+			case len(f) >= 2 && f[0] == "dataset" && f[1] == tp.Dataset:
+				datasets++
+				if !strings.Contains(line, "lustre:svname:"+tp.SVName) {
+					t.Errorf("dataset %s lost its svname %s: %s", tp.Dataset, tp.SVName, strings.TrimSpace(line))
+				}
+			}
+		}
+		if pools == 0 || datasets != pools {
+			t.Errorf("target %s: %d disks hold pool %s, %d its dataset %s", tp.Name, pools, tp.Pool, datasets, tp.Dataset)
+		}
+	}
+	if destroyed, _ := r.w.Ran("", "zpool destroy"); len(destroyed) > 0 {
+		t.Errorf("pools destroyed: %v", destroyed)
+	}
+	if destroyed, _ := r.w.Ran("", "zfs destroy"); len(destroyed) > 0 {
+		t.Errorf("datasets destroyed: %v", destroyed)
+	}
+}
+
+// formattedOnce: mkfs.lustre ran exactly once per target, on one of its
+// nodes (no reformat by a restart, an upgrade or a failover).
+func (r *release) formattedOnce(t *testing.T) {
+	t.Helper()
+	for _, tp := range r.plan.Targets {
+		var runs []string
+		all, _ := r.w.Ran("", "mkfs.lustre")
+		for _, m := range all {
+			if strings.HasSuffix(m, " "+tp.Pool+"/"+tp.Name) || strings.Contains(m, " "+tp.Dataset+" ") || strings.HasSuffix(m, " "+tp.Dataset) {
+				runs = append(runs, m)
+			}
+		}
+		if len(runs) != 1 {
+			t.Errorf("target %s formatted %d times: %v", tp.Name, len(runs), runs)
+		}
+	}
+}
+
+// TestChart installs the examples with helm on the local cluster and checks
+// what the chart promises, against the simulated hosts.
+func TestChart(t *testing.T) {
+	e := chartSetup(t)
+	t.Run("minimal", func(t *testing.T) { testMinimal(t, e) })
+	t.Run("ha", func(t *testing.T) { testHA(t, e) })
+}
+
+// testMinimal: examples/minimal.yaml on server1 and client1: install, labels,
+// placement, mounts, helm test, uninstall.
+func testMinimal(t *testing.T, e *chartEnv) {
+	r := e.newRelease(t, "kl-minimal", "minimal", e.example("minimal.yaml"))
+	start := time.Now()
+	helm.Install(t, r.opts, e.chartDir(), chartRelease)
+	t.Logf("TIMING helm install returned (labelling Job done): %.1f s", time.Since(start).Seconds())
+	if n := r.labelJobCompletions(t); n != 1 {
+		t.Errorf("labelling Job completed %d times, want once", n)
+	}
+	r.checkLabels(t)
+	r.waitAllServing(t, 3*time.Minute)
+	t.Logf("TIMING helm install to all targets mounted and Ready, client mounted: %.1f s", time.Since(start).Seconds())
+	r.checkPods(t)
+	r.formattedOnce(t)
+	for _, tp := range r.plan.Targets {
+		if imp, _ := r.w.Imported(tp.Preferred); imp[tp.Pool] == "" {
+			t.Errorf("pool %s not imported on %s: %v", tp.Pool, tp.Preferred, imp)
+		}
+	}
+	r.helmTest(t)
+	r.uninstall(t)
+
+	// The data is really there: import the pools by hand on server1, read
+	// the service names, export again.
+	ctx := context.Background()
+	run := r.w.Host("server1")
+	for _, tp := range r.plan.Targets {
+		if _, err := host.Run(ctx, run, "zpool", "import", tp.Pool); err != nil {
+			t.Fatalf("zpool import %s after uninstall: %v", tp.Pool, err)
+		}
+		sv, ok, err := zfs.Get(ctx, run, tp.Dataset, "lustre:svname")
+		if err != nil || !ok || sv != tp.SVName {
+			t.Errorf("zfs get lustre:svname %s: %q %v %v, want %s", tp.Dataset, sv, ok, err, tp.SVName)
+		}
+		if _, err := host.Run(ctx, run, "zpool", "export", tp.Pool); err != nil {
+			t.Errorf("zpool export %s: %v", tp.Pool, err)
+		}
+	}
+}
+
+// testHA: examples/ha.yaml on s1..s6, c1, c2: install, then an upgrade adding
+// an OST, then a crash of a primary's node.
+func testHA(t *testing.T, e *chartEnv) {
+	r := e.newRelease(t, "kl-ha", "ha", e.example("ha.yaml"))
+	start := time.Now()
+	helm.Install(t, r.opts, e.chartDir(), chartRelease)
+	t.Logf("TIMING helm install returned (labelling Job done): %.1f s", time.Since(start).Seconds())
+	if n := r.labelJobCompletions(t); n != 1 {
+		t.Errorf("labelling Job completed %d times, want once", n)
+	}
+	r.checkLabels(t)
+	r.waitAllServing(t, 4*time.Minute)
+	t.Logf("TIMING helm install to all targets mounted and Ready, clients mounted (ha.yaml): %.1f s", time.Since(start).Seconds())
+	r.checkPods(t)
+	for _, tp := range r.plan.Targets {
+		r.checkDRBD(t, tp.Name, tp.Preferred)
+	}
+	r.formattedOnce(t)
+	r.helmTest(t)
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	t.Run("upgrade adds an OST", func(t *testing.T) { testUpgrade(t, r) })
+	if t.Failed() {
+		t.FailNow()
+	}
+	t.Run("node crash fails over to the peer", func(t *testing.T) { testCrash(t, r) })
+	if t.Failed() {
+		t.FailNow()
+	}
+	r.uninstall(t)
+}
+
+// testUpgrade: helm upgrade with ost2 on s1/s2 (DRBD minor 1, port 7789,
+// /dev/sdc) starts only the new target.
+func testUpgrade(t *testing.T, r *release) {
+	// ost2's disks first, as an operator adds them before the upgrade.
+	for _, n := range []string{"s1", "s2"} {
+		if err := r.w.AddDisk(n, "/dev/sdc", 1<<30); err != nil {
+			t.Fatal(err)
+		}
+	}
+	extra := withTarget(t, r.tmp, r.files[0], map[string]any{
+		"type": "ost", "index": 2, "nodes": []string{"s1", "s2"},
+		"drbd": map[string]any{"minor": 1, "port": 7789, "disk": "/dev/sdc"},
+	})
+	old := map[string]types.UID{}
+	restarts := map[string]int32{}
+	for _, tp := range r.plan.Targets {
+		p, _ := r.targetPod(t, tp.Name)
+		old[tp.Name] = p.UID
+		restarts[tp.Name] = podRestarts(p)
+	}
+	agents := map[string]types.UID{}
+	for _, p := range r.e.pods(t, r.ns, r.selector("app.kubernetes.io/component=drbd")) {
+		agents[p.Spec.NodeName] = p.UID
+	}
+	logAt := logLen(t, r.w)
+	r.load(t, r.files[0], extra)
+	r.opts.ValuesFiles = r.files
+	if _, ok := r.plan.Target("ost2"); !ok {
+		t.Fatal("the upgraded plan has no ost2")
+	}
+
+	start := time.Now()
+	helm.Upgrade(t, r.opts, r.e.chartDir(), chartRelease)
+	t.Logf("TIMING helm upgrade returned (labelling Job done): %.1f s", time.Since(start).Seconds())
+	if n := r.labelJobCompletions(t); n != 2 {
+		t.Errorf("labelling Job completed %d times after install and upgrade, want 2", n)
+	}
+	r.checkLabels(t)
+	chartPoll(t, 3*time.Minute, "ost2 serving on s1", func() bool { return r.serving(t, "ost2", "s1") })
+	t.Logf("TIMING helm upgrade to ost2 mounted and Ready on s1: %.1f s", time.Since(start).Seconds())
+	r.waitAllServing(t, time.Minute)
+	r.checkPods(t)
+	var replaced []string
+	for _, p := range r.e.pods(t, r.ns, r.selector("app.kubernetes.io/component=drbd")) {
+		if agents[p.Spec.NodeName] != p.UID {
+			replaced = append(replaced, p.Spec.NodeName)
+		}
+	}
+	slices.Sort(replaced)
+	t.Logf("DRBD agents replaced by the upgrade (one DaemonSet, one checksum): %v", replaced)
+	if p, ok := r.targetPod(t, "ost2"); ok {
+		if evs, err := r.e.kubectlOut("get", "events", "-n", r.ns, "--field-selector", "involvedObject.uid="+string(p.UID), "-o",
+			"custom-columns=TIME:.lastTimestamp,REASON:.reason,MESSAGE:.message"); err == nil {
+			t.Logf("events of the new ost2 pod (created %s):\n%s", p.CreationTimestamp.UTC().Format(time.TimeOnly), evs)
+		}
+	}
+	r.checkDRBD(t, "ost2", "s1")
+	r.checkDRBD(t, "mdt0", "s1")
+
+	for name, uid := range old {
+		p, ok := r.targetPod(t, name)
+		if !ok || p.UID != uid || podRestarts(p) != restarts[name] {
+			t.Errorf("target %s: pod %s (uid %s, %d restarts), before the upgrade uid %s, %d restarts: the upgrade restarted it",
+				name, p.Name, p.UID, podRestarts(p), uid, restarts[name])
+		}
+	}
+	// Nothing of the existing targets was stopped or redone on the hosts.
+	log, err := r.w.Log()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, le := range log[logAt:] {
+		cmd := strings.Join(le.Argv, " ")
+		for name := range old {
+			tp, _ := r.plan.Target(name)
+			touches := strings.Contains(cmd, tp.Pool) || (tp.DRBDResource != "" && strings.HasSuffix(cmd, " "+tp.DRBDResource)) || strings.Contains(cmd, tp.MountPoint)
+			disruptive := strings.HasPrefix(cmd, "umount") || strings.HasPrefix(cmd, "zpool export") || strings.HasPrefix(cmd, "zpool import") ||
+				strings.HasPrefix(cmd, "drbdadm secondary") || strings.HasPrefix(cmd, "drbdadm down") || strings.HasPrefix(cmd, "mkfs.lustre") ||
+				strings.HasPrefix(cmd, "zpool create") || strings.HasPrefix(cmd, "drbdadm create-md")
+			if touches && disruptive && le.Exit == 0 {
+				t.Errorf("upgrade disturbed %s: %s ran %q", name, le.Host, cmd)
+			}
+		}
+	}
+	r.formattedOnce(t)
+}
+
+// testCrash: s3 (ost0's primary) crashes, as a node and as a host. The
+// failover controller releases the stuck pod once the Lease expired, the
+// StatefulSet starts it on s4, which takes ost0 over. Never two Primaries.
+func testCrash(t *testing.T, r *release) {
+	const victim, peer, target = "s3", "s4", "ost0"
+	tp, _ := r.plan.Target(target)
+	before, ok := r.targetPod(t, target)
+	if !ok || before.Spec.NodeName != victim {
+		t.Fatalf("%s pod on %q before the crash, want %s", target, before.Spec.NodeName, victim)
+	}
+	crashAt := logLen(t, r.w)
+	start := time.Now()
+	r.e.script(t, nil, "node.sh", "crash", victim)
+	if err := r.w.Crash(victim); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		// Whatever happened, bring the node back for the next steps and runs.
+		if err := r.w.Boot(victim); err != nil {
+			t.Error(err)
+		}
+	})
+	t.Logf("TIMING node.sh crash + hostsim Crash: %.1f s", time.Since(start).Seconds())
+
+	var notReady, released, scheduled, mountedAt time.Duration
+	chartPoll(t, 3*time.Minute, target+" mounted on "+peer, func() bool {
+		now := time.Since(start)
+		if notReady == 0 {
+			if n, err := r.e.cs.CoreV1().Nodes().Get(context.Background(), victim, metav1.GetOptions{}); err == nil {
+				for _, c := range n.Status.Conditions {
+					if c.Type == corev1.NodeReady && c.Status != corev1.ConditionTrue {
+						notReady = now
+					}
+				}
+			}
+		}
+		if released == 0 {
+			_, err := r.e.cs.CoreV1().Pods(r.ns).Get(context.Background(), before.Name, metav1.GetOptions{})
+			p, _ := r.targetPod(t, target)
+			if apierrors.IsNotFound(err) || (err == nil && p.UID != "" && p.UID != before.UID) {
+				released = now
+			}
+		}
+		if p, ok := r.targetPod(t, target); ok && scheduled == 0 && p.UID != before.UID && p.Spec.NodeName != "" {
+			scheduled = now
+			if p.Spec.NodeName != peer {
+				t.Errorf("the replacement pod of %s went to %s, want %s", target, p.Spec.NodeName, peer)
+			}
+		}
+		if mountedAt == 0 && mounted(t, r.w, peer, tp.MountPoint) {
+			mountedAt = now
+		}
+		return mountedAt != 0
+	})
+	t.Logf("TIMING crash of %s: node NotReady %.1f s, stuck pod released %.1f s, replacement on %s %.1f s, %s mounted on %s %.1f s (failover.leaseSeconds %d)",
+		victim, notReady.Seconds(), released.Seconds(), peer, scheduled.Seconds(), target, peer, mountedAt.Seconds(), r.v.Failover.LeaseSeconds)
+	if released < time.Duration(r.v.Failover.LeaseSeconds)*time.Second {
+		t.Errorf("the stuck pod was released %.1f s after the crash, before the %d s Lease could expire", released.Seconds(), r.v.Failover.LeaseSeconds)
+	}
+	chartPoll(t, time.Minute, target+" Ready on "+peer, func() bool { return r.serving(t, target, peer) })
+	t.Logf("TIMING crash to %s Ready on %s: %.1f s", target, peer, time.Since(start).Seconds())
+
+	if role, _, disk, _, up, err := r.w.DRBDState(peer, tp.DRBDResource); err != nil || !up || role != "Primary" || disk != "UpToDate" {
+		t.Errorf("%s on %s after failover: role=%s disk=%s up=%v err=%v", tp.DRBDResource, peer, role, disk, up, err)
+	}
+	lease, err := r.e.cs.CoordinationV1().Leases(r.ns).Get(context.Background(), chartRelease+"-kube-lustre-"+target, metav1.GetOptions{})
+	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != peer {
+		t.Errorf("Lease of %s after failover: %+v %v, want held by %s", target, lease.Spec, err, peer)
+	}
+	if forced, _ := r.w.Ran(peer, "zpool import -f"); len(forced) != 1 {
+		t.Errorf("forced imports on %s: %v, want exactly the takeover", peer, forced)
+	}
+	for _, other := range r.plan.Targets {
+		if other.Name != target && !r.serving(t, other.Name, other.Preferred) {
+			t.Errorf("%s stopped serving on %s during the failover of %s", other.Name, other.Preferred, target)
+		}
+	}
+	r.formattedOnce(t)
+	for _, other := range r.plan.Targets {
+		if n := chartMaxPrimaries(t, r.w, other.DRBDResource, map[string]int{victim: crashAt}); n > 1 {
+			t.Errorf("%s: %d Primaries at once", other.DRBDResource, n)
+		}
+	}
+	if evs, err := r.e.kubectlOut("get", "events", "-n", r.ns, "--field-selector", "involvedObject.name="+before.Name, "-o",
+		"custom-columns=TIME:.lastTimestamp,SOURCE:.source.component,REASON:.reason,MESSAGE:.message"); err == nil {
+		t.Logf("events of the stuck pod:\n%s", evs)
+	}
+
+	// The node comes back: its DRBD agent brings ost0 up as Secondary, it
+	// resyncs from s4, and s4 keeps serving.
+	restart := time.Now()
+	if err := r.w.Boot(victim); err != nil {
+		t.Fatal(err)
+	}
+	r.e.script(t, nil, "node.sh", "up", victim)
+	r.e.serviceRoute(t, victim)
+	chartPoll(t, 3*time.Minute, victim+" back as Secondary, UpToDate", func() bool {
+		role, cs, disk, _, up, _ := r.w.DRBDState(victim, tp.DRBDResource)
+		if role == "Primary" {
+			t.Fatalf("%s became Primary of %s when it came back", victim, tp.DRBDResource)
+		}
+		return up && role == "Secondary" && cs == "Connected" && disk == "UpToDate"
+	})
+	t.Logf("TIMING %s restart to %s Secondary and UpToDate: %.1f s", victim, tp.DRBDResource, time.Since(restart).Seconds())
+	if !r.serving(t, target, peer) {
+		t.Errorf("%s stopped serving on %s when %s returned", target, peer, victim)
+	}
+	if n := chartMaxPrimaries(t, r.w, tp.DRBDResource, map[string]int{victim: crashAt}); n > 1 {
+		t.Errorf("%s: %d Primaries at once", tp.DRBDResource, n)
+	}
+}
+
+func podRestarts(p corev1.Pod) int32 {
+	var n int32
+	for _, c := range p.Status.ContainerStatuses {
+		n += c.RestartCount
+	}
+	return n
+}
+
+func logLen(t *testing.T, w *hostsim.World) int {
+	t.Helper()
+	log, err := w.Log()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(log)
+}
+
+// chartMaxPrimaries replays the hostsim command log (as
+// internal/simcluster's failover tests do): the most hosts Primary for res
+// at once. A crashed host stops being Primary at its crash's log index.
+func chartMaxPrimaries(t *testing.T, w *hostsim.World, res string, crashed map[string]int) int {
+	t.Helper()
+	if res == "" {
+		return 0
+	}
+	log, err := w.Log()
+	if err != nil {
+		t.Fatal(err)
+	}
+	primary := map[string]bool{}
+	most := 0
+	for i, e := range log {
+		for h, at := range crashed {
+			if at == i {
+				delete(primary, h)
+			}
+		}
+		cmd := strings.Join(e.Argv, " ")
+		switch {
+		case e.Exit != 0:
+		case strings.HasPrefix(cmd, "drbdadm primary") && strings.HasSuffix(cmd, " "+res):
+			primary[e.Host] = true
+		case cmd == "drbdadm secondary "+res || cmd == "drbdadm down "+res:
+			delete(primary, e.Host)
+		}
+		most = max(most, len(primary))
+	}
+	return most
+}
+
+// withTarget writes a values file whose targets are base's plus target
+// (helm replaces lists whole, so the file carries all of them).
+func withTarget(t *testing.T, dir, base string, target map[string]any) string {
+	t.Helper()
+	b, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v map[string]any
+	if err := yaml.Unmarshal(b, &v); err != nil {
+		t.Fatal(err)
+	}
+	targets, _ := v["targets"].([]any)
+	out, err := yaml.Marshal(map[string]any{"targets": append(targets, target)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(dir, "add-"+fmt.Sprint(target["type"], target["index"])+".yaml")
+	if err := os.WriteFile(f, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
