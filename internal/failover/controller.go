@@ -85,14 +85,6 @@ func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, erro
 	if p.Spec.NodeName == "" {
 		return nil, nil
 	}
-	node, err := c.Nodes.Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
-	if err != nil {
-		return nil, fmt.Errorf("pod %s: node %s: %w", p.Name, p.Spec.NodeName, err)
-	}
-	if nodeReady(node) {
-		delete(c.said, p.Name)
-		return nil, nil
-	}
 	leaseName := podEnv(p, "KUBE_LUSTRE_LEASE")
 	if leaseName == "" {
 		return nil, fmt.Errorf("pod %s has no KUBE_LUSTRE_LEASE: not a kube-lustre target pod", p.Name)
@@ -102,15 +94,40 @@ func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, erro
 		obs = &Lease{Client: c.Leases, Name: leaseName, Duration: c.Duration, Now: c.Now}
 		c.observers[leaseName] = obs
 	}
+	// Observe on every pass, whatever the node's state: the Lease's
+	// expiry then runs from its last renewal as this controller saw it,
+	// not from the moment the node was declared NotReady, which would add
+	// a node-monitor grace period to every failover.
 	holder, live, err := obs.Observe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: lease %s: %w", p.Name, leaseName, err)
+	}
+	node, err := c.Nodes.Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("pod %s: node %s: %w", p.Name, p.Spec.NodeName, err)
+	}
+	if nodeReady(node) {
+		delete(c.said, p.Name)
+		return nil, nil
 	}
 	d := &Decision{Pod: p.Name, Node: p.Spec.NodeName, Lease: leaseName, Holder: holder}
 	if live && holder == p.Spec.NodeName {
 		d.Reason = fmt.Sprintf("node %s is not Ready but still holds lease %s; waiting for it to expire", p.Spec.NodeName, leaseName)
 		c.record(ctx, p, corev1.EventTypeWarning, "WaitingForLease", d.Reason)
 		return d, nil
+	}
+	if holder == p.Spec.NodeName {
+		// Hand the expired Lease over now, so the replacement on the peer
+		// need not watch it for a whole Lease of its own. Conditioned on
+		// the version observed: if the holder renewed meanwhile, nothing
+		// is written and nothing is released.
+		switch err := obs.ClearExpiredHolder(ctx); {
+		case errors.Is(err, ErrRenewed):
+			d.Reason = fmt.Sprintf("lease %s was renewed by %s just now; not releasing", leaseName, holder)
+			return d, nil
+		case err != nil:
+			return nil, fmt.Errorf("pod %s: clear lease %s: %w", p.Name, leaseName, err)
+		}
 	}
 	// Force: the kubelet that would confirm the deletion is gone. The UID
 	// precondition makes sure it is this pod, not a replacement of the

@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -42,6 +43,13 @@ func readyNode(name string, ready bool) *corev1.Node {
 	}
 	return &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name},
 		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: st}}}}
+}
+
+func (w *world) setReady(t *testing.T, ready bool) {
+	t.Helper()
+	if _, err := w.cs.CoreV1().Nodes().Update(context.Background(), readyNode("s1", ready), metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func newWorld(t *testing.T, s1Ready bool) *world {
@@ -179,5 +187,67 @@ func TestOnlyTheLeaderActs(t *testing.T) {
 		if a.GetVerb() == "list" && a.GetResource().Resource == "pods" {
 			t.Fatal("a non-leader reconciled")
 		}
+	}
+}
+
+// The Lease is watched while the node is still Ready, so its expiry runs
+// from the holder's last renewal, not from when the node was declared
+// NotReady; on release the dead holder is cleared from the Lease so the
+// replacement can take it at once.
+func TestExpiryRunsFromTheLastRenewalAndTheLeaseIsHandedOver(t *testing.T) {
+	w := newWorld(t, true)
+	w.pass(t) // seen while Ready; the holder dies right after
+	w.clock.advance(8 * time.Second)
+	w.setReady(t, false)
+	if d := w.pass(t); len(d) != 1 || d[0].Released {
+		t.Fatalf("released before the lease expired: %+v", d)
+	}
+	w.clock.advance(2 * time.Second)
+	if d := w.pass(t); len(d) != 1 || !d[0].Released {
+		t.Fatalf("not released 10 s after the last renewal: %+v", d)
+	}
+	if h := w.leases.Holder("lfs1-kube-lustre-mdt0"); h != "" {
+		t.Fatalf("holder %q left on the lease", h)
+	}
+	next := &Lease{Client: w.leases.Client(nil), Name: "lfs1-kube-lustre-mdt0", Identity: "s2", Duration: 10 * time.Second, Now: w.clock.now}
+	if err := next.TryAcquire(context.Background()); err != nil {
+		t.Fatalf("the replacement could not take the handed-over lease at once: %v", err)
+	}
+}
+
+// A renewal between the observation and the clear writes nothing.
+func TestClearExpiredHolderLosesToARenewal(t *testing.T) {
+	w := newWorld(t, false)
+	obs := &Lease{Client: w.leases.Client(nil), Name: "lfs1-kube-lustre-mdt0", Duration: 10 * time.Second, Now: w.clock.now}
+	if _, _, err := obs.Observe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.advance(10 * time.Second)
+	if err := w.holder.TryAcquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := obs.ClearExpiredHolder(context.Background()); !errors.Is(err, ErrRenewed) {
+		t.Fatalf("clear after a renewal = %v, want ErrRenewed", err)
+	}
+	if h := w.leases.Holder("lfs1-kube-lustre-mdt0"); h != "s1" {
+		t.Fatalf("holder %q, want s1 kept", h)
+	}
+}
+
+// A pod on a dead node that never held the Lease (the peer does) is
+// released, and the peer's Lease is left alone.
+func TestPeerHeldLeaseIsNotTouched(t *testing.T) {
+	w := newWorld(t, false)
+	peer := &Lease{Client: w.leases.Client(nil), Name: "lfs1-kube-lustre-mdt0", Identity: "s2", Duration: 10 * time.Second, Now: w.clock.now}
+	heldBy(t, peer.TryAcquire(context.Background()), "s1") // the peer starts watching
+	w.clock.advance(10 * time.Second)
+	if err := peer.TryAcquire(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := w.pass(t); len(d) != 1 || !d[0].Released {
+		t.Fatalf("%+v", d)
+	}
+	if h := w.leases.Holder("lfs1-kube-lustre-mdt0"); h != "s2" {
+		t.Fatalf("holder %q, want the peer's s2 kept", h)
 	}
 }

@@ -225,3 +225,32 @@ func (l *Lease) Observe(ctx context.Context) (holder string, live bool, err erro
 	}
 	return holder, holder != "" && now.Sub(l.observedAt) < l.durationOf(cur), nil
 }
+
+// ErrRenewed means the Lease changed since it was observed.
+var ErrRenewed = errors.New("lease changed since it was observed")
+
+// ClearExpiredHolder empties the holder of a Lease that Observe found not
+// live, with an update conditioned on the version observed (a renewal in
+// between makes it fail with ErrRenewed and writes nothing). Everything
+// else on the Lease (the fencing mark) is kept.
+func (l *Lease) ClearExpiredHolder(ctx context.Context) error {
+	cur, err := l.Client.Get(ctx, l.Name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	if cur.ResourceVersion != l.observedVersion || l.now().Sub(l.observedAt) < l.durationOf(cur) {
+		return ErrRenewed
+	}
+	next := cur.DeepCopy()
+	empty := ""
+	next.Spec.HolderIdentity = &empty
+	updated, err := l.Client.Update(ctx, next, metav1.UpdateOptions{})
+	if apierrors.IsConflict(err) {
+		return ErrRenewed
+	}
+	if err != nil {
+		return err
+	}
+	l.observedVersion, l.observedAt = updated.ResourceVersion, l.now()
+	return nil
+}
