@@ -8,12 +8,12 @@ export KUBE_LUSTRE_CACHE := $(CACHE)
 FUZZTIME ?= 20s
 PKGS := ./...
 
-.PHONY: binaries deps-check all test check fmt-check vet schema schema-check chart-docs chart-docs-check chart-golden unit fuzz bench helm plugin demo clean
+.PHONY: demo-sim demo-down binaries deps-check all test check fmt-check vet schema schema-check chart-docs chart-docs-check chart-golden unit fuzz bench helm plugin demo clean
 
 all: plugin
 
 ## test: everything CI checks (L0 unit + table tests and hostsim bring-ups, L1 chart render, the plugin through the real helm CLI, fuzzing, L2/L3 smoke on a real local cluster)
-test: check unit fuzz e2e-smoke
+test: check unit fuzz e2e-smoke e2e-chart
 
 check: schema-check chart-docs-check fmt-check vet deps-check
 
@@ -68,9 +68,18 @@ plugin:
 binaries:
 	ci/binaries.sh
 
-## demo: build what is missing and run the system on examples/ha.yaml
+## demo: build what is missing, start the local cluster, install examples/ha.yaml on it (simulated hosts)
 demo: helm
 	ci/demo.sh
+
+## demo-sim: the same filesystem on simulated hosts only, no cluster (seconds, nothing left running)
+demo-sim:
+	go run ./ci/simdemo examples/ha.yaml
+
+## demo-down: stop the demo cluster and leave nothing running
+demo-down:
+	ci/cluster/down.sh
+	rm -rf $${STATE:-/tmp/kube-lustre-cluster}/hostsim/demo
 
 clean:
 	rm -rf plugin/bin
