@@ -106,7 +106,7 @@ func chartSetup(t *testing.T) *chartEnv {
 	}
 	e.addrs = map[string]string{}
 	var notReady []string
-	chartPoll(t, 2*time.Minute, "the example nodes Ready", func() bool {
+	poll(t, 2*time.Minute, "the example nodes Ready", func() bool {
 		nodes, err := e.cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 		if err != nil {
 			return false
@@ -216,19 +216,6 @@ func (e *chartEnv) kubectlOut(args ...string) (string, error) {
 		return out.String(), fmt.Errorf("kubectl %s: %v: %s", strings.Join(args, " "), err, errb.String())
 	}
 	return out.String(), nil
-}
-
-// chartPoll calls f every 100 ms until it is true; fatal after timeout.
-func chartPoll(t *testing.T, timeout time.Duration, what string, f func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !f() {
-		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return time.Since(start)
 }
 
 // hostsimDir is a fresh simulated-hosts directory under $STATE, on the host

@@ -120,7 +120,7 @@ func (r *release) serving(t *testing.T, target, node string) bool {
 // every client has the filesystem mounted; it returns how long it took.
 func (r *release) waitAllServing(t *testing.T, timeout time.Duration) time.Duration {
 	t.Helper()
-	return chartPoll(t, timeout, "every target serving on its preferred node and every client mounted", func() bool {
+	return poll(t, timeout, "every target serving on its preferred node and every client mounted", func() bool {
 		for _, tp := range r.plan.Targets {
 			if !r.serving(t, tp.Name, tp.Preferred) {
 				return false
@@ -167,7 +167,7 @@ func (r *release) checkPods(t *testing.T) {
 	}
 	for comp, want := range map[string][]string{"drbd": drbdNodes, "client": r.plan.Clients.Nodes} {
 		var got []string
-		chartPoll(t, 2*time.Minute, comp+" pods Ready on "+strings.Join(want, ","), func() bool {
+		poll(t, 2*time.Minute, comp+" pods Ready on "+strings.Join(want, ","), func() bool {
 			got = nil
 			for _, p := range r.e.pods(t, r.ns, r.selector("app.kubernetes.io/component="+comp)) {
 				if !podReady(p) {
@@ -246,11 +246,11 @@ func (r *release) uninstall(t *testing.T) {
 	start := time.Now()
 	helm.Delete(t, r.opts, chartRelease, true)
 	t.Logf("TIMING helm uninstall returned: %.1f s", time.Since(start).Seconds())
-	chartPoll(t, 3*time.Minute, "every pod of the release gone", func() bool {
+	poll(t, 3*time.Minute, "every pod of the release gone", func() bool {
 		return len(r.e.pods(t, r.ns, r.selector(""))) == 0
 	})
 	t.Logf("TIMING helm uninstall to every pod gone: %.1f s", time.Since(start).Seconds())
-	chartPoll(t, time.Minute, "kube-lustre labels removed", func() bool {
+	poll(t, time.Minute, "kube-lustre labels removed", func() bool {
 		nodes, err := r.e.cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 		if err != nil {
 			return false
@@ -345,20 +345,29 @@ func TestChart(t *testing.T) {
 	t.Run("ha", func(t *testing.T) { testHA(t, e) })
 }
 
-// testMinimal: examples/minimal.yaml on server1 and client1: install, labels,
-// placement, mounts, helm test, uninstall.
-func testMinimal(t *testing.T, e *chartEnv) {
-	r := e.newRelease(t, "kl-minimal", "minimal", e.example("minimal.yaml"))
+// installAndServe installs the release and checks what every install
+// promises: the labelling Job ran once, the nodes carry exactly the planned
+// labels, every target is mounted and Ready and every client mounted, and
+// the pods run on the planned nodes.
+func (r *release) installAndServe(t *testing.T, timeout time.Duration) {
+	t.Helper()
 	start := time.Now()
-	helm.Install(t, r.opts, e.chartDir(), chartRelease)
+	helm.Install(t, r.opts, r.e.chartDir(), chartRelease)
 	t.Logf("TIMING helm install returned (labelling Job done): %.1f s", time.Since(start).Seconds())
 	if n := r.labelJobCompletions(t); n != 1 {
 		t.Errorf("labelling Job completed %d times, want once", n)
 	}
 	r.checkLabels(t)
-	r.waitAllServing(t, 3*time.Minute)
-	t.Logf("TIMING helm install to all targets mounted and Ready, client mounted: %.1f s", time.Since(start).Seconds())
+	r.waitAllServing(t, timeout)
+	t.Logf("TIMING helm install (%s) to all targets mounted and Ready, clients mounted: %.1f s", r.ns, time.Since(start).Seconds())
 	r.checkPods(t)
+}
+
+// testMinimal: examples/minimal.yaml on server1 and client1: install, labels,
+// placement, mounts, helm test, uninstall.
+func testMinimal(t *testing.T, e *chartEnv) {
+	r := e.newRelease(t, "kl-minimal", "minimal", e.example("minimal.yaml"))
+	r.installAndServe(t, 3*time.Minute)
 	r.formattedOnce(t)
 	for _, tp := range r.plan.Targets {
 		if imp, _ := r.w.Imported(tp.Preferred); imp[tp.Pool] == "" {
@@ -390,16 +399,7 @@ func testMinimal(t *testing.T, e *chartEnv) {
 // an OST, then a crash of a primary's node.
 func testHA(t *testing.T, e *chartEnv) {
 	r := e.newRelease(t, "kl-ha", "ha", e.example("ha.yaml"))
-	start := time.Now()
-	helm.Install(t, r.opts, e.chartDir(), chartRelease)
-	t.Logf("TIMING helm install returned (labelling Job done): %.1f s", time.Since(start).Seconds())
-	if n := r.labelJobCompletions(t); n != 1 {
-		t.Errorf("labelling Job completed %d times, want once", n)
-	}
-	r.checkLabels(t)
-	r.waitAllServing(t, 4*time.Minute)
-	t.Logf("TIMING helm install to all targets mounted and Ready, clients mounted (ha.yaml): %.1f s", time.Since(start).Seconds())
-	r.checkPods(t)
+	r.installAndServe(t, 4*time.Minute)
 	for _, tp := range r.plan.Targets {
 		r.checkDRBD(t, tp.Name, tp.Preferred)
 	}
@@ -458,7 +458,7 @@ func testUpgrade(t *testing.T, r *release) {
 		t.Errorf("labelling Job completed %d times after install and upgrade, want 2", n)
 	}
 	r.checkLabels(t)
-	chartPoll(t, 3*time.Minute, "ost2 serving on s1", func() bool { return r.serving(t, "ost2", "s1") })
+	poll(t, 3*time.Minute, "ost2 serving on s1", func() bool { return r.serving(t, "ost2", "s1") })
 	t.Logf("TIMING helm upgrade to ost2 mounted and Ready on s1: %.1f s", time.Since(start).Seconds())
 	r.waitAllServing(t, time.Minute)
 	r.checkPods(t)
@@ -532,7 +532,7 @@ func testCrash(t *testing.T, r *release) {
 	t.Logf("TIMING node.sh crash + hostsim Crash: %.1f s", time.Since(start).Seconds())
 
 	var notReady, released, scheduled, mountedAt time.Duration
-	chartPoll(t, 3*time.Minute, target+" mounted on "+peer, func() bool {
+	poll(t, 3*time.Minute, target+" mounted on "+peer, func() bool {
 		now := time.Since(start)
 		if notReady == 0 {
 			if n, err := r.e.cs.CoreV1().Nodes().Get(context.Background(), victim, metav1.GetOptions{}); err == nil {
@@ -566,7 +566,7 @@ func testCrash(t *testing.T, r *release) {
 	if released < time.Duration(r.v.Failover.LeaseSeconds)*time.Second {
 		t.Errorf("the stuck pod was released %.1f s after the crash, before the %d s Lease could expire", released.Seconds(), r.v.Failover.LeaseSeconds)
 	}
-	chartPoll(t, time.Minute, target+" Ready on "+peer, func() bool { return r.serving(t, target, peer) })
+	poll(t, time.Minute, target+" Ready on "+peer, func() bool { return r.serving(t, target, peer) })
 	t.Logf("TIMING crash to %s Ready on %s: %.1f s", target, peer, time.Since(start).Seconds())
 
 	if role, _, disk, _, up, err := r.w.DRBDState(peer, tp.DRBDResource); err != nil || !up || role != "Primary" || disk != "UpToDate" {
@@ -603,7 +603,7 @@ func testCrash(t *testing.T, r *release) {
 	}
 	r.e.script(t, nil, "node.sh", "up", victim)
 	r.e.serviceRoute(t, victim)
-	chartPoll(t, 3*time.Minute, victim+" back as Secondary, UpToDate", func() bool {
+	poll(t, 3*time.Minute, victim+" back as Secondary, UpToDate", func() bool {
 		role, cs, disk, _, up, _ := r.w.DRBDState(victim, tp.DRBDResource)
 		if role == "Primary" {
 			t.Fatalf("%s became Primary of %s when it came back", victim, tp.DRBDResource)

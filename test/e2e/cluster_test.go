@@ -134,18 +134,6 @@ func (c *cluster) readyStatus(t *testing.T) map[string]string {
 	return m
 }
 
-func poll(t *testing.T, timeout time.Duration, what string, f func() bool) time.Duration {
-	t.Helper()
-	start := time.Now()
-	for !f() {
-		if time.Since(start) > timeout {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	return time.Since(start)
-}
-
 func (c *cluster) podPhase(t *testing.T, ns, pod string) string {
 	out, _ := c.run(t, "", "get", "pod", "-n", ns, pod, "-o", "jsonpath={.status.phase}")
 	return out

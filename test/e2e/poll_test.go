@@ -1,0 +1,22 @@
+//go:build e2e || e2echart
+
+package e2e
+
+import (
+	"testing"
+	"time"
+)
+
+// poll calls f every 100 ms until it is true, and fails the test after
+// timeout; it returns how long it waited.
+func poll(t *testing.T, timeout time.Duration, what string, f func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !f() {
+		if time.Since(start) > timeout {
+			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return time.Since(start)
+}
