@@ -85,6 +85,21 @@ func primaries(t *testing.T, c *Cluster, res string, crashed map[string]int) (wr
 	return writable, byRole
 }
 
+// crashPreferredOfMDT0 crashes s1 (mdt0's preferred node) and starts mdt0's
+// replacement pod on its peer s2, as the StatefulSet would once released.
+// It returns the command-log position of the crash, for maxPrimaries.
+func crashPreferredOfMDT0(t *testing.T, c *Cluster, r *Running) int {
+	t.Helper()
+	crashAt := logLen(t, c)
+	if err := r.KillNode("s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartTarget("mdt0", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	return crashAt
+}
+
 func logLen(t *testing.T, c *Cluster) int {
 	t.Helper()
 	log, err := c.World.Log()
@@ -100,14 +115,8 @@ func logLen(t *testing.T, c *Cluster) int {
 // target, never reformatted. The old node then comes back as Secondary.
 func TestNodeCrashFailsOverToPeer(t *testing.T) {
 	c, r := failoverCluster(t)
-	crashAt := logLen(t, c)
-	if err := r.KillNode("s1"); err != nil {
-		t.Fatal(err)
-	}
 	begin := time.Now()
-	if err := r.StartTarget("mdt0", "s2"); err != nil {
-		t.Fatal(err)
-	}
+	crashAt := crashPreferredOfMDT0(t, c, r)
 	waitPod(t, r, "target-mdt0@s2", 20*time.Second)
 	took := time.Since(begin)
 	if took < shortLease {
@@ -262,13 +271,7 @@ func TestPeerWithOutdatedDiskDoesNotPromote(t *testing.T) {
 	if _, err := host.Run(context.Background(), c.World.Host("s2"), "drbdadm", "outdate", "lfs1-mdt0"); err != nil {
 		t.Fatal(err)
 	}
-	crashAt := logLen(t, c)
-	if err := r.KillNode("s1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.StartTarget("mdt0", "s2"); err != nil {
-		t.Fatal(err)
-	}
+	crashAt := crashPreferredOfMDT0(t, c, r)
 	time.Sleep(3 * shortLease)
 	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st == agent.Ready || !strings.Contains(msg, "Outdated") {
 		t.Fatalf("s2 pod: %s %q", st, msg)
@@ -297,13 +300,7 @@ func TestPeerDoesNotServeACopyWithoutTheHoldersWrites(t *testing.T) {
 	if _, err := host.Run(ctx, c.World.Host("s1"), "zfs", "set", "lustre:note=x", "lfs1-mdt0/mdt0"); err != nil {
 		t.Fatalf("s1 could not write after its fence succeeded: %v", err)
 	}
-	crashAt := logLen(t, c)
-	if err := r.KillNode("s1"); err != nil {
-		t.Fatal(err)
-	}
-	if err := r.StartTarget("mdt0", "s2"); err != nil {
-		t.Fatal(err)
-	}
+	crashAt := crashPreferredOfMDT0(t, c, r)
 	time.Sleep(3 * shortLease)
 	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st != agent.Starting || !strings.Contains(msg, "Outdated") || !strings.Contains(msg, "resync") {
 		t.Fatalf("s2 pod: %s %q", st, msg)
