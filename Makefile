@@ -98,7 +98,7 @@ cluster-down:
 e2e-smoke:
 	$(GO) test -tags e2e -count=1 -v -timeout 20m ./test/e2e
 
-## e2e-chart: the chart end-to-end suite on the local cluster (helm install/upgrade/test/uninstall of examples/minimal.yaml and ha.yaml on simulated hosts, node crash failover); starts and stops a 10-node cluster unless one is up with those nodes. Not in `make test` yet.
+## e2e-chart: the chart end-to-end suite on the local cluster (helm install/upgrade/test/uninstall of examples/minimal.yaml and ha.yaml on simulated hosts, node crash failover and the fault matrix); starts and stops a 10-node cluster unless one is up with those nodes
 .PHONY: e2e-chart
 e2e-chart: helm
 	HELM_BIN=$$(ci/helm.sh) $(GO) test -tags e2echart -count=1 -v -timeout 30m -run TestChart ./test/e2e

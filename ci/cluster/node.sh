@@ -8,6 +8,11 @@
 #                             containerd, shims, containers): to Kubernetes it
 #                             is a crashed machine, the node goes Unknown
 #   node.sh down NAME         stop the node and remove everything it left
+#   node.sh cut-api NAME      drop every packet from the node to the API server
+#                             (kubelet and host-network pods alike, also through
+#                             the kubernetes Service): a partition, not a refusal,
+#                             so requests hang as they would on a real network
+#   node.sh heal-api NAME     undo cut-api
 #
 # Requires the control plane of up.sh (the API server on the bridge address).
 set -euo pipefail
@@ -233,9 +238,27 @@ down() {
 	log "node $name removed"
 }
 
+# The filter OUTPUT chain sees packets after the nat OUTPUT DNAT of the
+# kubernetes Service, so one rule catches both ways to the API server.
+api_rule() { echo OUTPUT -d "$(cat "$STATE/api-addr")" -p tcp --dport "$API_PORT" -m comment --comment kl-cut-api -j DROP; }
+
+cut_api() {
+	# shellcheck disable=SC2046
+	in_ns iptables -C $(api_rule) 2>/dev/null || in_ns iptables -I $(api_rule)
+	log "node $name cut off from the API server"
+}
+
+heal_api() {
+	# shellcheck disable=SC2046
+	while in_ns iptables -D $(api_rule) 2>/dev/null; do :; done
+	log "node $name reaches the API server again"
+}
+
 case $cmd in
 up) up "${3:-}" ;;
 crash) crash ;;
 down) down ;;
+cut-api) cut_api ;;
+heal-api) heal_api ;;
 *) die "unknown command $cmd" ;;
 esac

@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
@@ -72,10 +73,15 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return err
 	}
+	fencer, err := serveFencing(ctx, rt, n)
+	if err != nil {
+		return n.Fail(fmt.Errorf("DRBD fencing: %w", err))
+	}
+	n.Spec.Fence = true
 	res, err := n.Spec.DRBDResources(ctx)
 	if err != nil {
 		return n.Fail(err)
 	}
-	agent.DRBD(ctx, n.Runner, res, n.Status, n.Log, agent.Config{})
+	agent.DRBD(ctx, n.Runner, res, n.Status, n.Log, agent.Config{Unfence: fencer.UnfenceInSync})
 	return nil
 }

@@ -32,7 +32,11 @@ const (
 
 // Config tunes the loops; zero values take the defaults.
 type Config struct {
-	Interval     time.Duration // between reconciles / health checks; default 10s
+	Interval time.Duration // between reconciles / health checks; default 10s
+	// Unfence, for the DRBD loop with fencing, clears the Lease's outdated
+	// mark on this node's copy of resource when inSync (a fresh
+	// observation) holds (failover.Fencer.UnfenceInSync).
+	Unfence      func(ctx context.Context, resource string, inSync func() bool) (bool, error)
 	StopTimeout  time.Duration // bound on the stop sequence after SIGTERM; default 100s
 	StartAttempt time.Duration // bound on one start attempt, so the status says what it waits for; default 30s
 }
@@ -76,6 +80,9 @@ func every(ctx context.Context, d time.Duration, fn func()) {
 // It never takes a resource down, on stop least of all: a Primary below a
 // mounted target must survive the agent's restart.
 func DRBD(ctx context.Context, run host.Runner, res []drbd.Resource, st Status, log *slog.Logger, cfg Config) {
+	// checked: resources whose mark was looked at since they last came in
+	// sync, so the Lease is read once per resync, not once per interval.
+	checked := map[string]bool{}
 	every(ctx, cfg.interval(), func() {
 		var errs []error
 		for _, r := range res {
@@ -84,9 +91,29 @@ func DRBD(ctx context.Context, run host.Runner, res []drbd.Resource, st Status, 
 				errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
 				continue
 			}
+			if !rep.State.InSync() {
+				checked[r.Name] = false
+			} else if cfg.Unfence != nil && !checked[r.Name] {
+				cleared, err := cfg.Unfence(ctx, r.Name, func() bool {
+					s, err := drbd.Observe(ctx, run, r)
+					return err == nil && s.InSync()
+				})
+				if err != nil {
+					log.Warn("could not check this copy's outdated mark; retrying", "resource", r.Name, "err", err.Error())
+				} else {
+					checked[r.Name] = true
+				}
+				if cleared {
+					log.Info("cleared the Lease's outdated mark on this copy: it is in sync with its peer", "resource", r.Name)
+				}
+			}
 			if rep.CreatedMD || rep.BroughtUp || rep.ConfigWritten {
 				log.Info("drbd resource reconciled", "resource", r.Name, "createdMetadata", rep.CreatedMD,
-					"broughtUp", rep.BroughtUp, "configWritten", rep.ConfigWritten, "state", rep.State.String())
+					"broughtUp", rep.BroughtUp, "configWritten", rep.ConfigWritten, "adjusted", rep.Adjusted, "state", rep.State.String())
+			}
+			if rep.Pending {
+				log.Warn("the resource file changed in ways a running resource does not take without risk to a serving Primary (disk, address or port); it applies when the resource is next brought up, or run drbdadm adjust on the node at a quiet moment",
+					"resource", r.Name, "file", r.ConfPath())
 			}
 		}
 		if len(errs) > 0 {

@@ -173,24 +173,38 @@ func Render(r Resource) ([]byte, error) {
 // WriteConfig writes the resource file atomically when its content
 // differs; it reports whether it wrote.
 func WriteConfig(ctx context.Context, run host.Runner, r Resource) (bool, error) {
+	written, _, err := writeConfig(ctx, run, r)
+	return written, err
+}
+
+// writeConfig is WriteConfig that also returns the file it replaced (nil
+// when there was none).
+func writeConfig(ctx context.Context, run host.Runner, r Resource) (written bool, old []byte, err error) {
 	want, err := Render(r)
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	exists, err := host.Exists(ctx, run, r.ConfPath())
 	if err != nil {
-		return false, err
+		return false, nil, err
 	}
 	if exists {
-		have, err := host.ReadFile(ctx, run, r.ConfPath())
-		if err != nil {
-			return false, err
+		if old, err = host.ReadFile(ctx, run, r.ConfPath()); err != nil {
+			return false, nil, err
 		}
-		if bytes.Equal(have, want) {
-			return false, nil
+		if bytes.Equal(old, want) {
+			return false, old, nil
 		}
 	}
-	return true, host.WriteFileAtomic(ctx, run, r.ConfPath(), want, 0o644)
+	return true, old, host.WriteFileAtomic(ctx, run, r.ConfPath(), want, 0o644)
+}
+
+// onlyFencingChanged reports whether old is r's file with the other
+// fencing setting: the one change Ensure applies to a running resource.
+func onlyFencingChanged(old []byte, r Resource) bool {
+	r.Fence = !r.Fence
+	other, err := Render(r)
+	return err == nil && bytes.Equal(old, other)
 }
 
 // State is a resource as the kernel reports it.
@@ -204,6 +218,12 @@ type State struct {
 
 // UpToDate reports whether the local disk holds current data.
 func (s State) UpToDate() bool { return s.Up && s.Disk == "UpToDate" }
+
+// InSync reports a resource whose two copies are connected and current:
+// neither side can hold a write the other lacks.
+func (s State) InSync() bool {
+	return s.Up && s.CState == "Connected" && s.Disk == "UpToDate" && s.PeerDisk == "UpToDate"
+}
 
 func (s State) String() string {
 	if !s.Up {
@@ -290,25 +310,44 @@ func ProveBlank(ctx context.Context, run host.Runner, r Resource) error {
 // Report says what Ensure changed.
 type Report struct {
 	ConfigWritten bool
-	CreatedMD     bool
-	BroughtUp     bool
-	State         State
+	// Adjusted: the running resource took the new fencing policy
+	// (drbdadm adjust). Pending: the file changed in other ways, which
+	// the running resource does not take until it is next brought up.
+	Adjusted, Pending bool
+	CreatedMD         bool
+	BroughtUp         bool
+	State             State
 }
 
 // Ensure is the DRBD agent's step for one resource: config written, metadata
 // present (created only on a proven-blank disk), resource up. A resource
 // that is already up is left alone whatever its role: the agent never takes
-// a resource down.
+// a resource down. The one change it applies to a running resource is the
+// fencing policy (an upgrade that turns fencing on): `drbdadm adjust` then
+// changes only disk options and handlers. Any other change (a disk, an
+// address, a port) could detach or disconnect a serving Primary, so it
+// waits for the resource's next start.
 func Ensure(ctx context.Context, run host.Runner, r Resource) (Report, error) {
 	var rep Report
-	var err error
-	if rep.ConfigWritten, err = WriteConfig(ctx, run, r); err != nil {
+	written, old, err := writeConfig(ctx, run, r)
+	if err != nil {
 		return rep, err
 	}
+	rep.ConfigWritten = written
 	if rep.State, err = Observe(ctx, run, r); err != nil {
 		return rep, err
 	}
 	if rep.State.Up {
+		if written && old != nil {
+			if !onlyFencingChanged(old, r) {
+				rep.Pending = true
+				return rep, nil
+			}
+			if _, err := host.Run(ctx, run, "drbdadm", "adjust", r.Name); err != nil {
+				return rep, err
+			}
+			rep.Adjusted = true
+		}
 		return rep, nil
 	}
 	has, err := HasMetadata(ctx, run, r)

@@ -395,3 +395,44 @@ func TestProveBlank(t *testing.T) {
 		t.Fatalf("disk with DRBD metadata: %v", err)
 	}
 }
+
+// An upgrade that turns fencing on reaches a running resource (adjust, once,
+// Primary untouched); any other change to a running resource's file is
+// written but only reported as pending, never adjusted into a serving
+// Primary.
+func TestEnsureAdjustsOnlyTheFencingPolicy(t *testing.T) {
+	w := newWorld(t, hostsim.DRBD84)
+	ensureBoth(t, w)
+	ctx := context.Background()
+	if _, err := InitialSync(ctx, w.Host("s1"), resource(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	fenced := resource(0, 1)
+	fenced.Fence = true
+	rep, err := Ensure(ctx, w.Host("s1"), fenced)
+	if err != nil || !rep.ConfigWritten || !rep.Adjusted || rep.Pending || rep.State.Role != "Primary" {
+		t.Fatalf("turning fencing on: %+v %v", rep, err)
+	}
+	if rep, err = Ensure(ctx, w.Host("s1"), fenced); err != nil || rep.ConfigWritten || rep.Adjusted {
+		t.Fatalf("second Ensure: %+v %v", rep, err)
+	}
+	if got := ran(t, w, "s1", "drbdadm adjust"); len(got) != 1 {
+		t.Fatalf("adjusts %v, want one", got)
+	}
+	// The policy is live: losing the peer now runs the (missing) handler
+	// and freezes I/O, which resource-only never does.
+	if err := w.CutLink("s1", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if got := ran(t, w, "s1", FencePeerHandler); len(got) != 1 {
+		t.Fatalf("fence-peer runs %v, want one after the adjust", got)
+	}
+	moved := fenced
+	moved.Local.Disk = "/dev/sdc"
+	if rep, err = Ensure(ctx, w.Host("s1"), moved); err != nil || !rep.ConfigWritten || rep.Adjusted || !rep.Pending {
+		t.Fatalf("disk change on a running Primary: %+v %v", rep, err)
+	}
+	if got := ran(t, w, "s1", "drbdadm adjust"); len(got) != 1 {
+		t.Fatalf("adjusts %v after a disk change, want still one", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -35,22 +36,33 @@ const (
 // Conflict, never overwrites). A node the Lease marks outdated itself never
 // fences its peer: its own copy is the stale one.
 func FencePeer(ctx context.Context, leases LeaseClient, leaseName, self, peer string) int {
+	code, _ := FencePeerWhy(ctx, leases, leaseName, self, peer)
+	return code
+}
+
+// FencePeerWhy is FencePeer with the reason for its answer, for the log
+// an operator reads when DRBD froze I/O or refused a promotion.
+func FencePeerWhy(ctx context.Context, leases LeaseClient, leaseName, self, peer string) (int, string) {
 	cur, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
 		// Nobody holds a Lease that does not exist, so neither do we.
-		return FenceRefused
+		return FenceRefused, "Lease " + leaseName + " does not exist: this node does not hold it"
 	case err != nil:
-		return FenceFailed
+		return FenceFailed, "reading Lease " + leaseName + ": " + err.Error()
 	}
 	if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != self {
-		return FenceRefused
+		holder := "nobody"
+		if cur.Spec.HolderIdentity != nil {
+			holder = *cur.Spec.HolderIdentity
+		}
+		return FenceRefused, "Lease " + leaseName + " is held by " + holder + ", not this node"
 	}
 	switch cur.Annotations[OutdatedAnnotation] {
 	case self:
-		return FenceRefused
+		return FenceRefused, "Lease " + leaseName + " marks this node's own copy outdated"
 	case peer:
-		return FencedOutdated
+		return FencedOutdated, "Lease " + leaseName + " already marks " + peer + " outdated"
 	}
 	next := cur.DeepCopy()
 	if next.Annotations == nil {
@@ -58,29 +70,43 @@ func FencePeer(ctx context.Context, leases LeaseClient, leaseName, self, peer st
 	}
 	next.Annotations[OutdatedAnnotation] = peer
 	if _, err := leases.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
-		return FenceFailed
+		return FenceFailed, "marking " + peer + " outdated on Lease " + leaseName + ": " + err.Error()
 	}
-	return FencedOutdated
+	return FencedOutdated, "marked " + peer + " outdated on Lease " + leaseName
 }
 
 // Unfence clears the mark after this node's copy was resynced
 // (after-resync-target): only a mark naming self, so a late call cannot
 // erase a mark a newer fence put on the peer.
 func Unfence(ctx context.Context, leases LeaseClient, leaseName, self string) error {
+	_, err := UnfenceInSync(ctx, leases, leaseName, self, func() bool { return true })
+	return err
+}
+
+// UnfenceInSync clears a mark naming self once this node's copy is seen in
+// sync with its peer again, for when the after-resync-target handler could
+// not (its agent or the API was away at the end of the resync, or the
+// pair reconnected without a resync). The order makes it safe: read the
+// Lease, then observe (inSync), then write with the version read. A fence
+// that marked self again after the read changes the version, so the write
+// fails instead of erasing the newer mark. It returns whether it cleared.
+func UnfenceInSync(ctx context.Context, leases LeaseClient, leaseName, self string, inSync func() bool) (bool, error) {
 	cur, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return nil
+		return false, nil
 	}
 	if err != nil {
-		return err
+		return false, err
 	}
-	if cur.Annotations[OutdatedAnnotation] != self {
-		return nil
+	if cur.Annotations[OutdatedAnnotation] != self || !inSync() {
+		return false, nil
 	}
 	next := cur.DeepCopy()
 	delete(next.Annotations, OutdatedAnnotation)
-	_, err = leases.Update(ctx, next, metav1.UpdateOptions{})
-	return err
+	if _, err := leases.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Outdated returns the node the Lease marks outdated ("" for none or no
@@ -136,6 +162,18 @@ type Fencer struct {
 	Leases    LeaseClient
 	Node      string
 	Resources map[string]Fenced
+	// Log, when set, gets every decision and its reason.
+	Log *slog.Logger
+}
+
+// UnfenceInSync is UnfenceInSync for resource (see there); an unknown
+// resource clears nothing.
+func (f *Fencer) UnfenceInSync(ctx context.Context, resource string, inSync func() bool) (bool, error) {
+	r, ok := f.Resources[resource]
+	if !ok {
+		return false, nil
+	}
+	return UnfenceInSync(ctx, f.Leases, r.Lease, f.Node, inSync)
 }
 
 // FencePeer is the fence-peer answer for resource; an unknown resource
@@ -143,9 +181,12 @@ type Fencer struct {
 func (f *Fencer) FencePeer(ctx context.Context, resource string) int {
 	r, ok := f.Resources[resource]
 	if !ok {
+		f.log("fence-peer", resource, FenceFailed, "not a DRBD resource of this node")
 		return FenceFailed
 	}
-	return FencePeer(ctx, f.Leases, r.Lease, f.Node, r.Peer)
+	code, why := FencePeerWhy(ctx, f.Leases, r.Lease, f.Node, r.Peer)
+	f.log("fence-peer", resource, code, why)
+	return code
 }
 
 // Unfence is the after-resync-target answer for resource: 0 when the mark
@@ -154,8 +195,20 @@ func (f *Fencer) FencePeer(ctx context.Context, resource string) int {
 // or an operator clears the mark.
 func (f *Fencer) Unfence(ctx context.Context, resource string) int {
 	r, ok := f.Resources[resource]
-	if !ok || Unfence(ctx, f.Leases, r.Lease, f.Node) != nil {
+	if !ok {
+		f.log("unfence", resource, FenceFailed, "not a DRBD resource of this node")
 		return FenceFailed
 	}
+	if err := Unfence(ctx, f.Leases, r.Lease, f.Node); err != nil {
+		f.log("unfence", resource, FenceFailed, err.Error())
+		return FenceFailed
+	}
+	f.log("unfence", resource, 0, "this node's copy carries no outdated mark")
 	return 0
+}
+
+func (f *Fencer) log(op, resource string, code int, why string) {
+	if f.Log != nil {
+		f.Log.Info("fence decision", "op", op, "resource", resource, "exit", code, "reason", why)
+	}
 }

@@ -117,3 +117,49 @@ func TestFencePeerLosesARaceWithATakeover(t *testing.T) {
 		t.Fatalf("mark %q recorded by a holder that lost the Lease", m)
 	}
 }
+
+// The DRBD agent clears the mark on its own copy from its observation of
+// an in-sync pair, only when that observation came after the Lease read:
+// a fence that marks the copy again in between wins.
+func TestUnfenceInSync(t *testing.T) {
+	ctx := context.Background()
+	store, _, a, _ := pair(t)
+	api := store.Client(nil)
+	if err := a.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := FencePeer(ctx, api, "lfs1-mdt0", "s1", "s2"); got != FencedOutdated {
+		t.Fatalf("fence: exit %d", got)
+	}
+	if cleared, err := UnfenceInSync(ctx, api, "lfs1-mdt0", "s1", func() bool { t.Fatal("observed for a mark on the peer"); return true }); cleared || err != nil {
+		t.Fatalf("s1 cleared s2's mark: %v %v", cleared, err)
+	}
+	if cleared, err := UnfenceInSync(ctx, api, "lfs1-mdt0", "s2", func() bool { return false }); cleared || err != nil {
+		t.Fatalf("cleared while out of sync: %v %v", cleared, err)
+	}
+	// The observation says in sync, but a new fence (the holder lost the
+	// peer again) lands before the write: the write conflicts.
+	refence := func() bool {
+		cur, err := api.Get(ctx, "lfs1-mdt0", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cur.Annotations["kube-lustre.io/fenced-again"] = "x"
+		if _, err := api.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		return true
+	}
+	if cleared, err := UnfenceInSync(ctx, api, "lfs1-mdt0", "s2", refence); cleared || err == nil {
+		t.Fatalf("cleared over a newer fence: %v %v", cleared, err)
+	}
+	if m, _ := Outdated(ctx, api, "lfs1-mdt0"); m != "s2" {
+		t.Fatalf("mark %q after the race, want s2", m)
+	}
+	if cleared, err := UnfenceInSync(ctx, api, "lfs1-mdt0", "s2", func() bool { return true }); !cleared || err != nil {
+		t.Fatalf("in sync: %v %v", cleared, err)
+	}
+	if m, _ := Outdated(ctx, api, "lfs1-mdt0"); m != "" {
+		t.Fatalf("mark %q after the clear", m)
+	}
+}

@@ -179,7 +179,16 @@ func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Durat
 		if !sleep(ctx, l.RenewInterval()) {
 			return nil
 		}
-		err := l.TryAcquire(ctx)
+		// A renewal that hangs (packets to the API server dropped, not
+		// refused) must not outlive the renew deadline: past it the holder
+		// has to be stopping, whatever the request would have said.
+		left := l.RenewDeadline() - l.now().Sub(l.lastRenew)
+		if l.lastRenew.IsZero() || left <= 0 {
+			return fmt.Errorf("%w: no renewal within %s", ErrLost, l.RenewDeadline())
+		}
+		actx, cancel := context.WithTimeout(ctx, left)
+		err := l.TryAcquire(actx)
+		cancel()
 		var held *HeldError
 		switch {
 		case err == nil || ctx.Err() != nil:

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/kube-lustre/kube-lustre/internal/failover/leasetest"
@@ -132,5 +133,34 @@ func TestHoldEndsCleanlyOnCancel(t *testing.T) {
 	cancel()
 	if err := a.Hold(ctx, Sleep); err != nil {
 		t.Fatalf("Hold after cancel = %v", err)
+	}
+}
+
+// hanging is an API server whose packets are dropped: every request
+// blocks until its context ends.
+type hanging struct{ LeaseClient }
+
+func (hanging) Get(ctx context.Context, _ string, _ metav1.GetOptions) (*coordinationv1.Lease, error) {
+	<-ctx.Done()
+	return nil, ctx.Err()
+}
+
+// A renewal that hangs does not hold the holder past its renew deadline:
+// it gives up while the peer still considers the Lease live (a peer may
+// take over only a whole Duration after the last renewal).
+func TestHoldGivesUpOnAHangingRenewal(t *testing.T) {
+	store := leasetest.New()
+	l := &Lease{Client: store.Client(nil), Name: "lfs1-mdt0", Identity: "s1", Duration: 4 * time.Second}
+	ctx := context.Background()
+	if err := l.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	renewed := time.Now()
+	l.Client = hanging{l.Client}
+	if err := l.Hold(ctx, Sleep); !errors.Is(err, ErrLost) {
+		t.Fatalf("Hold = %v, want ErrLost", err)
+	}
+	if since := time.Since(renewed); since >= l.Duration {
+		t.Fatalf("gave up %s after the last renewal: a peer may already have taken over after %s", since, l.Duration)
 	}
 }

@@ -14,8 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/kube-lustre/kube-lustre/internal/failover"
 )
 
 // DefaultPath is the socket on the host (and in the agent's hostPath
@@ -28,13 +26,26 @@ const (
 	OpUnfence   = "unfence"
 )
 
+// failed is the answer when no decision could be had: DRBD treats exit 1
+// from fence-peer as a failed fence (failover.FenceFailed), so a Primary's
+// I/O stays frozen and a Secondary is not promoted.
+const failed = 1
+
+// Decider makes the decisions (failover.Fencer in the DRBD agent). The
+// package needs nothing else of it, so the simulated host can speak the
+// same protocol without linking the Kubernetes client.
+type Decider interface {
+	FencePeer(ctx context.Context, resource string) int
+	Unfence(ctx context.Context, resource string) int
+}
+
 // Timeout bounds one question: a Primary's I/O is frozen while fence-peer
 // runs, so an answer that cannot come soon is a failed fence.
 const Timeout = 10 * time.Second
 
 // Serve answers questions on l with f until ctx ends. Each connection gets
 // one answer: the exit code the handler is to exit with.
-func Serve(ctx context.Context, l net.Listener, f *failover.Fencer) error {
+func Serve(ctx context.Context, l net.Listener, f Decider) error {
 	go func() {
 		<-ctx.Done()
 		l.Close()
@@ -51,7 +62,7 @@ func Serve(ctx context.Context, l net.Listener, f *failover.Fencer) error {
 	}
 }
 
-func answer(ctx context.Context, conn net.Conn, f *failover.Fencer) {
+func answer(ctx context.Context, conn net.Conn, f Decider) {
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(Timeout))
 	line, err := bufio.NewReader(conn).ReadString('\n')
@@ -61,7 +72,7 @@ func answer(ctx context.Context, conn net.Conn, f *failover.Fencer) {
 	op, resource, _ := strings.Cut(strings.TrimSpace(line), " ")
 	qctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
-	code := failover.FenceFailed
+	code := failed
 	switch op {
 	case OpFencePeer:
 		code = f.FencePeer(qctx, resource)
@@ -72,33 +83,33 @@ func answer(ctx context.Context, conn net.Conn, f *failover.Fencer) {
 }
 
 // Ask is the handler side: the exit code for op on resource, or
-// FenceFailed (1) with the reason when the agent cannot be asked, so that
+// 1 (a failed fence) with the reason when the agent cannot be asked, so that
 // DRBD keeps I/O frozen rather than guess.
 func Ask(ctx context.Context, path, op, resource string) (int, error) {
 	if resource == "" || strings.ContainsAny(resource, " \n") {
-		return failover.FenceFailed, fmt.Errorf("bad resource name %q", resource)
+		return failed, fmt.Errorf("bad resource name %q", resource)
 	}
 	ctx, cancel := context.WithTimeout(ctx, Timeout)
 	defer cancel()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return failover.FenceFailed, err
+		return failed, err
 	}
 	defer conn.Close()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	}
 	if _, err := fmt.Fprintf(conn, "%s %s\n", op, resource); err != nil {
-		return failover.FenceFailed, err
+		return failed, err
 	}
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	if err != nil {
-		return failover.FenceFailed, fmt.Errorf("no answer from the DRBD agent: %w", err)
+		return failed, fmt.Errorf("no answer from the DRBD agent: %w", err)
 	}
 	code, err := strconv.Atoi(strings.TrimSpace(line))
 	if err != nil || code < 0 || code > 255 {
-		return failover.FenceFailed, errors.Join(fmt.Errorf("bad answer %q", line), err)
+		return failed, errors.Join(fmt.Errorf("bad answer %q", line), err)
 	}
 	return code, nil
 }

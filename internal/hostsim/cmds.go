@@ -35,6 +35,9 @@ func init() {
 		"mv":            cmdMv,
 		"mkdir":         cmdMkdir,
 		"rm":            cmdRm,
+		"rmdir":         cmdRmdir,
+		"lfs":           cmdLfs,
+		"dd":            cmdDd,
 		"chmod":         cmdChmod,
 		"test":          cmdTest,
 		"hostid":        cmdHostid,
@@ -78,155 +81,6 @@ func runCommand(st *state, h *hostState, c host.Cmd) host.Result {
 }
 
 func (h *hostState) isDir(p string) bool { return h.Dirs[path.Clean(p)] }
-
-func cmdCat(st *state, h *hostState, c host.Cmd) host.Result {
-	var out strings.Builder
-	for _, p := range c.Args {
-		switch p {
-		case "/proc/mounts":
-			out.WriteString(h.procMounts())
-			continue
-		case "/proc/drbd":
-			if !h.Modules["drbd"] {
-				return fail(1, "cat: /proc/drbd: No such file or directory")
-			}
-			out.WriteString(st.procDRBD(h))
-			continue
-		}
-		b, found := h.Files[path.Clean(p)]
-		if !found {
-			if h.isDir(p) {
-				return fail(1, "cat: %s: Is a directory", p)
-			}
-			return fail(1, "cat: %s: No such file or directory", p)
-		}
-		out.Write(b)
-	}
-	return ok(out.String())
-}
-
-func cmdTee(st *state, h *hostState, c host.Cmd) host.Result {
-	for _, p := range c.Args {
-		if strings.HasPrefix(p, "-") {
-			return fail(1, "tee: option %s not simulated", p)
-		}
-		if !h.isDir(path.Dir(path.Clean(p))) {
-			return fail(1, "tee: %s: No such file or directory", p)
-		}
-		h.Files[path.Clean(p)] = append([]byte(nil), c.Stdin...)
-	}
-	return ok(string(c.Stdin))
-}
-
-// plainArgs drops options such as -f/-p that the simulator treats as always
-// given.
-func plainArgs(args []string) []string {
-	var out []string
-	for _, a := range args {
-		if !strings.HasPrefix(a, "-") {
-			out = append(out, path.Clean(a))
-		}
-	}
-	return out
-}
-
-func cmdMv(st *state, h *hostState, c host.Cmd) host.Result {
-	a := plainArgs(c.Args)
-	if len(a) != 2 {
-		return fail(1, "mv: missing file operand")
-	}
-	b, found := h.Files[a[0]]
-	if !found {
-		return fail(1, "mv: cannot stat '%s': No such file or directory", a[0])
-	}
-	if !h.isDir(path.Dir(a[1])) {
-		return fail(1, "mv: cannot move '%s' to '%s': No such file or directory", a[0], a[1])
-	}
-	delete(h.Files, a[0])
-	h.Files[a[1]] = b
-	return ok("")
-}
-
-func cmdMkdir(st *state, h *hostState, c host.Cmd) host.Result {
-	parents := len(c.Args) > 0 && c.Args[0] == "-p"
-	for _, p := range plainArgs(c.Args) {
-		if _, isFile := h.Files[p]; isFile {
-			return fail(1, "mkdir: cannot create directory '%s': File exists", p)
-		}
-		if !parents && !h.isDir(path.Dir(p)) {
-			return fail(1, "mkdir: cannot create directory '%s': No such file or directory", p)
-		}
-		for d := p; d != "/" && d != "."; d = path.Dir(d) {
-			h.Dirs[d] = true
-		}
-	}
-	return ok("")
-}
-
-func cmdRm(st *state, h *hostState, c host.Cmd) host.Result {
-	force := false
-	for _, a := range c.Args {
-		force = force || a == "-f"
-	}
-	for _, p := range plainArgs(c.Args) {
-		if _, found := h.Files[p]; !found && !force {
-			return fail(1, "rm: cannot remove '%s': No such file or directory", p)
-		}
-		delete(h.Files, p)
-	}
-	return ok("")
-}
-
-func cmdChmod(st *state, h *hostState, c host.Cmd) host.Result {
-	a := plainArgs(c.Args)
-	if len(a) < 2 {
-		return fail(1, "chmod: missing operand")
-	}
-	for _, p := range a[1:] {
-		if _, found := h.Files[p]; !found && !h.isDir(p) {
-			return fail(1, "chmod: cannot access '%s': No such file or directory", p)
-		}
-	}
-	return ok("")
-}
-
-// exists reports whether p is a file, directory or device on the host. A
-// DRBD device node exists only while its resource is up.
-func (h *hostState) exists(p string) bool {
-	p = path.Clean(p)
-	if _, found := h.Files[p]; found || h.isDir(p) || p == "/proc/mounts" {
-		return true
-	}
-	if _, found := h.Disks[p]; found {
-		return true
-	}
-	return h.drbdByDevice(p) != nil
-}
-
-func cmdTest(st *state, h *hostState, c host.Cmd) host.Result {
-	if len(c.Args) != 2 {
-		return fail(2, "test: expected -e|-f|-b|-d PATH")
-	}
-	p := path.Clean(c.Args[1])
-	var yes bool
-	switch c.Args[0] {
-	case "-e":
-		yes = h.exists(p)
-	case "-f":
-		_, yes = h.Files[p]
-	case "-d":
-		yes = h.isDir(p)
-	case "-b":
-		_, yes = h.Disks[p]
-		yes = yes || h.drbdByDevice(p) != nil
-	default:
-		return fail(2, "test: %s: unary operator expected", c.Args[0])
-	}
-	if yes {
-		return ok("")
-	}
-	return host.Result{ExitCode: 1}
-}
 
 // hostID returns the host's ZFS hostid as 8 hex digits, "" when
 // /etc/hostid is missing (ZFS then uses hostid 0).
@@ -463,18 +317,60 @@ func cmdBlkid(st *state, h *hostState, c host.Cmd) host.Result {
 	return ok(fmt.Sprintf("%s: %s\n", dev, strings.Join(kv, " ")))
 }
 
-// procMounts renders /proc/mounts.
+// procMounts renders /proc/mounts. A read-only bind mount of a rw
+// filesystem shows ro first, the superblock's options after it.
 func (h *hostState) procMounts() string {
 	lines := []string{"/dev/vda1 / ext4 rw,relatime 0 0", "proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0"}
 	for _, m := range h.Mounts {
-		lines = append(lines, fmt.Sprintf("%s %s %s %s 0 0", m.Source, m.Target, m.FSType, m.Options))
+		lines = append(lines, fmt.Sprintf("%s %s %s %s 0 0", m.Source, m.Target, m.FSType, m.options()))
 	}
 	return joinLines(lines)
 }
 
-func (h *hostState) mountAt(target string) int {
+func (m mount) options() string {
+	if !m.ReadOnly {
+		return m.Options
+	}
+	_, rest, _ := strings.Cut(m.Options, ",")
+	return strings.TrimSuffix("ro,"+rest, ",")
+}
+
+// mountinfo renders /proc/self/mountinfo (proc(5)): mount ID, parent ID,
+// major:minor, the root of the mount within its filesystem, the mount
+// point, per-mount options, "-", type, source, superblock options. Every
+// mount of one filesystem shares its device number.
+func (h *hostState) mountinfo() string {
+	lines := []string{"21 1 254:1 / / rw,relatime shared:1 - ext4 /dev/vda1 rw", "22 21 0:20 / /proc rw,nosuid,nodev,noexec,relatime shared:2 - proc proc rw"}
+	devs := map[string]int{"/dev/vda1": 0}
 	for i, m := range h.Mounts {
-		if m.Target == path.Clean(target) {
+		id := m.ID
+		if id == 0 {
+			id = 900 + i
+		}
+		dev := "254:1"
+		if m.Source != "/dev/vda1" {
+			if _, seen := devs[m.Source]; !seen {
+				devs[m.Source] = 40 + len(devs)
+			}
+			dev = fmt.Sprintf("0:%d", devs[m.Source])
+		}
+		root := m.Root
+		if root == "" {
+			root = "/"
+		}
+		perMount := "rw,relatime"
+		if m.ReadOnly || strings.HasPrefix(m.Options, "ro") {
+			perMount = "ro,relatime"
+		}
+		lines = append(lines, fmt.Sprintf("%d 21 %s %s %s %s - %s %s %s", id, dev, root, m.Target, perMount, m.FSType, m.Source, m.Options))
+	}
+	return joinLines(lines)
+}
+
+// mountAt returns the index of the topmost mount on target, -1 if none.
+func (h *hostState) mountAt(target string) int {
+	for i := len(h.Mounts) - 1; i >= 0; i-- {
+		if h.Mounts[i].Target == path.Clean(target) {
 			return i
 		}
 	}
@@ -487,7 +383,10 @@ func cmdMountpoint(st *state, h *hostState, c host.Cmd) host.Result {
 		return fail(1, "mountpoint: bad usage")
 	}
 	quiet := len(c.Args) > 1 && c.Args[0] == "-q"
-	if !h.exists(a[0]) {
+	// util-linux answers from the mount table first, so a Lustre client
+	// mount whose MDT is unreachable (its root cannot be stat'ed) is still
+	// a mount point: the client agent must see it to unmount it.
+	if h.mountAt(a[0]) < 0 && !st.exists(h, a[0]) {
 		return fail(1, "mountpoint: %s: No such file or directory", a[0])
 	}
 	if h.mountAt(a[0]) >= 0 {

@@ -1,11 +1,15 @@
 package hostsim
 
 import (
+	"context"
 	"fmt"
+	"net"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/kube-lustre/kube-lustre/internal/fencesock"
 	"github.com/kube-lustre/kube-lustre/internal/host"
 )
 
@@ -251,6 +255,81 @@ func TestAfterResyncTarget(t *testing.T) {
 			}
 			if ran, _ := w.Ran("s1", unfenceCmd+" r0"); len(ran) != 1 {
 				t.Fatalf("handler call not in the command log: %v", ran)
+			}
+		})
+	}
+}
+
+// decider answers fence questions with fixed codes and records them.
+type decider struct {
+	mu    sync.Mutex
+	code  int
+	asked []string
+}
+
+func (d *decider) answer(op, res string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.asked = append(d.asked, op+" "+res)
+	return d.code
+}
+
+func (d *decider) FencePeer(_ context.Context, res string) int { return d.answer("fence-peer", res) }
+func (d *decider) Unfence(_ context.Context, res string) int   { return d.answer("unfence", res) }
+
+// A host whose agent serves the fence socket (the cluster's processes do
+// not share Go functions) gets its handler answers from that socket, with
+// the handler's subcommand as the question; a socket nobody serves is a
+// failed fence (I/O frozen), and a crash forgets the socket with the
+// processes that served it.
+func TestHandlerSocket(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		serve  bool
+		code   int
+		frozen bool
+	}{
+		{name: "agent answers outdated", serve: true, code: 4},
+		{name: "agent refuses", serve: true, code: 6, frozen: true},
+		{name: "nobody serves the socket", frozen: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := stonithPair(t)
+			path := filepath.Join(w.dir, "s1-fence.sock")
+			d := &decider{code: tc.code}
+			if tc.serve {
+				l, err := net.Listen("unix", path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				go func() { _ = fencesock.Serve(ctx, l, d) }()
+			}
+			must(t, w.SetHandlerSocket("s1", "s1-fence.sock"))
+			must(t, w.CutLink("s1", "s2"))
+			_, err := run(w, "s1", cmd("zfs", "set", "lustre:note=x", "p0/t"))
+			if tc.frozen != host.ExitedWith(err, 1, "I/O suspended") {
+				t.Fatalf("write after the cut: %v, want frozen=%v", err, tc.frozen)
+			}
+			if tc.serve && (len(d.asked) != 1 || d.asked[0] != "fence-peer r0") {
+				t.Fatalf("asked %v", d.asked)
+			}
+			code := 1
+			if tc.serve {
+				code = tc.code
+			}
+			if out := mustRun(t, w, "s1", cmd("dmesg")); !strings.Contains(out.Stdout, fmt.Sprintf("fence-peer minor-0 exit code %d ", code)) {
+				t.Fatalf("kernel log %q, want fence-peer exit code %d", out.Stdout, code)
+			}
+			must(t, w.Crash("s1"))
+			if err := w.view(func(st *state) error {
+				if s := st.Hosts["s1"].HandlerSocket; s != "" {
+					return fmt.Errorf("socket %q survived the crash", s)
+				}
+				return nil
+			}); err != nil {
+				t.Fatal(err)
 			}
 		})
 	}

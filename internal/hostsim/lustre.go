@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -192,21 +193,27 @@ func (st *state) reachable(h, other *hostState) bool {
 	return !other.Down && other.LNetUp && (h == other || !st.Cut[linkKey(h.Name, other.Name)])
 }
 
-// findTarget finds a mounted server target reachable from h that serves
-// one of the NIDs and satisfies pick.
+// findTarget reports whether a mounted server target reachable from h
+// serves one of the NIDs and satisfies pick.
 func (st *state) findTarget(h *hostState, nids []string, pick func(m mount) bool) bool {
+	_, m := st.locateTarget(h, nids, pick)
+	return m != nil
+}
+
+// locateTarget returns the host and mount of such a target, nil if none.
+func (st *state) locateTarget(h *hostState, nids []string, pick func(m mount) bool) (*hostState, *mount) {
 	for _, hn := range sortedKeys(st.Hosts) {
 		other := st.Hosts[hn]
 		if !st.reachable(h, other) || !intersects(other.nids(), nids) {
 			continue
 		}
-		for _, m := range other.Mounts {
+		for i, m := range other.Mounts {
 			if m.Svname != "" && pick(m) {
-				return true
+				return other, &other.Mounts[i]
 			}
 		}
 	}
-	return false
+	return nil, nil
 }
 
 func intersects(a, b []string) bool {
@@ -221,8 +228,8 @@ func intersects(a, b []string) bool {
 }
 
 func cmdMount(st *state, h *hostState, c host.Cmd) host.Result {
-	var fstype, opts string
-	var pos []string
+	var fstype string
+	var opts, pos []string
 	for i := 0; i < len(c.Args); i++ {
 		switch a := c.Args[i]; {
 		case (a == "-t" || a == "-o") && i+1 < len(c.Args):
@@ -230,16 +237,24 @@ func cmdMount(st *state, h *hostState, c host.Cmd) host.Result {
 			if a == "-t" {
 				fstype = c.Args[i]
 			} else {
-				opts = c.Args[i]
+				opts = append(opts, strings.Split(c.Args[i], ",")...)
 			}
+		case a == "--bind" || a == "-B":
+			opts = append(opts, "bind")
 		case strings.HasPrefix(a, "-"):
 			return fail(1, "mount: option %s not simulated", a)
 		default:
 			pos = append(pos, a)
 		}
 	}
-	if fstype != "lustre" || len(pos) != 2 {
-		return fail(32, "mount: only `mount -t lustre SOURCE DIR` is simulated")
+	has := func(o string) bool { return slices.Contains(opts, o) }
+	switch {
+	case has("remount") && has("bind") && len(pos) == 1:
+		return h.remountBind(pos[0], opts)
+	case has("bind") && len(pos) == 2 && !has("remount"):
+		return st.bindMount(h, pos[0], pos[1], opts)
+	case fstype != "lustre" || len(pos) != 2:
+		return fail(32, "mount: only `mount -t lustre SOURCE DIR`, `mount --bind SRC DIR` and `mount -o remount,bind,ro|rw DIR` are simulated")
 	}
 	src, dir := pos[0], path.Clean(pos[1])
 	failed := func(code int, why string) host.Result {
@@ -258,9 +273,60 @@ func cmdMount(st *state, h *hostState, c host.Cmd) host.Result {
 		return failed(100, "Network is down")
 	}
 	if i := strings.Index(src, ":/"); i >= 0 {
-		return st.mountClient(h, src, dir, opts, splitNIDs(src[:i]), src[i+2:], failed)
+		return st.mountClient(h, src, dir, strings.Join(opts, ","), splitNIDs(src[:i]), src[i+2:], failed)
 	}
 	return st.mountTarget(h, src, dir, failed)
+}
+
+// addMount appends m to the mount table with a fresh mount ID.
+func (h *hostState) addMount(m mount) {
+	h.MountSeq++
+	m.ID = 1000 + h.MountSeq
+	h.Mounts = append(h.Mounts, m)
+}
+
+// bindMount models `mount --bind SRC DIR` (util-linux 2.27+ also applies
+// ro given with it, through a remount it does itself). Both paths must
+// exist; mounting on a mount point stacks, as the kernel allows.
+func (st *state) bindMount(h *hostState, src, dir string, opts []string) host.Result {
+	src, dir = path.Clean(src), path.Clean(dir)
+	from, errno := st.resolve(h, src)
+	if errno != "" {
+		return fail(32, "mount: %s: special device %s does not exist: %s.", dir, src, errno)
+	}
+	if isDir, exists := st.kind(h, from); !exists || !isDir {
+		return fail(32, "mount: %s: special device %s does not exist.", dir, src)
+	}
+	to, errno := st.resolve(h, dir)
+	if errno != "" {
+		return fail(32, "mount: %s: mount point does not exist: %s.", dir, errno)
+	}
+	if isDir, exists := st.kind(h, to); !exists || !isDir {
+		return fail(32, "mount: %s: mount point does not exist.", dir)
+	}
+	m := mount{Source: "/dev/vda1", Target: dir, FSType: "ext4", Options: "rw,relatime", Root: from.p, Bind: true}
+	if from.mnt != nil && from.mnt.isClient() {
+		m = mount{Source: from.mnt.Source, Target: dir, FSType: "lustre", Options: from.mnt.Options, FSName: from.mnt.FSName, Root: from.p, Bind: true}
+	}
+	m.ReadOnly = slices.Contains(opts, "ro") || (from.mnt != nil && from.mnt.ReadOnly)
+	h.addMount(m)
+	return ok("")
+}
+
+// remountBind changes the per-mount read-only flag of the topmost mount
+// at dir.
+func (h *hostState) remountBind(dir string, opts []string) host.Result {
+	i := h.mountAt(dir)
+	if i < 0 {
+		return fail(32, "mount: %s: mount point not mounted or bad option.", path.Clean(dir))
+	}
+	switch {
+	case slices.Contains(opts, "ro"):
+		h.Mounts[i].ReadOnly = true
+	case slices.Contains(opts, "rw"):
+		h.Mounts[i].ReadOnly = false
+	}
+	return ok("")
 }
 
 func (st *state) mountClient(h *hostState, src, dir, opts string, nids []string, fileset string, failed func(int, string) host.Result) host.Result {
@@ -271,11 +337,22 @@ func (st *state) mountClient(h *hostState, src, dir, opts string, nids []string,
 	if !st.findTarget(h, nids, func(m mount) bool { return m.Svname == fsname+"-MDT0000" }) {
 		return failed(2, "No such file or directory\nIs the MGS specification correct?\nIs the filesystem name correct?\nIf upgrading, is the copied client log valid? (see upgrade docs)")
 	}
-	o := "rw,lazystatfs"
+	m := mount{Source: src, Target: dir, FSType: "lustre", Options: "rw,lazystatfs", FSName: fsname}
 	if opts != "" {
-		o = "rw," + opts + ",lazystatfs"
+		m.Options = "rw," + opts + ",lazystatfs"
 	}
-	h.Mounts = append(h.Mounts, mount{Source: src, Target: dir, FSType: "lustre", Options: o, FSName: fsname})
+	if _, sub, found := strings.Cut(fileset, "/"); found && sub != "" {
+		// A fileset mount shows only that subdirectory, which must exist.
+		m.Root = path.Clean("/" + sub)
+		v, errno := st.view(h, m)
+		if errno != "" {
+			return failed(5, errno)
+		}
+		if n := v.disk.node(m.Root); n == nil || !n.Dir {
+			return failed(2, "No such file or directory")
+		}
+	}
+	h.addMount(m)
 	return ok("")
 }
 
@@ -309,7 +386,7 @@ func (st *state) mountTarget(h *hostState, src, dir string, failed func(int, str
 	if isMGS {
 		opts += ",mgs"
 	}
-	h.Mounts = append(h.Mounts, mount{Source: src, Target: dir, FSType: "lustre", Options: opts + ",osd=osd-zfs",
+	h.addMount(mount{Source: src, Target: dir, FSType: "lustre", Options: opts + ",osd=osd-zfs",
 		Pool: poolName, Svname: props["lustre:svname"], FSName: props["lustre:fsname"], MGS: isMGS})
 	return ok("")
 }
@@ -364,11 +441,41 @@ func cmdLnetctl(st *state, h *hostState, c host.Cmd) host.Result {
 }
 
 func cmdLctl(st *state, h *hostState, c host.Cmd) host.Result {
+	if len(c.Args) == 3 && c.Args[0] == "set_param" && c.Args[1] == "-P" {
+		return st.setParamPermanent(h, c.Args[2])
+	}
 	if len(c.Args) != 1 || c.Args[0] != "list_nids" {
-		return fail(1, "lctl: only list_nids is simulated")
+		return fail(1, "lctl: only list_nids and set_param -P are simulated")
 	}
 	if !h.LNetUp {
 		return fail(1, "opening /dev/lnet failed: No such device\nhint: the kernel modules may not be loaded\nIOC_LIBCFS_GET_NI error 19: No such device")
 	}
 	return ok(joinLines(h.nids()))
+}
+
+// setParamPermanent records `lctl set_param -P NAME=VALUE` in the MGS
+// configuration, which applies it to every matching target of every
+// filesystem (at once here; within seconds on a real one). It only works
+// where the MGS runs.
+func (st *state) setParamPermanent(h *hostState, arg string) host.Result {
+	name, value, found := strings.Cut(arg, "=")
+	if !found || name == "" {
+		return fail(22, "error: set_param: setting %s: Invalid argument", arg)
+	}
+	if _, err := path.Match(name, ""); err != nil {
+		return fail(22, "error: set_param: %s: bad pattern", name)
+	}
+	for _, m := range h.Mounts {
+		if !m.MGS {
+			continue
+		}
+		d, commit, ok := st.targetDisk(h, m)
+		if !ok {
+			break
+		}
+		d.Params = append(d.Params, param{Pattern: name, Value: value})
+		commit()
+		return host.Result{}
+	}
+	return fail(1, "error: set_param: setting %s=%s: this command must be run on the MGS", name, value)
 }

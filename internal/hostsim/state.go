@@ -79,6 +79,13 @@ type hostState struct {
 	Mounts   []mount             `json:"mounts"`
 	LNet     map[string]string   `json:"lnet"` // net (tcp0) -> interface; nil = unconfigured
 	LNetUp   bool                `json:"lnetUp"`
+	// HandlerSocket is where this host's DRBD handler program gets its
+	// answers (the node agent's fence socket, internal/fencesock), for
+	// handlers no process registered a Go function for. Processes die with
+	// the host, so a crash clears it.
+	HandlerSocket string `json:"handlerSocket,omitempty"`
+	// MountSeq numbers mounts for /proc/self/mountinfo.
+	MountSeq int `json:"mountSeq,omitempty"`
 }
 
 func newHost(name string) *hostState {
@@ -133,6 +140,7 @@ func (h *hostState) crash() {
 	h.Mounts = nil
 	h.LNet = map[string]string{}
 	h.LNetUp = false
+	h.HandlerSocket = ""
 }
 
 func (h *hostState) kernelLog(format string, args ...any) {
@@ -164,6 +172,13 @@ func (d data) clone() data {
 		for k, v := range d.Pool.Datasets {
 			p.Datasets[k] = copyProps(v)
 		}
+		p.Lustre = nil
+		for k, v := range d.Pool.Lustre {
+			if p.Lustre == nil {
+				p.Lustre = map[string]*lustreDisk{}
+			}
+			p.Lustre[k] = v.clone()
+		}
 		out.Pool = &p
 	}
 	return out
@@ -187,6 +202,9 @@ type pool struct {
 	Multihost bool                         `json:"multihost"`
 	Props     map[string]string            `json:"props"`
 	Datasets  map[string]map[string]string `json:"datasets"`
+	// Lustre is what Lustre targets keep on their datasets beyond the
+	// properties: the namespace and quotas (MDT0), parameters (MGS).
+	Lustre map[string]*lustreDisk `json:"lustre,omitempty"`
 }
 
 // drbdMeta is DRBD metadata on a backing disk. UUID is the current data
@@ -233,6 +251,16 @@ type mount struct {
 	Svname string `json:"svname,omitempty"`
 	FSName string `json:"fsname,omitempty"`
 	MGS    bool   `json:"mgs,omitempty"`
+	// Root is the directory of the mounted filesystem that appears at
+	// Target ("" = its root), as in /proc/self/mountinfo: a client mount
+	// of a fileset or a bind mount shows only that subtree.
+	Root string `json:"root,omitempty"`
+	// Bind marks a bind mount; ReadOnly a mount made read-only (per mount,
+	// as `mount -o remount,bind,ro` does, the superblock stays rw).
+	Bind     bool `json:"bind,omitempty"`
+	ReadOnly bool `json:"readOnly,omitempty"`
+	// ID is the mount ID /proc/self/mountinfo shows.
+	ID int `json:"id,omitempty"`
 }
 
 // Fault kinds.

@@ -115,3 +115,44 @@ func (w *World) Ran(hostName, prefix string) ([]string, error) {
 	}
 	return out, nil
 }
+
+// MostPrimaries replays the command log for DRBD resource res: the most
+// hosts that were Primary at once, counting all of them (byRole) and only
+// those whose I/O was not frozen by a failed fence (writable: a frozen
+// Primary acknowledges no write). Two writable Primaries is a split brain.
+// A host stops being Primary when it demotes, takes the resource down or
+// crashes (Crash, or a crash fault on a command).
+func (w *World) MostPrimaries(res string) (writable, byRole int, err error) {
+	log, err := w.Log()
+	if err != nil {
+		return 0, 0, err
+	}
+	primary, frozen := map[string]bool{}, map[string]bool{}
+	for _, e := range log {
+		cmd := strings.Join(e.Argv, " ")
+		switch {
+		case e.Event == "crash":
+		case e.Exit != 0:
+		case strings.HasPrefix(cmd, "drbdadm primary") && strings.HasSuffix(cmd, " "+res):
+			primary[e.Host] = true
+		case cmd == "drbdadm secondary "+res || cmd == "drbdadm down "+res:
+			delete(primary, e.Host)
+		case cmd == "(kernel) drbd "+res+" io-frozen":
+			frozen[e.Host] = true
+		case cmd == "(kernel) drbd "+res+" io-resumed":
+			delete(frozen, e.Host)
+		}
+		if e.Event == "crash" || strings.HasPrefix(e.Fault, "crash") {
+			delete(primary, e.Host)
+			delete(frozen, e.Host)
+		}
+		n := 0
+		for h := range primary {
+			if !frozen[h] {
+				n++
+			}
+		}
+		writable, byRole = max(writable, n), max(byRole, len(primary))
+	}
+	return writable, byRole, nil
+}

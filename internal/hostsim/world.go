@@ -343,6 +343,7 @@ func (w *World) Crash(hostName string) error {
 			return err
 		}
 		h.crash()
+		st.events = append(st.events, LogEntry{Host: h.Name, Argv: []string{"(kernel)", "crash"}, Event: "crash"})
 		return nil
 	})
 }

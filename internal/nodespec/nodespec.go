@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
+	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
@@ -25,6 +26,11 @@ type Spec struct {
 	Plan    *topology.Plan
 	Node    string
 	Resolve Resolver
+	// Fence turns on DRBD resource-level fencing through the targets'
+	// Leases (drbd.Resource.Fence). Only where the node's agent answers
+	// the handlers (Fencer): otherwise every Primary that lost its peer
+	// would freeze and no failover promotion would be allowed.
+	Fence bool
 }
 
 // DRBDResources are the resources the node's DRBD agent keeps up.
@@ -54,10 +60,22 @@ func (s Spec) resource(ctx context.Context, r topology.DRBDResource) (drbd.Resou
 		return drbd.Resource{}, err
 	}
 	return drbd.Resource{
-		Name: r.Name, Minor: r.Minor, Port: r.Port, Protocol: r.Protocol,
+		Name: r.Name, Minor: r.Minor, Port: r.Port, Protocol: r.Protocol, Fence: s.Fence,
 		Local: drbd.Node{Name: s.Node, Disk: r.Disk, Address: local},
 		Peer:  drbd.Node{Name: r.Peer, Disk: r.PeerDisk, Address: peer},
 	}, nil
+}
+
+// Fencer answers the fence handlers of this node's DRBD resources: each
+// resource's decision is taken on its target's Lease (leaseOf names it),
+// against the node at the other end.
+func (s Spec) Fencer(leases failover.LeaseClient, leaseOf func(target string) string) *failover.Fencer {
+	f := &failover.Fencer{Leases: leases, Node: s.Node, Resources: map[string]failover.Fenced{}}
+	np, _ := s.Plan.Node(s.Node)
+	for _, r := range np.DRBD {
+		f.Resources[r.Name] = failover.Fenced{Lease: leaseOf(r.Target), Peer: r.Peer}
+	}
+	return f
 }
 
 // address returns configured, or the node's resolved IP; field names the

@@ -37,67 +37,33 @@ func waitPod(t *testing.T, r *Running, name string, within time.Duration) time.D
 	return time.Since(begin)
 }
 
-// maxPrimaries replays the command log: which hosts successfully promoted
-// and demoted res, in order, and which of those had I/O frozen by a failed
-// fence (a frozen Primary acknowledges no write, so it serves nothing).
-// Two writable Primaries at once is a split brain; the second result counts
-// Primaries by role alone.
-func maxPrimaries(t *testing.T, c *Cluster, res string, crashed map[string]int) int {
+// maxPrimaries is the most writable Primaries of res at once, from the
+// command log (hostsim.World.MostPrimaries); more than one is a split brain.
+func maxPrimaries(t *testing.T, c *Cluster, res string) int {
 	t.Helper()
-	writable, _ := primaries(t, c, res, crashed)
+	writable, _ := primaries(t, c, res)
 	return writable
 }
 
-func primaries(t *testing.T, c *Cluster, res string, crashed map[string]int) (writable, byRole int) {
+func primaries(t *testing.T, c *Cluster, res string) (writable, byRole int) {
 	t.Helper()
-	log, err := c.World.Log()
+	writable, byRole, err := c.World.MostPrimaries(res)
 	if err != nil {
 		t.Fatal(err)
-	}
-	primary, frozen := map[string]bool{}, map[string]bool{}
-	for i, e := range log {
-		for h, at := range crashed {
-			if at == i {
-				delete(primary, h)
-				delete(frozen, h)
-			}
-		}
-		cmd := strings.Join(e.Argv, " ")
-		switch {
-		case e.Exit != 0:
-		case strings.HasPrefix(cmd, "drbdadm primary") && strings.HasSuffix(cmd, " "+res):
-			primary[e.Host] = true
-		case cmd == "drbdadm secondary "+res:
-			delete(primary, e.Host)
-		case cmd == "(kernel) drbd "+res+" io-frozen":
-			frozen[e.Host] = true
-		case cmd == "(kernel) drbd "+res+" io-resumed":
-			delete(frozen, e.Host)
-		}
-		n := 0
-		for h := range primary {
-			if !frozen[h] {
-				n++
-			}
-		}
-		writable, byRole = max(writable, n), max(byRole, len(primary))
 	}
 	return writable, byRole
 }
 
 // crashPreferredOfMDT0 crashes s1 (mdt0's preferred node) and starts mdt0's
 // replacement pod on its peer s2, as the StatefulSet would once released.
-// It returns the command-log position of the crash, for maxPrimaries.
-func crashPreferredOfMDT0(t *testing.T, c *Cluster, r *Running) int {
+func crashPreferredOfMDT0(t *testing.T, c *Cluster, r *Running) {
 	t.Helper()
-	crashAt := logLen(t, c)
 	if err := r.KillNode("s1"); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.StartTarget("mdt0", "s2"); err != nil {
 		t.Fatal(err)
 	}
-	return crashAt
 }
 
 func logLen(t *testing.T, c *Cluster) int {
@@ -116,7 +82,7 @@ func logLen(t *testing.T, c *Cluster) int {
 func TestNodeCrashFailsOverToPeer(t *testing.T) {
 	c, r := failoverCluster(t)
 	begin := time.Now()
-	crashAt := crashPreferredOfMDT0(t, c, r)
+	crashPreferredOfMDT0(t, c, r)
 	waitPod(t, r, "target-mdt0@s2", 20*time.Second)
 	took := time.Since(begin)
 	if took < shortLease {
@@ -146,7 +112,7 @@ func TestNodeCrashFailsOverToPeer(t *testing.T) {
 	if err != nil || svname != "lfs1-MDT0000" {
 		t.Fatalf("the target on s2 is %q (%v), want the same lfs1-MDT0000", svname, err)
 	}
-	if n := maxPrimaries(t, c, "lfs1-mdt0", map[string]int{"s1": crashAt}); n > 1 {
+	if n := maxPrimaries(t, c, "lfs1-mdt0"); n > 1 {
 		t.Fatalf("%d Primaries at once", n)
 	}
 
@@ -236,7 +202,7 @@ func TestPartitionedHolderStopsBeforeThePeerTakesOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitPod(t, r, "target-mdt0@s2", 20*time.Second)
-	writable, byRole := primaries(t, c, "lfs1-mdt0", nil)
+	writable, byRole := primaries(t, c, "lfs1-mdt0")
 	if writable > 1 {
 		t.Fatalf("%d writable Primaries at once", writable)
 	}
@@ -271,7 +237,7 @@ func TestPeerWithOutdatedDiskDoesNotPromote(t *testing.T) {
 	if _, err := host.Run(context.Background(), c.World.Host("s2"), "drbdadm", "outdate", "lfs1-mdt0"); err != nil {
 		t.Fatal(err)
 	}
-	crashAt := crashPreferredOfMDT0(t, c, r)
+	crashPreferredOfMDT0(t, c, r)
 	time.Sleep(3 * shortLease)
 	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st == agent.Ready || !strings.Contains(msg, "Outdated") {
 		t.Fatalf("s2 pod: %s %q", st, msg)
@@ -279,7 +245,7 @@ func TestPeerWithOutdatedDiskDoesNotPromote(t *testing.T) {
 	if role, _, disk, _, _, _ := c.World.DRBDState("s2", "lfs1-mdt0"); role != "Secondary" || disk != "Outdated" {
 		t.Fatalf("s2: role %s disk %s", role, disk)
 	}
-	if n := maxPrimaries(t, c, "lfs1-mdt0", map[string]int{"s1": crashAt}); n > 1 {
+	if n := maxPrimaries(t, c, "lfs1-mdt0"); n > 1 {
 		t.Fatalf("%d Primaries at once", n)
 	}
 }
@@ -300,7 +266,7 @@ func TestPeerDoesNotServeACopyWithoutTheHoldersWrites(t *testing.T) {
 	if _, err := host.Run(ctx, c.World.Host("s1"), "zfs", "set", "lustre:note=x", "lfs1-mdt0/mdt0"); err != nil {
 		t.Fatalf("s1 could not write after its fence succeeded: %v", err)
 	}
-	crashAt := crashPreferredOfMDT0(t, c, r)
+	crashPreferredOfMDT0(t, c, r)
 	time.Sleep(3 * shortLease)
 	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st != agent.Starting || !strings.Contains(msg, "Outdated") || !strings.Contains(msg, "resync") {
 		t.Fatalf("s2 pod: %s %q", st, msg)
@@ -352,7 +318,7 @@ func TestPeerDoesNotServeACopyWithoutTheHoldersWrites(t *testing.T) {
 	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st != agent.Starting || !strings.Contains(msg, "lease held by s1") {
 		t.Fatalf("s2 pod after the resync: %s %q", st, msg)
 	}
-	if n := maxPrimaries(t, c, "lfs1-mdt0", map[string]int{"s1": crashAt}); n > 1 {
+	if n := maxPrimaries(t, c, "lfs1-mdt0"); n > 1 {
 		t.Fatalf("%d Primaries at once", n)
 	}
 }

@@ -103,7 +103,6 @@ func NewWithOptions(dir string, v *topology.Values, o Options) (*Cluster, error)
 			}
 		}
 	}
-	c.registerFencing()
 	return c, nil
 }
 
@@ -112,32 +111,17 @@ func NewWithOptions(dir string, v *topology.Values, o Options) (*Cluster, error)
 // directly against the cluster's Lease store as seen from that node (a
 // node cut from the API server cannot fence).
 func (c *Cluster) registerFencing() {
-	fencers := map[string]*failover.Fencer{}
-	for _, t := range c.Plan.Targets {
-		if t.DRBDResource == "" || len(t.Nodes) != 2 {
-			continue
-		}
-		for i, n := range t.Nodes {
-			f := fencers[n]
-			if f == nil {
-				f = &failover.Fencer{Leases: c.Leases.Client(func() bool { return c.apiCut(n) }), Node: n, Resources: map[string]failover.Fenced{}}
-				fencers[n] = f
-			}
-			f.Resources[t.DRBDResource] = failover.Fenced{Lease: c.LeaseName(t.Name), Peer: t.Nodes[1-i]}
-		}
-	}
-	fencer := func(node string) *failover.Fencer {
-		if f := fencers[node]; f != nil {
-			return f
-		}
-		return &failover.Fencer{}
-	}
 	c.World.RegisterHandler(drbd.FencePeerHandler, func(node, resource string, _ map[string]string) int {
-		return fencer(node).FencePeer(context.Background(), resource)
+		return c.fencer(node).FencePeer(context.Background(), resource)
 	})
 	c.World.RegisterHandler(drbd.UnfenceHandler, func(node, resource string, _ map[string]string) int {
-		return fencer(node).Unfence(context.Background(), resource)
+		return c.fencer(node).Unfence(context.Background(), resource)
 	})
+}
+
+// fencer is node's fence decisions, on the Lease store as node sees it.
+func (c *Cluster) fencer(node string) *failover.Fencer {
+	return c.Spec(node).Fencer(c.Leases.Client(func() bool { return c.apiCut(node) }), c.LeaseName)
 }
 
 // LeaseName is the name of a target's Lease in the cluster's store.
@@ -172,7 +156,7 @@ func (c *Cluster) Resolve(_ context.Context, node string) (string, error) {
 
 // Spec is what a binary on node would compute.
 func (c *Cluster) Spec(node string) nodespec.Spec {
-	return nodespec.Spec{Values: c.Values, Plan: c.Plan, Node: node, Resolve: c.Resolve}
+	return nodespec.Spec{Values: c.Values, Plan: c.Plan, Node: node, Resolve: c.Resolve, Fence: true}
 }
 
 // Status records the last state an agent reported.
@@ -223,6 +207,10 @@ func (c *Cluster) Start(ctx context.Context, cfg agent.Config, log *slog.Logger)
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	r := &Running{c: c, cfg: cfg, log: log, root: ctx, pods: map[string]*pod{}}
+	// Only a cluster whose agents run here answers the handlers here: one
+	// that only provisioned hosts for real pods (test/e2e) leaves them to
+	// the pods' DRBD agents, over their sockets.
+	c.registerFencing()
 	for _, n := range c.Plan.Nodes {
 		if err := r.StartDRBD(n.Name); err != nil {
 			r.Stop()
@@ -255,13 +243,10 @@ func (r *Running) StartDRBD(node string) error {
 	if err != nil || len(res) == 0 {
 		return err
 	}
-	// The cluster answers the handlers (registerFencing), so its resources
-	// fence through the Lease.
-	for i := range res {
-		res[i].Fence = true
-	}
+	cfg := r.cfg
+	cfg.Unfence = r.c.fencer(node).UnfenceInSync
 	r.launch("drbd-"+node, node, "drbd", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
-		agent.DRBD(ctx, run, res, st, l, r.cfg)
+		agent.DRBD(ctx, run, res, st, l, cfg)
 		return nil
 	})
 	return nil
@@ -275,7 +260,6 @@ func (r *Running) StartTarget(target, node string) error {
 	if err != nil {
 		return err
 	}
-	s.Resource.Fence = true
 	gate := &failover.Lease{Client: r.c.Leases.Client(func() bool { return r.c.apiCut(node) }),
 		Name: r.c.LeaseName(target), Identity: node, Duration: r.c.LeaseDuration}
 	r.launch("target-"+target+"@"+node, node, "target", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {

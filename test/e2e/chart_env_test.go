@@ -61,7 +61,7 @@ func chartEnvOr(k, def string) string {
 }
 
 // chartSetup finds or starts the cluster and the tools.
-func chartSetup(t *testing.T) *chartEnv {
+func chartSetup(t testing.TB) *chartEnv {
 	t.Helper()
 	root := helmcli.RepoRoot(t)
 	e := &chartEnv{root: root, state: chartEnvOr("STATE", "/tmp/kube-lustre-cluster")}
@@ -147,7 +147,7 @@ func chartSetup(t *testing.T) *chartEnv {
 // route and work). Every kube-lustre pod that resolves Node InternalIPs is
 // host-network. Adds the missing route when it is missing; a no-op once
 // node.sh adds it itself.
-func (e *chartEnv) serviceRoute(t *testing.T, node string) {
+func (e *chartEnv) serviceRoute(t testing.TB, node string) {
 	t.Helper()
 	svc := chartEnvOr("SERVICE_IP", "10.96.0.1")
 	ns := "kl-" + node
@@ -196,7 +196,7 @@ func (e *chartEnv) chartDir() string { return filepath.Join(e.root, "charts", "k
 func (e *chartEnv) example(name string) string { return filepath.Join(e.root, "examples", name) }
 
 // script runs a ci/cluster script with the test's STATE.
-func (e *chartEnv) script(t *testing.T, env []string, name string, args ...string) {
+func (e *chartEnv) script(t testing.TB, env []string, name string, args ...string) {
 	t.Helper()
 	cmd := exec.Command(filepath.Join(e.root, "ci", "cluster", name), args...)
 	cmd.Env = append(append(os.Environ(), "STATE="+e.state), env...)
@@ -220,7 +220,7 @@ func (e *chartEnv) kubectlOut(args ...string) (string, error) {
 
 // hostsimDir is a fresh simulated-hosts directory under $STATE, on the host
 // filesystem every node (and so every pod's hostPath) sees.
-func (e *chartEnv) hostsimDir(t *testing.T, name string) string {
+func (e *chartEnv) hostsimDir(t testing.TB, name string) string {
 	t.Helper()
 	dir := filepath.Join(e.state, "hostsim", name)
 	if err := os.RemoveAll(dir); err != nil {
@@ -230,7 +230,7 @@ func (e *chartEnv) hostsimDir(t *testing.T, name string) string {
 }
 
 // mounted reports whether mountPoint is mounted on the simulated host node.
-func mounted(t *testing.T, w *hostsim.World, node, mountPoint string) bool {
+func mounted(t testing.TB, w *hostsim.World, node, mountPoint string) bool {
 	t.Helper()
 	m, err := w.Mounted(node)
 	if err != nil {
@@ -251,7 +251,7 @@ func kubeLustreLabels(n corev1.Node, prefix string) map[string]string {
 }
 
 // pods lists the pods of a namespace matching selector.
-func (e *chartEnv) pods(t *testing.T, ns, selector string) []corev1.Pod {
+func (e *chartEnv) pods(t testing.TB, ns, selector string) []corev1.Pod {
 	t.Helper()
 	l, err := e.cs.CoreV1().Pods(ns).List(context.Background(), metav1.ListOptions{LabelSelector: selector})
 	if err != nil {
@@ -273,7 +273,7 @@ func podReady(p corev1.Pod) bool {
 }
 
 // diagnose logs what the namespace holds when a case failed.
-func (e *chartEnv) diagnose(t *testing.T, ns string, w *hostsim.World) {
+func (e *chartEnv) diagnose(t testing.TB, ns string, w *hostsim.World) {
 	if !t.Failed() {
 		return
 	}

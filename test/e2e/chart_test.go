@@ -48,7 +48,7 @@ type release struct {
 // newRelease loads the values as helm will (so the plan is the one the
 // labelling Job applies) and provisions one simulated host per planned
 // node, carrying the node's real InternalIP on eth1.
-func (e *chartEnv) newRelease(t *testing.T, ns, name string, files ...string) *release {
+func (e *chartEnv) newRelease(t testing.TB, ns, name string, files ...string) *release {
 	t.Helper()
 	r := &release{e: e, ns: ns, files: files, simDir: e.hostsimDir(t, name), tmp: t.TempDir()}
 	r.load(t, files...)
@@ -79,7 +79,7 @@ func (e *chartEnv) newRelease(t *testing.T, ns, name string, files ...string) *r
 }
 
 // load (re)computes values and plan from files plus the chart's test values.
-func (r *release) load(t *testing.T, files ...string) {
+func (r *release) load(t testing.TB, files ...string) {
 	t.Helper()
 	v, ps, err := helmvalues.Check(helmvalues.Options{Files: files, Sets: []string{"testing.hostsimDir=" + r.simDir}})
 	if err != nil || len(ps) > 0 {
@@ -97,7 +97,7 @@ func (r *release) selector(extra string) string {
 }
 
 // targetPod returns the live (not terminating) pod of a target, if any.
-func (r *release) targetPod(t *testing.T, target string) (corev1.Pod, bool) {
+func (r *release) targetPod(t testing.TB, target string) (corev1.Pod, bool) {
 	t.Helper()
 	for _, p := range r.e.pods(t, r.ns, r.selector("kube-lustre.io/target="+target)) {
 		if p.DeletionTimestamp == nil {
@@ -109,7 +109,7 @@ func (r *release) targetPod(t *testing.T, target string) (corev1.Pod, bool) {
 
 // serving: target's pod is Ready on node and its mount point is mounted in
 // node's simulated host.
-func (r *release) serving(t *testing.T, target, node string) bool {
+func (r *release) serving(t testing.TB, target, node string) bool {
 	t.Helper()
 	tp, _ := r.plan.Target(target)
 	p, ok := r.targetPod(t, target)
@@ -118,7 +118,7 @@ func (r *release) serving(t *testing.T, target, node string) bool {
 
 // waitAllServing waits until every target serves on its preferred node and
 // every client has the filesystem mounted; it returns how long it took.
-func (r *release) waitAllServing(t *testing.T, timeout time.Duration) time.Duration {
+func (r *release) waitAllServing(t testing.TB, timeout time.Duration) time.Duration {
 	t.Helper()
 	return poll(t, timeout, "every target serving on its preferred node and every client mounted", func() bool {
 		for _, tp := range r.plan.Targets {
@@ -137,7 +137,7 @@ func (r *release) waitAllServing(t *testing.T, timeout time.Duration) time.Durat
 
 // checkLabels: every node carries exactly the labels the plan gives it
 // under the release's prefix, and nodes the plan does not name carry none.
-func (r *release) checkLabels(t *testing.T) {
+func (r *release) checkLabels(t testing.TB) {
 	t.Helper()
 	nodes, err := r.e.cs.CoreV1().Nodes().List(context.Background(), metav1.ListOptions{})
 	if err != nil {
@@ -157,7 +157,7 @@ func (r *release) checkLabels(t *testing.T) {
 // checkPods: the DRBD agents run exactly on the nodes with DRBD resources,
 // the clients exactly on the client nodes, all Ready; every target pod is on
 // one of its nodes.
-func (r *release) checkPods(t *testing.T) {
+func (r *release) checkPods(t testing.TB) {
 	t.Helper()
 	var drbdNodes []string
 	for _, n := range r.plan.Nodes {
@@ -189,7 +189,7 @@ func (r *release) checkPods(t *testing.T) {
 
 // checkDRBD: each DRBD target is Primary on node and Secondary on its
 // peer, Connected, both disks UpToDate.
-func (r *release) checkDRBD(t *testing.T, target, node string) {
+func (r *release) checkDRBD(t testing.TB, target, node string) {
 	t.Helper()
 	tp, _ := r.plan.Target(target)
 	if tp.DRBDResource == "" {
@@ -211,7 +211,7 @@ func (r *release) checkDRBD(t *testing.T, target, node string) {
 // labelJobCompletions counts the distinct labelling Jobs (pre-install,
 // pre-upgrade) the Job controller reported Completed. Helm deletes a hook
 // Job once it succeeded; its events stay.
-func (r *release) labelJobCompletions(t *testing.T) int {
+func (r *release) labelJobCompletions(t testing.TB) int {
 	t.Helper()
 	evs, err := r.e.cs.CoreV1().Events(r.ns).List(context.Background(), metav1.ListOptions{
 		FieldSelector: "involvedObject.kind=Job,involvedObject.name=" + chartRelease + "-kube-lustre-label,reason=Completed"})
@@ -225,7 +225,7 @@ func (r *release) labelJobCompletions(t *testing.T) int {
 	return len(uids)
 }
 
-func (r *release) helmTest(t *testing.T) {
+func (r *release) helmTest(t testing.TB) {
 	t.Helper()
 	start := time.Now()
 	out, err := helm.RunHelmCommandAndGetOutputE(t, r.opts, "test", chartRelease, "--timeout", "3m")
@@ -241,7 +241,7 @@ func (r *release) helmTest(t *testing.T) {
 // uninstall runs helm uninstall and checks that it stopped everything,
 // removed every label of the release and left every pool with its
 // formatted dataset on disk: exported, never Primary anywhere.
-func (r *release) uninstall(t *testing.T) {
+func (r *release) uninstall(t testing.TB) {
 	t.Helper()
 	start := time.Now()
 	helm.Delete(t, r.opts, chartRelease, true)
@@ -321,7 +321,7 @@ func (r *release) uninstall(t *testing.T) {
 
 // formattedOnce: mkfs.lustre ran exactly once per target, on one of its
 // nodes (no reformat by a restart, an upgrade or a failover).
-func (r *release) formattedOnce(t *testing.T) {
+func (r *release) formattedOnce(t testing.TB) {
 	t.Helper()
 	for _, tp := range r.plan.Targets {
 		var runs []string
@@ -349,7 +349,7 @@ func TestChart(t *testing.T) {
 // promises: the labelling Job ran once, the nodes carry exactly the planned
 // labels, every target is mounted and Ready and every client mounted, and
 // the pods run on the planned nodes.
-func (r *release) installAndServe(t *testing.T, timeout time.Duration) {
+func (r *release) installAndServe(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	start := time.Now()
 	helm.Install(t, r.opts, r.e.chartDir(), chartRelease)
@@ -417,12 +417,16 @@ func testHA(t *testing.T, e *chartEnv) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	t.Run("faults", func(t *testing.T) { testFaults(t, r) })
+	if t.Failed() {
+		t.FailNow()
+	}
 	r.uninstall(t)
 }
 
 // testUpgrade: helm upgrade with ost2 on s1/s2 (DRBD minor 1, port 7789,
 // /dev/sdc) starts only the new target.
-func testUpgrade(t *testing.T, r *release) {
+func testUpgrade(t testing.TB, r *release) {
 	// ost2's disks first, as an operator adds them before the upgrade.
 	for _, n := range []string{"s1", "s2"} {
 		if err := r.w.AddDisk(n, "/dev/sdc", 1<<30); err != nil {
@@ -510,19 +514,15 @@ func testUpgrade(t *testing.T, r *release) {
 // testCrash: s3 (ost0's primary) crashes, as a node and as a host. The
 // failover controller releases the stuck pod once the Lease expired, the
 // StatefulSet starts it on s4, which takes ost0 over. Never two Primaries.
-func testCrash(t *testing.T, r *release) {
+func testCrash(t testing.TB, r *release) {
 	const victim, peer, target = "s3", "s4", "ost0"
 	tp, _ := r.plan.Target(target)
 	before, ok := r.targetPod(t, target)
 	if !ok || before.Spec.NodeName != victim {
 		t.Fatalf("%s pod on %q before the crash, want %s", target, before.Spec.NodeName, victim)
 	}
-	crashAt := logLen(t, r.w)
 	start := time.Now()
-	r.e.script(t, nil, "node.sh", "crash", victim)
-	if err := r.w.Crash(victim); err != nil {
-		t.Fatal(err)
-	}
+	r.crashNode(t, victim)
 	t.Cleanup(func() {
 		// Whatever happened, bring the node back for the next steps and runs.
 		if err := r.w.Boot(victim); err != nil {
@@ -585,11 +585,7 @@ func testCrash(t *testing.T, r *release) {
 		}
 	}
 	r.formattedOnce(t)
-	for _, other := range r.plan.Targets {
-		if n := chartMaxPrimaries(t, r.w, other.DRBDResource, map[string]int{victim: crashAt}); n > 1 {
-			t.Errorf("%s: %d Primaries at once", other.DRBDResource, n)
-		}
-	}
+	r.noSplitBrain(t)
 	if evs, err := r.e.kubectlOut("get", "events", "-n", r.ns, "--field-selector", "involvedObject.name="+before.Name, "-o",
 		"custom-columns=TIME:.lastTimestamp,SOURCE:.source.component,REASON:.reason,MESSAGE:.message"); err == nil {
 		t.Logf("events of the stuck pod:\n%s", evs)
@@ -614,9 +610,7 @@ func testCrash(t *testing.T, r *release) {
 	if !r.serving(t, target, peer) {
 		t.Errorf("%s stopped serving on %s when %s returned", target, peer, victim)
 	}
-	if n := chartMaxPrimaries(t, r.w, tp.DRBDResource, map[string]int{victim: crashAt}); n > 1 {
-		t.Errorf("%s: %d Primaries at once", tp.DRBDResource, n)
-	}
+	r.noSplitBrain(t)
 }
 
 func podRestarts(p corev1.Pod) int32 {
@@ -627,7 +621,7 @@ func podRestarts(p corev1.Pod) int32 {
 	return n
 }
 
-func logLen(t *testing.T, w *hostsim.World) int {
+func logLen(t testing.TB, w *hostsim.World) int {
 	t.Helper()
 	log, err := w.Log()
 	if err != nil {
@@ -636,42 +630,9 @@ func logLen(t *testing.T, w *hostsim.World) int {
 	return len(log)
 }
 
-// chartMaxPrimaries replays the hostsim command log (as
-// internal/simcluster's failover tests do): the most hosts Primary for res
-// at once. A crashed host stops being Primary at its crash's log index.
-func chartMaxPrimaries(t *testing.T, w *hostsim.World, res string, crashed map[string]int) int {
-	t.Helper()
-	if res == "" {
-		return 0
-	}
-	log, err := w.Log()
-	if err != nil {
-		t.Fatal(err)
-	}
-	primary := map[string]bool{}
-	most := 0
-	for i, e := range log {
-		for h, at := range crashed {
-			if at == i {
-				delete(primary, h)
-			}
-		}
-		cmd := strings.Join(e.Argv, " ")
-		switch {
-		case e.Exit != 0:
-		case strings.HasPrefix(cmd, "drbdadm primary") && strings.HasSuffix(cmd, " "+res):
-			primary[e.Host] = true
-		case cmd == "drbdadm secondary "+res || cmd == "drbdadm down "+res:
-			delete(primary, e.Host)
-		}
-		most = max(most, len(primary))
-	}
-	return most
-}
-
 // withTarget writes a values file whose targets are base's plus target
 // (helm replaces lists whole, so the file carries all of them).
-func withTarget(t *testing.T, dir, base string, target map[string]any) string {
+func withTarget(t testing.TB, dir, base string, target map[string]any) string {
 	t.Helper()
 	b, err := os.ReadFile(base)
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 
 // poll calls f every 100 ms until it is true, and fails the test after
 // timeout; it returns how long it waited.
-func poll(t *testing.T, timeout time.Duration, what string, f func() bool) time.Duration {
+func poll(t testing.TB, timeout time.Duration, what string, f func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
 	for !f() {

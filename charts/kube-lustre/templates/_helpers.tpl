@@ -214,6 +214,9 @@ A component whose facts are all given gets no token at all.
     {{- if index . "hostsim" }}
     - {name: hostsim, mountPath: /hostsim}
     {{- end }}
+    {{- if index . "hostLib" }}
+    - {name: host-lib, mountPath: /var/lib/kube-lustre}
+    {{- end }}
   {{- if index . "probes" }}
   {{- $bin := include "kube-lustre.binary" .component }}
   {{- /* startup gates liveness until the main loop wrote its first status
@@ -240,7 +243,8 @@ A component whose facts are all given gets no token at all.
 
 {{/*
 kube-lustre.hostPodSpec: dict root, component, serviceAccount, automount,
-extraEnv -> the pod spec fields shared by the DRBD and client
+extraEnv, hostLib (optional: mount the host's /var/lib/kube-lustre, where
+the DRBD agent puts its handler and socket) -> the pod spec fields shared by the DRBD and client
 DaemonSets and the target StatefulSets: pods that act on the host through
 nsenter into PID 1's namespaces, so they need hostPID, hostNetwork (LNet and
 DRBD use the node's interfaces) and privileged. The installer init container
@@ -260,12 +264,18 @@ initContainers:
   {{- $sim := not (empty .root.Values.testing.hostsimDir) }}
   {{- include "kube-lustre.container" (dict "root" .root "component" "installer" "args" (list .root.Values.install.mode) "extraEnv" .extraEnv "securityContext" (dict "privileged" true) "hostsim" $sim) | nindent 2 }}
 containers:
-  {{- include "kube-lustre.container" (dict "root" .root "component" .component "args" (list "run") "extraEnv" .extraEnv "securityContext" (dict "privileged" true) "probes" true "mountRun" true "hostsim" $sim) | nindent 2 }}
+  {{- $hostLib := and (index . "hostLib") (not $sim) }}
+  {{- include "kube-lustre.container" (dict "root" .root "component" .component "args" (list "run") "extraEnv" .extraEnv "securityContext" (dict "privileged" true) "probes" true "mountRun" true "hostsim" $sim "hostLib" $hostLib) | nindent 2 }}
 volumes:
   - name: topology
     configMap: {name: {{ include "kube-lustre.suffixed" (dict "root" .root "suffix" "topology") }}}
   - name: run
     emptyDir: {medium: Memory, sizeLimit: 1Mi}
+  {{- if $hostLib }}
+  {{- /* The DRBD handler binary and the agent's fence socket: DRBD runs its handlers on the host. */}}
+  - name: host-lib
+    hostPath: {path: /var/lib/kube-lustre, type: DirectoryOrCreate}
+  {{- end }}
   {{- if .root.Values.testing.hostsimDir }}
   {{- include "kube-lustre.hostsimVolume" .root | nindent 2 }}
   {{- end }}

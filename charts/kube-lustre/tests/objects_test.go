@@ -31,12 +31,46 @@ var allowedRules = map[string]map[string][]rbacv1.PolicyRule{
 	"Role": {
 		"target": {{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
 			Verbs: []string{"get", "list", "watch", "create", "update", "patch"}}},
+		// resourceNames: the targets' Leases (checked against the
+		// StatefulSets below).
+		"drbd": {{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "update"}}},
 		"failover": {
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "delete"}},
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		},
 	},
+}
+
+// drbdLeaseNames checks that the DRBD agents' Lease rule names exactly the
+// Leases of the DRBD targets (their StatefulSets' names) and returns the
+// rules without the names, for the comparison with allowedRules.
+func drbdLeaseNames(t *testing.T, in input, r *rendered, rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	t.Helper()
+	_, p := plan(t, in)
+	drbdTarget := map[string]bool{}
+	for _, tp := range p.Targets {
+		drbdTarget[tp.Name] = tp.DRBDResource != ""
+	}
+	var want []string
+	for _, d := range r.ofKind("StatefulSet") {
+		env := map[string]string{}
+		for _, e := range d.Obj.(*appsv1.StatefulSet).Spec.Template.Spec.Containers[0].Env {
+			env[e.Name] = e.Value
+		}
+		if drbdTarget[env["KUBE_LUSTRE_TARGET"]] {
+			want = append(want, env["KUBE_LUSTRE_LEASE"])
+		}
+	}
+	slices.Sort(want)
+	out := slices.Clone(rules)
+	for i := range out {
+		if got := slices.Sorted(slices.Values(out[i].ResourceNames)); len(want) == 0 || !slices.Equal(got, want) {
+			t.Errorf("DRBD Role names Leases %v, want the DRBD targets' %v", got, want)
+		}
+		out[i].ResourceNames = nil
+	}
+	return out
 }
 
 func TestRBACGrantsOnlyWhatIsListed(t *testing.T) {
@@ -60,6 +94,9 @@ func TestRBACGrantsOnlyWhatIsListed(t *testing.T) {
 				if !ok {
 					t.Errorf("%s %s (component %q) is not an allowed role", kind, d.Meta.GetName(), comp)
 					continue
+				}
+				if comp == "drbd" {
+					rules = drbdLeaseNames(t, in, r, rules)
 				}
 				if !reflect.DeepEqual(rules, want) {
 					t.Errorf("%s %s grants %+v, want exactly %+v", kind, d.Meta.GetName(), rules, want)
@@ -204,7 +241,10 @@ func TestOnlyHostPodsArePrivileged(t *testing.T) {
 				}
 			}
 			for _, v := range p.Spec.Volumes {
-				if v.HostPath != nil && host {
+				// The one exception: DRBD runs its fence handler on the
+				// host, so the DRBD agent puts the handler binary and its
+				// socket in the host's /var/lib/kube-lustre.
+				if v.HostPath != nil && host && !(p.component() == "drbd" && v.HostPath.Path == "/var/lib/kube-lustre") {
 					t.Errorf("%s mounts hostPath %s: host pods reach the host through nsenter", p, v.HostPath.Path)
 				}
 			}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/kube-lustre/kube-lustre/internal/drbd"
+	"github.com/kube-lustre/kube-lustre/internal/entry"
+	"github.com/kube-lustre/kube-lustre/internal/failover"
+	"github.com/kube-lustre/kube-lustre/internal/fencesock"
+	"github.com/kube-lustre/kube-lustre/internal/hostsim"
+	"github.com/kube-lustre/kube-lustre/internal/kube"
+)
+
+// leasesEnv names, per target, the Lease its pods hold: the chart renders
+// the names (they are shortened with a hash when long), so the agent is
+// told rather than guess. Format: mdt0=lfs-kube-lustre-mdt0,ost0=...
+const leasesEnv = "KUBE_LUSTRE_LEASES"
+
+// parseLeases reads leasesEnv's value.
+func parseLeases(s string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range strings.Split(s, ",") {
+		if kv = strings.TrimSpace(kv); kv == "" {
+			continue
+		}
+		target, lease, ok := strings.Cut(kv, "=")
+		if !ok || target == "" || lease == "" {
+			return nil, fmt.Errorf("%s: %q is not target=lease", leasesEnv, kv)
+		}
+		out[target] = lease
+	}
+	return out, nil
+}
+
+// sockRel is the fence socket of a node in a simulated world, relative to
+// the world's directory (each process sees that directory elsewhere).
+func sockRel(node string) string { return filepath.Join("run", node, "fence.sock") }
+
+// serveFencing answers this node's DRBD fence handlers from now until ctx
+// ends: the resources are rendered with resource-and-stonith only after
+// this succeeded, so a handler always finds its socket (or, if this agent
+// died, fails and keeps I/O frozen, which loses nothing). On a real host
+// the handler program is this binary, copied to the host; on a simulated
+// host the world is told where the socket is.
+func serveFencing(ctx context.Context, rt *entry.Runtime, n *entry.Node) (*failover.Fencer, error) {
+	leases, err := parseLeases(os.Getenv(leasesEnv))
+	if err != nil {
+		return nil, err
+	}
+	np, _ := n.Plan.Node(rt.Env.Node)
+	for _, r := range np.DRBD {
+		if leases[r.Target] == "" {
+			return nil, fmt.Errorf("%s names no Lease for target %s (resource %s): the chart's DRBD DaemonSet renders one per DRBD target; reinstall the chart", leasesEnv, r.Target, r.Name)
+		}
+	}
+	if rt.Env.Namespace == "" {
+		return nil, errors.New("POD_NAMESPACE is not set: the fence decisions need the namespace of the targets' Leases")
+	}
+	cfg, err := kube.Config()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client for the fence decisions: %w", err)
+	}
+	api, err := kube.NewLeases(cfg, rt.Env.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	fencer := n.Spec.Fencer(api, func(target string) string { return leases[target] })
+	fencer.Log = rt.Log
+
+	path := fencesock.DefaultPath
+	if rt.Env.HostSim != "" {
+		path = filepath.Join(rt.Env.HostSim, sockRel(rt.Env.Node))
+	} else if err := installHandler(); err != nil {
+		return nil, err
+	}
+	l, err := listen(path)
+	if err != nil {
+		return nil, err
+	}
+	go func() {
+		if err := fencesock.Serve(ctx, l, fencer); err != nil {
+			rt.Log.Error("fence socket stopped: DRBD fences on this node now fail (I/O stays frozen) until the agent restarts", "err", err.Error())
+		}
+	}()
+	if rt.Env.HostSim != "" {
+		w, err := hostsim.Open(rt.Env.HostSim)
+		if err != nil {
+			return nil, err
+		}
+		if err := w.SetHandlerSocket(rt.Env.Node, sockRel(rt.Env.Node)); err != nil {
+			return nil, err
+		}
+	}
+	rt.Log.Info("answering DRBD fence handlers", "socket", path, "resources", len(fencer.Resources))
+	return fencer, nil
+}
+
+// listen opens the fence socket, replacing one a previous agent left
+// (nobody answers on it), readable by root only: the answers move Lease
+// marks.
+func listen(path string) (net.Listener, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&fs.ModeSocket == 0 {
+			return nil, fmt.Errorf("%s exists and is not a socket; remove it", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, err
+		}
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("fence socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
+}
+
+// installHandler copies this binary to drbd.HostBinDir on the host (the
+// chart mounts /var/lib/kube-lustre there at the same path): DRBD runs its
+// handlers on the host, outside every container. Written beside the
+// target and renamed over it, so a handler running now keeps its file and
+// the next one finds a whole binary.
+func installHandler() error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	dst := filepath.Join(drbd.HostBinDir, "drbd")
+	if err := os.MkdirAll(drbd.HostBinDir, 0o755); err != nil {
+		return fmt.Errorf("handler directory (the chart mounts the host's %s): %w", filepath.Dir(drbd.HostBinDir), err)
+	}
+	return copyExecutable(self, dst)
+}
+
+func copyExecutable(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), ".drbd-*")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = io.Copy(tmp, in); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err = tmp.Chmod(0o755); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), dst)
+}

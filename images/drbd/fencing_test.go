@@ -1,0 +1,72 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestParseLeases(t *testing.T) {
+	got, err := parseLeases("mdt0=lfs-kube-lustre-mdt0, ost0=lfs-kube-lustre-ost0,")
+	if err != nil || len(got) != 2 || got["mdt0"] != "lfs-kube-lustre-mdt0" || got["ost0"] != "lfs-kube-lustre-ost0" {
+		t.Fatalf("parseLeases = %v, %v", got, err)
+	}
+	for _, bad := range []string{"mdt0", "=x", "mdt0="} {
+		if _, err := parseLeases(bad); err == nil {
+			t.Errorf("parseLeases(%q) accepted", bad)
+		}
+	}
+}
+
+// The socket replaces one a dead agent left, but never a file that is not
+// a socket; it is readable by root only.
+func TestListen(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "run", "fence.sock")
+	l, err := listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v %v", fi, err)
+	}
+	// A listener that died without removing its socket (SIGKILL).
+	l.(interface{ SetUnlinkOnClose(bool) }).SetUnlinkOnClose(false)
+	l.Close()
+	l, err = listen(path)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	l.Close()
+	plain := filepath.Join(dir, "file")
+	if err := os.WriteFile(plain, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listen(plain); err == nil {
+		t.Fatal("replaced a regular file with a socket")
+	}
+}
+
+// The handler binary lands whole, executable, replacing an older one.
+func TestCopyExecutable(t *testing.T) {
+	dir := t.TempDir()
+	src, dst := filepath.Join(dir, "src"), filepath.Join(dir, "drbd")
+	if err := os.WriteFile(src, []byte("new binary"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, []byte("old"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := copyExecutable(src, dst); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(dst)
+	fi, _ := os.Stat(dst)
+	if err != nil || !bytes.Equal(b, []byte("new binary")) || fi.Mode().Perm() != 0o755 {
+		t.Fatalf("copied %q %v mode %v", b, err, fi.Mode())
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, ".drbd-*")); len(left) > 0 {
+		t.Fatalf("temporary files left: %v", left)
+	}
+}

@@ -1,0 +1,413 @@
+package hostsim
+
+import (
+	"fmt"
+	"math"
+	"path"
+	"strconv"
+	"strings"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+)
+
+// lfs project, setquota and quota as lustre/utils (lfs.c, lfs_project.c)
+// implement them, on paths of a mounted Lustre client; dd as the writer
+// whose usage the quotas account. Usage mistakes exit 22 (EINVAL) here;
+// real lfs prints its help and exits non-zero.
+
+type getoptResult struct {
+	opts map[rune]string // option -> value ("" for flags)
+	pos  []string
+}
+
+// getopt parses POSIX short options (combined flags, "-p1" or "-p 1");
+// spec lists the letters, a ':' after one that takes a value.
+func getopt(args []string, spec string) (getoptResult, string) {
+	r := getoptResult{opts: map[rune]string{}}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			r.pos = append(r.pos, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			r.pos = append(r.pos, a)
+			continue
+		}
+		for j := 1; j < len(a); j++ {
+			c := rune(a[j])
+			k := strings.IndexRune(spec, c)
+			if k < 0 || c == ':' {
+				return r, fmt.Sprintf("invalid option -- '%c'", c)
+			}
+			if k+1 < len(spec) && spec[k+1] == ':' {
+				v := a[j+1:]
+				if v == "" {
+					if i+1 >= len(args) {
+						return r, fmt.Sprintf("option requires an argument -- '%c'", c)
+					}
+					i++
+					v = args[i]
+				}
+				r.opts[c] = v
+				break
+			}
+			r.opts[c] = ""
+		}
+	}
+	return r, ""
+}
+
+func cmdLfs(st *state, h *hostState, c host.Cmd) host.Result {
+	if len(c.Args) == 0 {
+		return fail(22, "lfs: only `lfs project`, `lfs setquota -p` and `lfs quota -p` are simulated")
+	}
+	switch c.Args[0] {
+	case "project":
+		return st.lfsProject(h, c.Args[1:])
+	case "setquota":
+		return st.lfsSetquota(h, c.Args[1:])
+	case "quota":
+		return st.lfsQuota(h, c.Args[1:])
+	}
+	return fail(22, "lfs: %s is not simulated", c.Args[0])
+}
+
+// parseProjectID parses a 32-bit project ID. (lfs project itself uses
+// strtoul and would take "x" as 0; the simulator refuses it.)
+func parseProjectID(s string) (uint32, bool) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	return uint32(n), err == nil
+}
+
+// lfsProject: list (-d: the directory itself, otherwise its entries; -r
+// recursively), set (-p ID and/or -s: the directory and its entries, -r
+// recursively) or clear (-C, -k keeps the ID) project IDs and the inherit
+// flag.
+func (st *state) lfsProject(h *hostState, args []string) host.Result {
+	g, msg := getopt(args, "p:sdrCk")
+	if msg != "" {
+		return fail(22, "lfs project: %s", msg)
+	}
+	if len(g.pos) == 0 {
+		return fail(22, "lfs project: missing file or directory target(s)")
+	}
+	_, setID := g.opts['p']
+	_, setInherit := g.opts['s']
+	_, clear := g.opts['C']
+	_, keep := g.opts['k']
+	_, dirOnly := g.opts['d']
+	_, recursive := g.opts['r']
+	id, valid := parseProjectID(g.opts['p'])
+	if setID && !valid {
+		return fail(22, "lfs project: invalid project ID '%s'", g.opts['p'])
+	}
+	if clear && (setID || setInherit) {
+		return fail(22, "lfs project: cannot specify '-c' '-C' '-s' together")
+	}
+	change := setID || setInherit || clear
+	apply := func(n *lnode) {
+		switch {
+		case clear:
+			n.Inherit = false
+			if !keep {
+				n.Proj = 0
+			}
+		default:
+			n.Inherit = n.Inherit || setInherit
+			if setID {
+				n.Proj = id
+			}
+		}
+	}
+	var out strings.Builder
+	for _, p := range g.pos {
+		l, errno := st.resolve(h, p)
+		if errno != "" {
+			return fail(1, "lfs: failed to stat '%s': %s", p, errno)
+		}
+		isDir, exists := st.kind(h, l)
+		switch {
+		case !exists:
+			return fail(1, "lfs: failed to stat '%s': No such file or directory", p)
+		case l.lustre == nil && change:
+			return fail(1, "lfs: failed to set xattr for '%s': Operation not supported", p)
+		case l.ro && change:
+			return fail(1, "lfs: failed to set xattr for '%s': %s", p, eROFS)
+		case l.lustre == nil:
+			// Other filesystems answer FS_IOC_FSGETXATTR with project 0.
+			fmt.Fprintf(&out, "%5d - %s\n", 0, p)
+			continue
+		}
+		d := l.lustre.disk
+		visit := func(inner, shown string) {
+			n := d.Nodes[inner]
+			if n == nil {
+				// The filesystem root has no inode of its own here.
+				fmt.Fprintf(&out, "%5d - %s\n", 0, shown)
+				return
+			}
+			if change {
+				apply(n)
+				return
+			}
+			flag := '-'
+			if n.Inherit {
+				flag = 'P'
+			}
+			fmt.Fprintf(&out, "%5d %c %s\n", n.Proj, flag, shown)
+		}
+		// Listing skips the top directory unless -d; changes include it.
+		if !isDir || dirOnly || change {
+			visit(l.p, p)
+		}
+		if isDir && !dirOnly {
+			st.walk(d, l.p, p, recursive, visit)
+		}
+		if change {
+			l.lustre.commit()
+		}
+	}
+	return ok(out.String())
+}
+
+// walk visits the entries of directory inner (shown under the name
+// shown), and with recursive those of every subdirectory, breadth first as
+// lfs does.
+func (st *state) walk(d *lustreDisk, inner, shown string, recursive bool, visit func(inner, shown string)) {
+	type item struct{ inner, shown string }
+	queue := []item{{inner, shown}}
+	for len(queue) > 0 {
+		it := queue[0]
+		queue = queue[1:]
+		for _, name := range d.children(it.inner) {
+			ci, cs := path.Join(it.inner, name), it.shown+"/"+name
+			visit(ci, cs)
+			if recursive && d.Nodes[ci].Dir {
+				queue = append(queue, item{ci, cs})
+			}
+		}
+	}
+}
+
+// parseLimit parses an lfs setquota limit: a number with an optional
+// binary suffix (k, M, G, T, P, E); without one, block limits are in KiB
+// and inode limits a count. It returns KiB for blocks.
+func parseLimit(s string, blocks bool) (uint64, bool) {
+	num, unit := s, uint64(1)
+	if blocks {
+		unit = 1024
+	}
+	if i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }); i >= 0 {
+		num = s[:i]
+		switch strings.ToLower(s[i:]) {
+		case "k":
+			unit = 1 << 10
+		case "m":
+			unit = 1 << 20
+		case "g":
+			unit = 1 << 30
+		case "t":
+			unit = 1 << 40
+		case "p":
+			unit = 1 << 50
+		case "e":
+			unit = 1 << 60
+		default:
+			return 0, false
+		}
+	}
+	n, err := strconv.ParseUint(num, 10, 64)
+	if err != nil || (n != 0 && unit > math.MaxUint64/n) {
+		return 0, false
+	}
+	if blocks {
+		return n * unit >> 10, true
+	}
+	return n * unit, true
+}
+
+// clientPath resolves the MOUNT argument of lfs quota and setquota: any
+// path on a mounted Lustre client.
+func (st *state) clientPath(h *hostState, cmd, p string) (*lustreView, host.Result, bool) {
+	l, errno := st.resolve(h, p)
+	switch {
+	case errno != "":
+		return nil, fail(5, "Unexpected quotactl error: %s", errno), false
+	case l.lustre == nil:
+		return nil, fail(19, "lfs %s: '%s' not on a mounted Lustre filesystem", cmd, p), false
+	}
+	if _, exists := st.kind(h, l); !exists {
+		return nil, fail(2, "lfs %s: '%s' not on a mounted Lustre filesystem", cmd, p), false
+	}
+	return l.lustre, host.Result{}, true
+}
+
+func (st *state) lfsSetquota(h *hostState, args []string) host.Result {
+	g, msg := getopt(args, "p:b:B:i:I:")
+	if msg != "" {
+		return fail(22, "lfs setquota: %s", msg)
+	}
+	idArg, isProject := g.opts['p']
+	if !isProject || len(g.pos) != 1 {
+		return fail(22, "lfs setquota: only `lfs setquota -p ID [-b N] [-B N] [-i N] [-I N] MOUNT` is simulated")
+	}
+	id, valid := parseProjectID(idArg)
+	if !valid {
+		return fail(1, "lfs setquota: invalid id '%s'", idArg)
+	}
+	if id == 0 {
+		return fail(1, "lfs setquota: can't set quota for root usr/group/project.")
+	}
+	type setting struct {
+		flag   rune
+		blocks bool
+		name   string
+		dst    func(*limits) *uint64
+	}
+	settings := []setting{
+		{'b', true, "block softlimit", func(l *limits) *uint64 { return &l.BSoft }},
+		{'B', true, "block hardlimit", func(l *limits) *uint64 { return &l.BHard }},
+		{'i', false, "inode softlimit", func(l *limits) *uint64 { return &l.ISoft }},
+		{'I', false, "inode hardlimit", func(l *limits) *uint64 { return &l.IHard }},
+	}
+	v, res, found := st.clientPath(h, "setquota", g.pos[0])
+	if !found {
+		return res
+	}
+	// Limits not given keep their current value, as lfs reads them first.
+	lim := v.disk.limitsOf(id)
+	var warn strings.Builder
+	given := false
+	for _, s := range settings {
+		arg, set := g.opts[s.flag]
+		if !set {
+			continue
+		}
+		n, valid := parseLimit(arg, s.blocks)
+		if !valid {
+			return fail(22, "lfs setquota: invalid limit '%s'", arg)
+		}
+		if n != 0 && n <= 1024 {
+			fmt.Fprintf(&warn, "lfs setquota: warning: %s '%d' smaller than minimum qunit size\nSee 'lfs help setquota' or Lustre manual for details\n", s.name, n)
+		}
+		*s.dst(&lim) = n
+		given = true
+	}
+	if !given {
+		return fail(22, "lfs setquota: at least one limit must be specified")
+	}
+	if lim == (limits{}) {
+		delete(v.disk.Limits, id)
+	} else {
+		v.disk.Limits[id] = &lim
+	}
+	v.commit()
+	return host.Result{Stderr: warn.String()}
+}
+
+func (st *state) lfsQuota(h *hostState, args []string) host.Result {
+	g, msg := getopt(args, "p:")
+	if msg != "" {
+		return fail(22, "lfs quota: %s", msg)
+	}
+	idArg, isProject := g.opts['p']
+	if !isProject || len(g.pos) != 1 {
+		return fail(22, "lfs quota: only `lfs quota -p ID MOUNT` is simulated")
+	}
+	id, valid := parseProjectID(idArg)
+	if !valid {
+		return fail(22, "lfs quota: invalid project ID '%s'", idArg)
+	}
+	v, res, found := st.clientPath(h, "quota", g.pos[0])
+	if !found {
+		return res
+	}
+	kib, inodes := v.disk.usage(id)
+	lim := v.disk.limitsOf(id)
+	var b strings.Builder
+	fmt.Fprintf(&b, "Disk quotas for prj %s (pid %d):\n", idArg, id)
+	fmt.Fprintf(&b, "%15s%8s %7s%8s%8s%8s %7s%8s%8s\n", "Filesystem", "kbytes", "quota", "limit", "grace", "files", "quota", "limit", "grace")
+	mnt := g.pos[0]
+	if len(mnt) > 15 {
+		fmt.Fprintf(&b, "%s\n%15s", mnt, "")
+	} else {
+		fmt.Fprintf(&b, "%15s", mnt)
+	}
+	// '*' marks usage at or over the hard limit, or over the soft one.
+	// Grace timers are not simulated ("-").
+	over := func(used, soft, hard uint64) byte {
+		if (hard != 0 && used >= hard) || (soft != 0 && used > soft) {
+			return '*'
+		}
+		return ' '
+	}
+	fmt.Fprintf(&b, " %7d%c %6d %7d %7s", kib, over(kib, lim.BSoft, lim.BHard), lim.BSoft, lim.BHard, "-")
+	fmt.Fprintf(&b, " %7d%c %6d %7d %7s\n", inodes, over(inodes, lim.ISoft, lim.IHard), lim.ISoft, lim.IHard, "-")
+	return ok(b.String())
+}
+
+// parseDdSize parses dd's bs=: digits with K, M, G (powers of 1024) or
+// KB, MB, GB (powers of 1000).
+func parseDdSize(s string) (int64, bool) {
+	mult := map[string]int64{"": 1, "c": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "KB": 1000, "MB": 1000000, "GB": 1000000000}
+	i := strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' })
+	if i < 0 {
+		i = len(s)
+	}
+	m, known := mult[s[i:]]
+	n, err := strconv.ParseInt(s[:i], 10, 64)
+	if !known || err != nil || n <= 0 || n > math.MaxInt64/m {
+		return 0, false
+	}
+	return n * m, true
+}
+
+// cmdDd models `dd if=/dev/zero of=FILE bs=N count=M` on a Lustre client:
+// the file is truncated and written; the write stops where the project's
+// enforced block limit is reached, with EDQUOT, as on a real client.
+func cmdDd(st *state, h *hostState, c host.Cmd) host.Result {
+	kv := map[string]string{}
+	for _, a := range c.Args {
+		k, v, found := strings.Cut(a, "=")
+		if !found {
+			return fail(1, "dd: unrecognized operand '%s'", a)
+		}
+		kv[k] = v
+	}
+	bs, bsOK := parseDdSize(kv["bs"])
+	count, err := strconv.ParseInt(kv["count"], 10, 64)
+	if kv["if"] != "/dev/zero" || kv["of"] == "" || !bsOK || err != nil || count < 0 || len(kv) != 4 || count > math.MaxInt64/bs {
+		return fail(1, "dd: only `dd if=/dev/zero of=FILE bs=N count=M` is simulated")
+	}
+	of := kv["of"]
+	l, errno := st.resolve(h, of)
+	if errno == "" && l.lustre == nil {
+		return fail(1, "dd: only writes to a Lustre client mount are simulated")
+	}
+	if errno == "" {
+		if isDir, exists := st.kind(h, l); isDir {
+			errno = eISDIR
+		} else if !exists {
+			errno = st.create(h, l, false)
+		} else if l.ro {
+			errno = eROFS
+		}
+	}
+	if errno != "" {
+		return fail(1, "dd: failed to open '%s': %s", of, errno)
+	}
+	n := l.lustre.disk.Nodes[l.p]
+	written, errno := st.grow(l, n, bs*count)
+	l.lustre.commit()
+	full, partial := written/bs, int64(0)
+	if written%bs != 0 {
+		partial = 1
+	}
+	in, prefix, code := full+partial, "", 0
+	if errno != "" {
+		// dd read the record it failed to write.
+		in, prefix, code = full+1, fmt.Sprintf("dd: error writing '%s': %s\n", of, errno), 1
+	}
+	return host.Result{Stderr: fmt.Sprintf("%s%d+0 records in\n%d+%d records out\n%d bytes copied\n", prefix, in, full, partial, written), ExitCode: code}
+}

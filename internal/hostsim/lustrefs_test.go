@@ -1,0 +1,225 @@
+package hostsim
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+)
+
+// smallWorld is a filesystem lfs1 served by mds1 and mounted on c1 and
+// c2 at /mnt/lfs1, with project quotas enforced for root unless told
+// otherwise.
+func smallWorld(t *testing.T, enforce bool) *World {
+	t.Helper()
+	w, err := Open(t.TempDir())
+	must(t, err)
+	must(t, w.BuildSmallLustre(SmallLustre{Clients: []string{"c1", "c2"}, EnforceProjectQuota: enforce}))
+	return w
+}
+
+// lcase is one command on a client of a small filesystem. setup runs
+// first (on c1 unless it names another host).
+type lcase struct {
+	name     string
+	noQuota  bool // leave project quota enforcement off
+	setup    [][]string
+	extra    func(t *testing.T, w *World)
+	host     string
+	cmd      []string
+	exit     int
+	stdout   string
+	stderr   string
+	exactOut bool
+}
+
+func runLustreCases(t *testing.T, cases []lcase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := smallWorld(t, !tc.noQuota)
+			steps(t, w, "c1", tc.setup...)
+			if tc.extra != nil {
+				tc.extra(t, w)
+			}
+			h := tc.host
+			if h == "" {
+				h = "c1"
+			}
+			res, err := run(w, h, cmd(tc.cmd...))
+			if tc.exit == 0 && err != nil {
+				t.Fatalf("unexpected error %v (stderr %q)", err, res.Stderr)
+			}
+			if tc.exit != 0 && !host.ExitedWith(err, tc.exit, "") {
+				t.Fatalf("want exit %d, got %+v err %v", tc.exit, res, err)
+			}
+			if tc.exactOut && res.Stdout != tc.stdout {
+				t.Fatalf("stdout %q, want exactly %q", res.Stdout, tc.stdout)
+			}
+			if !strings.Contains(res.Stdout, tc.stdout) || !strings.Contains(res.Stderr, tc.stderr) {
+				t.Fatalf("got stdout %q stderr %q; want %q / %q", res.Stdout, res.Stderr, tc.stdout, tc.stderr)
+			}
+		})
+	}
+}
+
+var (
+	mkVol      = []string{"mkdir", "-p", "/mnt/lfs1/csi/vol"}
+	projVol    = []string{"lfs", "project", "-p", "1001", "-s", "/mnt/lfs1/csi/vol"}
+	limitVol   = []string{"lfs", "setquota", "-p", "1001", "-b", "0", "-B", "1M", "-i", "0", "-I", "0", "/mnt/lfs1"}
+	quotaVol   = []string{"lfs", "quota", "-p", "1001", "/mnt/lfs1"}
+	targetDir  = []string{"mkdir", "-p", "/var/lib/kubelet/pods/p1/volumes/v"}
+	bindVol    = []string{"mount", "--bind", "/mnt/lfs1/csi/vol", "/var/lib/kubelet/pods/p1/volumes/v"}
+	quotaTitle = "Disk quotas for prj 1001 (pid 1001):\n     Filesystem  kbytes   quota   limit   grace   files   quota   limit   grace\n"
+)
+
+func dd(of string, bs string, count string) []string {
+	return []string{"dd", "if=/dev/zero", "of=" + of, "bs=" + bs, "count=" + count}
+}
+
+// TestLustreNamespace: the namespace is the filesystem's, seen alike from
+// every client; coreutils answer as on any filesystem.
+func TestLustreNamespace(t *testing.T) {
+	runLustreCases(t, []lcase{
+		{name: "mkdir on one client is seen on another", setup: [][]string{mkVol}, host: "c2", cmd: []string{"test", "-d", "/mnt/lfs1/csi/vol"}},
+		{name: "not on the client's root filesystem", setup: [][]string{mkVol}, extra: func(t *testing.T, w *World) {
+			steps(t, w, "c1", []string{"umount", "/mnt/lfs1"})
+		}, cmd: []string{"test", "-e", "/mnt/lfs1/csi"}, exit: 1},
+		{name: "mkdir without -p needs the parent", cmd: []string{"mkdir", "/mnt/lfs1/a/b"}, exit: 1, stderr: "mkdir: cannot create directory '/mnt/lfs1/a/b': No such file or directory"},
+		{name: "mkdir existing", setup: [][]string{mkVol}, cmd: []string{"mkdir", "/mnt/lfs1/csi/vol"}, exit: 1, stderr: "File exists"},
+		{name: "tee then cat on another client", extra: func(t *testing.T, w *World) {
+			mustRun(t, w, "c1", host.Cmd{Name: "tee", Args: []string{"/mnt/lfs1/state.json"}, Stdin: []byte("{}\n")})
+		}, host: "c2", cmd: []string{"cat", "/mnt/lfs1/state.json"}, stdout: "{}\n", exactOut: true},
+		{name: "cat a dd file", setup: [][]string{mkVol, dd("/mnt/lfs1/csi/vol/f", "4K", "1")}, cmd: []string{"cat", "/mnt/lfs1/csi/vol/f"}, exit: 1, stderr: "not their content"},
+		{name: "rm dir without -r", setup: [][]string{mkVol}, cmd: []string{"rm", "-f", "/mnt/lfs1/csi/vol"}, exit: 1, stderr: "rm: cannot remove '/mnt/lfs1/csi/vol': Is a directory"},
+		{name: "rm -rf a tree", setup: [][]string{mkVol, dd("/mnt/lfs1/csi/vol/f", "4K", "1")}, extra: func(t *testing.T, w *World) {
+			steps(t, w, "c1", []string{"rm", "-rf", "/mnt/lfs1/csi"})
+		}, host: "c2", cmd: []string{"test", "-e", "/mnt/lfs1/csi"}, exit: 1},
+		{name: "rm -rf / refused", cmd: []string{"rm", "-rf", "/"}, exit: 1, stderr: "dangerous to operate recursively"},
+		{name: "rmdir not empty", setup: [][]string{mkVol}, cmd: []string{"rmdir", "/mnt/lfs1/csi"}, exit: 1, stderr: "rmdir: failed to remove '/mnt/lfs1/csi': Directory not empty"},
+		{name: "rmdir a file", setup: [][]string{mkVol, dd("/mnt/lfs1/csi/vol/f", "4K", "1")}, cmd: []string{"rmdir", "/mnt/lfs1/csi/vol/f"}, exit: 1, stderr: "Not a directory"},
+		{name: "rmdir the mount point", cmd: []string{"rmdir", "/mnt/lfs1"}, exit: 1, stderr: "Device or resource busy"},
+		{name: "mv a directory aside", setup: [][]string{mkVol, projVol, {"mkdir", "-p", "/mnt/lfs1/csi/.archive"}, {"mv", "/mnt/lfs1/csi/vol", "/mnt/lfs1/csi/.archive/vol-1"}},
+			cmd: []string{"lfs", "project", "-d", "/mnt/lfs1/csi/.archive/vol-1"}, stdout: " 1001 P /mnt/lfs1/csi/.archive/vol-1\n", exactOut: true},
+		{name: "mv into a subdirectory of itself", setup: [][]string{mkVol}, cmd: []string{"mv", "/mnt/lfs1/csi", "/mnt/lfs1/csi/vol/x"}, exit: 1, stderr: "subdirectory of itself"},
+		{name: "mv onto a missing parent", setup: [][]string{mkVol}, cmd: []string{"mv", "/mnt/lfs1/csi/vol", "/mnt/lfs1/nope/vol"}, exit: 1, stderr: "No such file or directory"},
+		{name: "mv into another project's inherit directory takes its project", setup: [][]string{mkVol, projVol, {"mkdir", "/mnt/lfs1/other"}, {"lfs", "project", "-p", "7", "-s", "/mnt/lfs1/other"}, {"mv", "/mnt/lfs1/csi/vol", "/mnt/lfs1/other"}},
+			cmd: []string{"lfs", "project", "-d", "/mnt/lfs1/other/vol"}, stdout: "    7 P /mnt/lfs1/other/vol\n", exactOut: true},
+		{name: "metadata fails while MDT0 is down", extra: func(t *testing.T, w *World) {
+			steps(t, w, "mds1", []string{"umount", "/mnt/mdt0"})
+		}, cmd: mkVol, exit: 1, stderr: "Input/output error"},
+		{name: "test says no while MDT0 is down", setup: [][]string{mkVol}, extra: func(t *testing.T, w *World) {
+			steps(t, w, "mds1", []string{"umount", "/mnt/mdt0"})
+		}, cmd: []string{"test", "-d", "/mnt/lfs1/csi/vol"}, exit: 1},
+		{name: "the client mount is still a mount point while MDT0 is down", extra: func(t *testing.T, w *World) {
+			steps(t, w, "mds1", []string{"umount", "/mnt/mdt0"})
+		}, cmd: []string{"mountpoint", "-q", "/mnt/lfs1"}},
+		{name: "and it unmounts", extra: func(t *testing.T, w *World) {
+			steps(t, w, "mds1", []string{"umount", "/mnt/mdt0"})
+			steps(t, w, "c1", []string{"umount", "/mnt/lfs1"})
+		}, cmd: []string{"mountpoint", "-q", "/mnt/lfs1"}, exit: 32},
+		{name: "writes fail without an OST", setup: [][]string{mkVol}, extra: func(t *testing.T, w *World) {
+			steps(t, w, "mds1", []string{"umount", "/mnt/ost0"})
+		}, cmd: dd("/mnt/lfs1/csi/vol/f", "4K", "1"), exit: 1, stderr: "dd: error writing '/mnt/lfs1/csi/vol/f': Input/output error"},
+		{name: "fileset mount shows the subdirectory", setup: [][]string{mkVol, {"mkdir", "-p", "/mnt/sub"}, {"mount", "-t", "lustre", "10.9.0.1@tcp:/lfs1/csi", "/mnt/sub"}},
+			cmd: []string{"test", "-d", "/mnt/sub/vol"}},
+		{name: "fileset mount of a missing directory", setup: [][]string{{"mkdir", "-p", "/mnt/sub"}}, cmd: []string{"mount", "-t", "lustre", "10.9.0.1@tcp:/lfs1/nope", "/mnt/sub"}, exit: 2, stderr: "No such file or directory"},
+	})
+}
+
+// TestLustreProjectQuota: lfs project, setquota and quota as lfs.c and
+// lfs_project.c print them, and dd stopped at the hard block limit.
+func TestLustreProjectQuota(t *testing.T) {
+	runLustreCases(t, []lcase{
+		{name: "project -d", setup: [][]string{mkVol, projVol}, cmd: []string{"lfs", "project", "-d", "/mnt/lfs1/csi/vol"}, stdout: " 1001 P /mnt/lfs1/csi/vol\n", exactOut: true},
+		{name: "project lists entries, new ones inherit", setup: [][]string{mkVol, projVol, {"mkdir", "/mnt/lfs1/csi/vol/d"}, dd("/mnt/lfs1/csi/vol/f", "4K", "1")},
+			cmd: []string{"lfs", "project", "/mnt/lfs1/csi/vol"}, stdout: " 1001 P /mnt/lfs1/csi/vol/d\n 1001 P /mnt/lfs1/csi/vol/f\n", exactOut: true},
+		{name: "without inherit new entries get project 0", setup: [][]string{mkVol, {"lfs", "project", "-p", "1001", "/mnt/lfs1/csi/vol"}, {"mkdir", "/mnt/lfs1/csi/vol/d"}},
+			cmd: []string{"lfs", "project", "/mnt/lfs1/csi/vol"}, stdout: "    0 - /mnt/lfs1/csi/vol/d\n", exactOut: true},
+		{name: "project -C clears", setup: [][]string{mkVol, projVol, {"lfs", "project", "-C", "/mnt/lfs1/csi/vol"}}, cmd: []string{"lfs", "project", "-d", "/mnt/lfs1/csi/vol"}, stdout: "    0 - /mnt/lfs1/csi/vol\n", exactOut: true},
+		{name: "project of a missing path", cmd: []string{"lfs", "project", "-d", "/mnt/lfs1/nope"}, exit: 1, stderr: "lfs: failed to stat '/mnt/lfs1/nope': No such file or directory"},
+		{name: "project outside Lustre", cmd: []string{"lfs", "project", "-p", "5", "-s", "/tmp"}, exit: 1, stderr: "lfs: failed to set xattr for '/tmp': Operation not supported"},
+		{name: "project bad ID", setup: [][]string{mkVol}, cmd: []string{"lfs", "project", "-p", "x", "/mnt/lfs1/csi/vol"}, exit: 22, stderr: "invalid project ID"},
+		{name: "project -C with -s", setup: [][]string{mkVol}, cmd: []string{"lfs", "project", "-C", "-s", "/mnt/lfs1/csi/vol"}, exit: 22},
+		{name: "quota with no usage", cmd: quotaVol, stdout: quotaTitle + "      /mnt/lfs1       0       0       0       -       0       0       0       -\n", exactOut: true},
+		{name: "quota of a volume", setup: [][]string{mkVol, projVol, limitVol, dd("/mnt/lfs1/csi/vol/f", "1K", "10")},
+			cmd: quotaVol, stdout: quotaTitle + "      /mnt/lfs1      16       0    1024       -       2       0       0       -\n", exactOut: true},
+		{name: "quota with a long path wraps", setup: [][]string{mkVol, projVol},
+			cmd: []string{"lfs", "quota", "-p", "1001", "/mnt/lfs1/csi/vol"}, stdout: quotaTitle + "/mnt/lfs1/csi/vol\n                      4       0       0       -       1       0       0       -\n", exactOut: true},
+		{name: "quota outside Lustre", cmd: []string{"lfs", "quota", "-p", "1001", "/tmp"}, exit: 19, stderr: "lfs quota: '/tmp' not on a mounted Lustre filesystem"},
+		{name: "setquota keeps limits it is not given", setup: [][]string{{"lfs", "setquota", "-p", "1001", "-I", "100", "/mnt/lfs1"}, {"lfs", "setquota", "-p", "1001", "-B", "2G", "/mnt/lfs1"}},
+			cmd: quotaVol, stdout: "      /mnt/lfs1       0       0 2097152       -       0       0     100       -\n"},
+		{name: "setquota without a suffix is KiB", setup: [][]string{{"lfs", "setquota", "-p", "1001", "-B", "4096", "/mnt/lfs1"}}, cmd: quotaVol, stdout: "       0       0    4096       -"},
+		{name: "setquota small limit warns", cmd: []string{"lfs", "setquota", "-p", "1001", "-B", "1000", "/mnt/lfs1"}, stderr: "block hardlimit '1000' smaller than minimum qunit size"},
+		{name: "setquota root project", cmd: []string{"lfs", "setquota", "-p", "0", "-B", "1G", "/mnt/lfs1"}, exit: 1, stderr: "can't set quota for root usr/group/project."},
+		{name: "setquota bad limit", cmd: []string{"lfs", "setquota", "-p", "1001", "-B", "10Q", "/mnt/lfs1"}, exit: 22, stderr: "invalid limit '10Q'"},
+		{name: "setquota no limit", cmd: []string{"lfs", "setquota", "-p", "1001", "/mnt/lfs1"}, exit: 22, stderr: "at least one limit"},
+		{name: "setquota outside Lustre", cmd: []string{"lfs", "setquota", "-p", "1001", "-B", "1G", "/tmp"}, exit: 19, stderr: "not on a mounted Lustre filesystem"},
+		{name: "dd within the limit", setup: [][]string{mkVol, projVol, limitVol}, cmd: dd("/mnt/lfs1/csi/vol/f", "1K", "1000"), stderr: "1024000 bytes copied"},
+		{name: "dd past the hard limit", setup: [][]string{mkVol, projVol, limitVol}, cmd: dd("/mnt/lfs1/csi/vol/f", "1M", "2"), exit: 1,
+			stderr: "dd: error writing '/mnt/lfs1/csi/vol/f': Disk quota exceeded\n1+0 records in\n0+1 records out\n1044480 bytes copied\n"},
+		{name: "usage at the limit is starred", setup: [][]string{mkVol, projVol, limitVol}, extra: func(t *testing.T, w *World) {
+			_, _ = run(w, "c1", cmd(dd("/mnt/lfs1/csi/vol/f", "1M", "2")...))
+		}, cmd: quotaVol, stdout: "    1024*      0    1024"},
+		{name: "not enforced unless enabled", noQuota: true, setup: [][]string{mkVol, projVol, limitVol}, cmd: dd("/mnt/lfs1/csi/vol/f", "1M", "2"), stderr: "2097152 bytes copied"},
+		{name: "root is exempt without root_prj_enable", noQuota: true, setup: [][]string{mkVol, projVol, limitVol}, extra: func(t *testing.T, w *World) {
+			steps(t, w, "mds1", []string{"lctl", "set_param", "-P", "osd-*.lfs1-*.quota_slave.enabled=p"})
+		}, cmd: dd("/mnt/lfs1/csi/vol/f", "1M", "2"), stderr: "2097152 bytes copied"},
+		{name: "inode hard limit", setup: [][]string{mkVol, projVol, {"lfs", "setquota", "-p", "1001", "-I", "2", "/mnt/lfs1"}, {"mkdir", "/mnt/lfs1/csi/vol/a"}},
+			cmd: []string{"mkdir", "/mnt/lfs1/csi/vol/b"}, exit: 1, stderr: "mkdir: cannot create directory '/mnt/lfs1/csi/vol/b': Disk quota exceeded"},
+		{name: "rm -rf returns the usage", setup: [][]string{mkVol, projVol, limitVol, dd("/mnt/lfs1/csi/vol/f", "1K", "10"), {"rm", "-rf", "/mnt/lfs1/csi/vol"}},
+			cmd: quotaVol, stdout: "      /mnt/lfs1       0       0    1024       -       0"},
+		{name: "quota bad ID", cmd: []string{"lfs", "quota", "-p", "-1", "/mnt/lfs1"}, exit: 22, stderr: "invalid project ID"},
+		{name: "lfs subcommand not simulated", cmd: []string{"lfs", "df"}, exit: 22, stderr: "lfs: df is not simulated"},
+		{name: "setquota of users not simulated", cmd: []string{"lfs", "setquota", "-u", "bob", "-B", "1G", "/mnt/lfs1"}, exit: 22, stderr: "invalid option -- 'u'"},
+		{name: "dd usage", cmd: []string{"dd", "if=/dev/urandom", "of=/mnt/lfs1/f", "bs=1", "count=1"}, exit: 1, stderr: "only `dd if=/dev/zero"},
+		{name: "dd outside Lustre", cmd: dd("/tmp/f", "1K", "1"), exit: 1, stderr: "only writes to a Lustre client mount"},
+		{name: "dd into a missing directory", cmd: dd("/mnt/lfs1/nope/f", "1K", "1"), exit: 1, stderr: "dd: failed to open '/mnt/lfs1/nope/f': No such file or directory"},
+		{name: "set_param -P away from the MGS", cmd: []string{"lctl", "set_param", "-P", "osd-*.lfs1-*.quota_slave.enabled=p"}, exit: 1, stderr: "must be run on the MGS"},
+	})
+}
+
+// TestBindMounts: mount --bind of a Lustre directory shows the filesystem
+// in /proc/mounts and the subdirectory in /proc/self/mountinfo; writes
+// through it are the volume's; read-only and unmount behave as in Linux.
+func TestBindMounts(t *testing.T) {
+	bound := [][]string{mkVol, projVol, limitVol, targetDir, bindVol}
+	ro := append(append([][]string{}, bound...), []string{"mount", "-o", "remount,bind,ro", "/var/lib/kubelet/pods/p1/volumes/v"})
+	runLustreCases(t, []lcase{
+		{name: "proc mounts", setup: bound, cmd: []string{"cat", "/proc/mounts"}, stdout: "10.9.0.1@tcp:/lfs1 /var/lib/kubelet/pods/p1/volumes/v lustre rw,flock,lazystatfs 0 0\n"},
+		{name: "mountinfo names the subdirectory", setup: bound, cmd: []string{"cat", "/proc/self/mountinfo"}, stdout: " /csi/vol /var/lib/kubelet/pods/p1/volumes/v rw,relatime - lustre 10.9.0.1@tcp:/lfs1 rw,flock,lazystatfs\n"},
+		{name: "writes land in the volume", setup: append(bound, dd("/var/lib/kubelet/pods/p1/volumes/v/f", "4K", "1")), host: "c2", cmd: []string{"test", "-f", "/mnt/lfs1/csi/vol/f"}},
+		{name: "quota applies through the bind mount", setup: bound, cmd: dd("/var/lib/kubelet/pods/p1/volumes/v/f", "1M", "2"), exit: 1, stderr: "Disk quota exceeded"},
+		{name: "read-only remount", setup: ro, cmd: dd("/var/lib/kubelet/pods/p1/volumes/v/f", "4K", "1"), exit: 1, stderr: "dd: failed to open '/var/lib/kubelet/pods/p1/volumes/v/f': Read-only file system"},
+		{name: "read-only shows in proc mounts", setup: ro, cmd: []string{"cat", "/proc/mounts"}, stdout: "/var/lib/kubelet/pods/p1/volumes/v lustre ro,flock,lazystatfs 0 0"},
+		{name: "mountpoint", setup: bound, cmd: []string{"mountpoint", "-q", "/var/lib/kubelet/pods/p1/volumes/v"}},
+		{name: "umount then the target is empty again", setup: append(bound, dd("/var/lib/kubelet/pods/p1/volumes/v/f", "4K", "1"), []string{"umount", "/var/lib/kubelet/pods/p1/volumes/v"}),
+			cmd: []string{"rmdir", "/var/lib/kubelet/pods/p1/volumes/v"}},
+		{name: "rmdir of the bind target", setup: bound, cmd: []string{"rmdir", "/var/lib/kubelet/pods/p1/volumes/v"}, exit: 1, stderr: "Device or resource busy"},
+		{name: "rm -rf descends into the bind mount", setup: append(bound, dd("/var/lib/kubelet/pods/p1/volumes/v/f", "4K", "1")), extra: func(t *testing.T, w *World) {
+			_, _ = run(w, "c1", cmd("rm", "-rf", "/var/lib/kubelet/pods/p1"))
+		}, host: "c2", cmd: []string{"test", "-e", "/mnt/lfs1/csi/vol/f"}, exit: 1},
+		{name: "bind of a missing source", setup: [][]string{targetDir}, cmd: bindVol, exit: 32, stderr: "special device /mnt/lfs1/csi/vol does not exist"},
+		{name: "bind onto a missing target", setup: [][]string{mkVol}, cmd: bindVol, exit: 32, stderr: "mount point does not exist"},
+		{name: "remount of something not mounted", setup: [][]string{targetDir}, cmd: []string{"mount", "-o", "remount,bind,ro", "/var/lib/kubelet/pods/p1/volumes/v"}, exit: 32},
+		{name: "mkdir in a read-only mount", setup: ro, cmd: []string{"mkdir", "/var/lib/kubelet/pods/p1/volumes/v/d"}, exit: 1, stderr: "Read-only file system"},
+		{name: "tee into a read-only mount", setup: ro, cmd: []string{"tee", "/var/lib/kubelet/pods/p1/volumes/v/f"}, exit: 1, stderr: "tee: /var/lib/kubelet/pods/p1/volumes/v/f: Read-only file system"},
+		{name: "rm in a read-only mount", setup: append(append([][]string{}, bound...), dd("/mnt/lfs1/csi/vol/f", "4K", "1"), []string{"mount", "-o", "remount,bind,ro", "/var/lib/kubelet/pods/p1/volumes/v"}),
+			cmd: []string{"rm", "-f", "/var/lib/kubelet/pods/p1/volumes/v/f"}, exit: 1, stderr: "Read-only file system"},
+		{name: "mv across filesystems", setup: [][]string{mkVol, {"mkdir", "/tmp/x"}}, cmd: []string{"mv", "/tmp/x", "/mnt/lfs1/csi/x"}, exit: 1, stderr: "to another filesystem is not simulated"},
+		{name: "rmdir missing", cmd: []string{"rmdir", "/mnt/lfs1/nope"}, exit: 1, stderr: "rmdir: failed to remove '/mnt/lfs1/nope': No such file or directory"},
+		{name: "bind survives the client unmount", setup: append(bound, []string{"umount", "/mnt/lfs1"}), cmd: dd("/var/lib/kubelet/pods/p1/volumes/v/f", "4K", "1")},
+	})
+}
+
+// TestNamespaceFollowsFailover: the namespace is on MDT0's pool, so it is
+// replicated by DRBD and served by the peer after a failover.
+func TestNamespaceFollowsFailover(t *testing.T) {
+	w := newPair(t, DRBD84)
+	lustreReady(t, w)
+	steps(t, w, "s1", mkfsMDT, []string{"mount", "-t", "lustre", "p0/mdt0", "/mnt/mdt0"})
+	client := []string{"mount", "-t", "lustre", "10.0.0.1@tcp:10.0.0.2@tcp:/lfs1", "/mnt/lfs1"}
+	steps(t, w, "s2", client, []string{"mkdir", "/mnt/lfs1/kept"}, []string{"umount", "/mnt/lfs1"})
+	steps(t, w, "s1", []string{"umount", "/mnt/mdt0"}, exportP, secondary)
+	steps(t, w, "s2", primary, importP, []string{"mount", "-t", "lustre", "p0/mdt0", "/mnt/mdt0"}, client, []string{"test", "-d", "/mnt/lfs1/kept"})
+}
