@@ -13,7 +13,7 @@ PKGS := ./...
 all: plugin
 
 ## test: everything CI checks (L0 unit + table tests and hostsim bring-ups, L1 chart render, the plugin through the real helm CLI, fuzzing, L2/L3 smoke on a real local cluster)
-test: check unit fuzz e2e-smoke e2e-chart
+test: check unit kind-unit fuzz e2e-smoke e2e-chart
 
 check: schema-check chart-docs-check fmt-check vet deps-check
 
@@ -102,3 +102,12 @@ e2e-smoke:
 .PHONY: e2e-chart
 e2e-chart: helm
 	HELM_BIN=$$(ci/helm.sh) $(GO) test -tags e2echart -count=1 -v -timeout 30m -run TestChart ./test/e2e
+
+## e2e-kind: the same two suites on a kind cluster instead of ci/cluster, for developers with a Docker engine (ci/kind/e2e.sh: builds the pinned kind, creates the cluster, loads our images, runs e2e-smoke's and e2e-chart's tests with E2E_PROVIDER=kind, deletes the cluster; E2E_KEEP=1 keeps it). Needs Docker and root; never run in CI (no Docker engine there)
+.PHONY: e2e-kind kind-unit
+## kind-unit: the kind target's own module (ci/kind): its config decoded by kind's types, its docker command lines; no Docker needed
+kind-unit:
+	cd ci/kind && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+e2e-kind:
+	ci/kind/e2e.sh

@@ -8,11 +8,13 @@
 //
 //	go test -tags e2echart -count=1 -v -timeout 30m ./test/e2e   # make e2e-chart
 //
-// It starts the cluster (ci/cluster/up.sh) with the nodes the examples name
-// unless one is up in $STATE (default /tmp/kube-lustre-cluster), which must
-// then have those nodes, and stops only what it started (E2E_KEEP=1 leaves it
-// running). The helm CLI is the pinned one (HELM_BIN, else ci/helm.sh), run by
-// terratest's helm module; kubectl is the cluster's.
+// It starts the cluster (ci/cluster/up.sh; with E2E_PROVIDER=kind a kind
+// cluster, ci/kind/e2e.sh: see nodes_test.go) with the nodes the examples
+// name unless one is up in $STATE (default /tmp/kube-lustre-cluster; kind:
+// /tmp/kube-lustre-kind), which must then have those nodes, and stops only
+// what it started (E2E_KEEP=1 leaves it running). The helm CLI is the pinned
+// one (HELM_BIN, else ci/helm.sh), run by terratest's helm module; kubectl
+// is the cluster's.
 //
 // Names are prefixed with chart so that the file builds together with the
 // smoke test (tag e2e) too.
@@ -51,6 +53,7 @@ type chartEnv struct {
 	helmHome                string
 	addrs                   map[string]string // node -> InternalIP
 	tag                     string
+	nodes                   nodeProvider // starts and stops the cluster, crashes and cuts off nodes
 }
 
 func chartEnvOr(k, def string) string {
@@ -64,10 +67,8 @@ func chartEnvOr(k, def string) string {
 func chartSetup(t testing.TB) *chartEnv {
 	t.Helper()
 	root := helmcli.RepoRoot(t)
-	e := &chartEnv{root: root, state: chartEnvOr("STATE", "/tmp/kube-lustre-cluster")}
-	e.kubeconfig = filepath.Join(e.state, "admin.kubeconfig")
-	cache := chartEnvOr("KUBE_LUSTRE_CACHE", filepath.Join(os.Getenv("HOME"), ".cache", "kube-lustre"))
-	e.kubectl = filepath.Join(cache, "k8s-v1.33.13", "bin", "kubectl")
+	p := newNodeProvider(t)
+	e := &chartEnv{root: root, state: p.State(), kubeconfig: p.Kubeconfig(), kubectl: p.Kubectl(), nodes: p}
 	e.helm = helmcli.Path(t)
 	e.helmHome = t.TempDir()
 
@@ -88,10 +89,10 @@ func chartSetup(t testing.TB) *chartEnv {
 		t.Logf("using the cluster already up in %s", e.state)
 	} else {
 		start := time.Now()
-		e.script(t, []string{"NODES=" + strings.Join(chartNodes, " ")}, "up.sh")
-		t.Logf("TIMING cluster up (control plane + %d nodes Ready): %.1f s", len(chartNodes), time.Since(start).Seconds())
+		p.StartCluster(t, chartNodes)
+		t.Logf("TIMING cluster up (%s: control plane + %d nodes Ready): %.1f s", p.Name(), len(chartNodes), time.Since(start).Seconds())
 		if os.Getenv("E2E_KEEP") != "1" {
-			t.Cleanup(func() { e.script(t, nil, "down.sh") })
+			t.Cleanup(func() { p.StopCluster(t) })
 		}
 	}
 	tag, err := os.ReadFile(filepath.Join(e.state, "images", "tag"))
@@ -129,8 +130,8 @@ func chartSetup(t testing.TB) *chartEnv {
 		return len(notReady) == 0
 	})
 	for _, n := range chartNodes {
-		if !strings.HasPrefix(e.addrs[n], "10.77.0.") {
-			t.Fatalf("node %s has InternalIP %q, not one on the cluster bridge", n, e.addrs[n])
+		if !p.NodeAddrOK(e.addrs[n]) {
+			t.Fatalf("node %s has InternalIP %q, not one on the %s cluster's node network", n, e.addrs[n], p.Name())
 		}
 	}
 	t.Logf("node InternalIPs: %v", e.addrs)
@@ -146,9 +147,12 @@ func chartSetup(t testing.TB) *chartEnv {
 // that node.sh installs can rewrite it (pod-network pods have a default
 // route and work). Every kube-lustre pod that resolves Node InternalIPs is
 // host-network. Adds the missing route when it is missing; a no-op once
-// node.sh adds it itself.
+// node.sh adds it itself. kind nodes have a default route: nothing to do.
 func (e *chartEnv) serviceRoute(t testing.TB, node string) {
 	t.Helper()
+	if e.nodes.Name() != "local" {
+		return
+	}
 	svc := chartEnvOr("SERVICE_IP", "10.96.0.1")
 	ns := "kl-" + node
 	if exec.Command("ip", "netns", "exec", ns, "ip", "route", "get", svc).Run() == nil {
@@ -194,18 +198,6 @@ func (e *chartEnv) helmOpts(ns, hostsimDir string, files ...string) *helm.Option
 func (e *chartEnv) chartDir() string { return filepath.Join(e.root, "charts", "kube-lustre") }
 
 func (e *chartEnv) example(name string) string { return filepath.Join(e.root, "examples", name) }
-
-// script runs a ci/cluster script with the test's STATE.
-func (e *chartEnv) script(t testing.TB, env []string, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(e.root, "ci", "cluster", name), args...)
-	cmd.Env = append(append(os.Environ(), "STATE="+e.state), env...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out.String())
-	}
-}
 
 // kubectlOut runs kubectl and returns stdout; errors are returned, not fatal.
 func (e *chartEnv) kubectlOut(args ...string) (string, error) {

@@ -597,7 +597,7 @@ func testCrash(t testing.TB, r *release) {
 	if err := r.w.Boot(victim); err != nil {
 		t.Fatal(err)
 	}
-	r.e.script(t, nil, "node.sh", "up", victim)
+	r.e.nodes.Up(t, victim)
 	r.e.serviceRoute(t, victim)
 	poll(t, 3*time.Minute, victim+" back as Secondary, UpToDate", func() bool {
 		role, cs, disk, _, up, _ := r.w.DRBDState(victim, tp.DRBDResource)

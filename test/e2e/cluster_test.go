@@ -2,14 +2,16 @@
 
 // Package e2e runs kube-lustre on the local Kubernetes cluster of
 // ci/cluster: a real control plane and real kubelets (containerd, runc) in
-// network namespaces of this machine, running our own images.
+// network namespaces of this machine, running our own images; or, with
+// E2E_PROVIDER=kind, on a kind cluster in Docker (ci/kind, nodes_test.go).
 //
 //	go test -tags e2e -count=1 -v ./test/e2e
 //
-// It starts the cluster (ci/cluster/up.sh) unless one is already up in
-// $STATE (default /tmp/kube-lustre-cluster), and stops only what it started.
-// E2E_NODES names the nodes it starts (default "server1 client1 n3");
-// E2E_KEEP=1 leaves a cluster it started running.
+// It starts the cluster (ci/cluster/up.sh; ci/kind/e2e.sh up) unless one is
+// already up in $STATE (default /tmp/kube-lustre-cluster; with kind
+// /tmp/kube-lustre-kind), and stops only what it started. E2E_NODES names
+// the nodes it starts (default "server1 client1 n3"; kind's cluster always
+// has its own ten); E2E_KEEP=1 leaves a cluster it started running.
 package e2e
 
 import (
@@ -28,18 +30,12 @@ import (
 type cluster struct {
 	root, state, kubectl, kubeconfig string
 	nodes                            []string
+	p                                nodeProvider
 }
 
 func repoRoot(t *testing.T) string {
 	_, f, _, _ := runtime.Caller(0)
 	return filepath.Clean(filepath.Join(filepath.Dir(f), "..", ".."))
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func (c *cluster) run(t *testing.T, stdin string, args ...string) (string, error) {
@@ -66,28 +62,14 @@ func (c *cluster) must(t *testing.T, stdin string, args ...string) string {
 	return out
 }
 
-// script runs a ci/cluster script with the test's STATE.
-func (c *cluster) script(t *testing.T, env []string, name string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(filepath.Join(c.root, "ci", "cluster", name), args...)
-	cmd.Env = append(append(os.Environ(), "STATE="+c.state), env...)
-	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("%s %v: %v", name, args, err)
-	}
-}
-
 // setup returns the cluster, starting it when none is up.
 func setup(t *testing.T) *cluster {
-	root := repoRoot(t)
-	c := &cluster{root: root, state: envOr("STATE", "/tmp/kube-lustre-cluster")}
-	c.kubeconfig = filepath.Join(c.state, "admin.kubeconfig")
-	cache := envOr("KUBE_LUSTRE_CACHE", filepath.Join(os.Getenv("HOME"), ".cache", "kube-lustre"))
-	c.kubectl = filepath.Join(cache, "k8s-v1.33.13", "bin", "kubectl")
-	c.nodes = strings.Fields(envOr("E2E_NODES", "server1 client1 n3"))
+	p := newNodeProvider(t)
+	c := &cluster{root: repoRoot(t), state: p.State(), kubeconfig: p.Kubeconfig(), kubectl: p.Kubectl(), p: p}
 	if _, err := os.Stat(c.kubectl); err == nil {
 		if _, err := c.run(t, "", "get", "--raw", "/readyz"); err == nil {
-			out := c.must(t, "", "get", "nodes", "-o", "jsonpath={.items[*].metadata.name}")
+			// Not a control-plane node (kind has one): never a test node.
+			out := c.must(t, "", "get", "nodes", "-l", "!node-role.kubernetes.io/control-plane", "-o", "jsonpath={.items[*].metadata.name}")
 			c.nodes = strings.Fields(out)
 			if len(c.nodes) == 0 {
 				t.Fatalf("the cluster up in %s has no nodes: ci/cluster/down.sh, then rerun", c.state)
@@ -96,11 +78,15 @@ func setup(t *testing.T) *cluster {
 			return c
 		}
 	}
+	var want []string // nil: the provider's default nodes
+	if v := os.Getenv("E2E_NODES"); v != "" {
+		want = strings.Fields(v)
+	}
 	start := time.Now()
-	c.script(t, []string{"NODES=" + strings.Join(c.nodes, " ")}, "up.sh")
-	t.Logf("TIMING cluster up (control plane + %d nodes Ready): %.1f s", len(c.nodes), time.Since(start).Seconds())
+	c.nodes = p.StartCluster(t, want)
+	t.Logf("TIMING cluster up (%s: control plane + %d nodes Ready): %.1f s", p.Name(), len(c.nodes), time.Since(start).Seconds())
 	if os.Getenv("E2E_KEEP") != "1" {
-		t.Cleanup(func() { c.script(t, nil, "down.sh") })
+		t.Cleanup(func() { p.StopCluster(t) })
 	}
 	return c
 }
@@ -262,11 +248,11 @@ func TestSmoke(t *testing.T) {
 	t.Run("node crash is NotReady", func(t *testing.T) {
 		victim := c.nodes[len(c.nodes)-1]
 		crashed := time.Now()
-		c.script(t, nil, "node.sh", "crash", victim)
+		c.p.Crash(t, victim)
 		poll(t, 2*time.Minute, victim+" not Ready", func() bool { return c.readyStatus(t)[victim] != "True" })
 		t.Logf("TIMING node crash to Ready=%s: %.1f s", c.readyStatus(t)[victim], time.Since(crashed).Seconds())
 		restart := time.Now()
-		c.script(t, nil, "node.sh", "up", victim)
+		c.p.Up(t, victim)
 		poll(t, 2*time.Minute, victim+" Ready again", func() bool { return c.readyStatus(t)[victim] == "True" })
 		t.Logf("TIMING node restart to Ready: %.1f s", time.Since(restart).Seconds())
 	})

@@ -161,10 +161,11 @@ func (r *release) lease() time.Duration {
 }
 
 // crashNode crashes node as a power cut would: every process of the
-// node killed (node.sh) and its simulated host down.
+// node killed (node.sh crash, or docker kill on kind) and its simulated
+// host down.
 func (r *release) crashNode(t testing.TB, node string) {
 	t.Helper()
-	r.e.script(t, nil, "node.sh", "crash", node)
+	r.e.nodes.Crash(t, node)
 	if err := r.w.Crash(node); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +178,7 @@ func (r *release) bootNode(t testing.TB, node string) {
 	if err := r.w.Boot(node); err != nil {
 		t.Fatal(err)
 	}
-	r.e.script(t, nil, "node.sh", "up", node)
+	r.e.nodes.Up(t, node)
 	r.e.serviceRoute(t, node)
 	poll(t, 2*time.Minute, node+" Ready", func() bool { return r.nodeReady(node) })
 }
@@ -245,12 +246,12 @@ func faultAPICut(t testing.TB, r *release) {
 	}
 	forced := r.forcedImports(t, target, p)
 	start := time.Now()
-	r.e.script(t, nil, "node.sh", "cut-api", h)
+	r.e.nodes.CutAPI(t, h)
 	healed := false
 	heal := func() {
 		if !healed {
 			healed = true
-			r.e.script(t, nil, "node.sh", "heal-api", h)
+			r.e.nodes.HealAPI(t, h)
 		}
 	}
 	defer heal()
@@ -351,13 +352,13 @@ func faultPartition(t testing.TB, r *release) {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	r.e.script(t, nil, "node.sh", "cut-api", h)
+	r.e.nodes.CutAPI(t, h)
 	if err := r.w.CutLink(h, p); err != nil {
 		t.Fatal(err)
 	}
 	defer func() {
 		_ = r.w.HealLink(h, p)
-		r.e.script(t, nil, "node.sh", "heal-api", h)
+		r.e.nodes.HealAPI(t, h)
 	}()
 	if err := r.writeNote(target, h, "after-partition"); !host.ExitedWith(err, 1, "I/O suspended") {
 		t.Fatalf("%s acknowledged a write its peer lacks after the partition: %v", h, err)
@@ -370,7 +371,7 @@ func faultPartition(t testing.TB, r *release) {
 	}
 	// The operator's remedy for a frozen Primary: reboot it.
 	r.crashNode(t, h)
-	r.e.script(t, nil, "node.sh", "heal-api", h)
+	r.e.nodes.HealAPI(t, h)
 	if err := r.w.HealLink(h, p); err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +410,7 @@ func faultCrashDuringPromote(t testing.TB, r *release) {
 		}
 		return slices.ContainsFunc(log, func(e hostsim.LogEntry) bool { return e.Host == p && e.Fault == "crash-after" })
 	})
-	r.e.script(t, nil, "node.sh", "crash", p)
+	r.e.nodes.Crash(t, p)
 	defer r.bootNodeIfDown(t, p)
 	if m := r.mark(t, target); m != h {
 		t.Errorf("Lease marks %q, want %s (fenced by %s's promotion)", m, h, p)
