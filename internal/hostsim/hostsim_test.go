@@ -133,18 +133,7 @@ func runCases(t *testing.T, cases []tcase) {
 				h = "s1"
 			}
 			res, err := run(w, h, tc.cmd)
-			if tc.exit == 0 && err != nil {
-				t.Fatalf("unexpected error %v (stderr %q)", err, res.Stderr)
-			}
-			if tc.exit != 0 && !host.ExitedWith(err, tc.exit, "") {
-				t.Fatalf("want exit %d, got %+v err %v", tc.exit, res, err)
-			}
-			if tc.exactOut && res.Stdout != tc.stdout {
-				t.Fatalf("stdout %q, want exactly %q", res.Stdout, tc.stdout)
-			}
-			if !strings.Contains(res.Stdout, tc.stdout) || !strings.Contains(res.Stderr, tc.stderr) {
-				t.Fatalf("got stdout %q stderr %q; want %q / %q", res.Stdout, res.Stderr, tc.stdout, tc.stderr)
-			}
+			checkResult(t, res, err, tc.exit, tc.stdout, tc.stderr, tc.exactOut)
 		})
 	}
 }
@@ -484,5 +473,23 @@ func TestOutdate(t *testing.T) {
 	}
 	if _, err := run(w, "s2", cmd("drbdadm", "primary", "r0")); !host.ExitedWith(err, 17, "Need access to UpToDate data") {
 		t.Fatalf("promote of Outdated data: %v", err)
+	}
+}
+
+// checkResult asserts a table case's outcome: the exit code (0: no error),
+// stdout and stderr containing the expected text, or stdout exactly.
+func checkResult(t *testing.T, res host.Result, err error, exit int, stdout, stderr string, exact bool) {
+	t.Helper()
+	if exit == 0 && err != nil {
+		t.Fatalf("unexpected error %v (stderr %q)", err, res.Stderr)
+	}
+	if exit != 0 && !host.ExitedWith(err, exit, "") {
+		t.Fatalf("want exit %d, got %+v err %v", exit, res, err)
+	}
+	if exact && res.Stdout != stdout {
+		t.Fatalf("stdout %q, want exactly %q", res.Stdout, stdout)
+	}
+	if !strings.Contains(res.Stdout, stdout) || !strings.Contains(res.Stderr, stderr) {
+		t.Fatalf("got stdout %q stderr %q; want %q / %q", res.Stdout, res.Stderr, stdout, stderr)
 	}
 }

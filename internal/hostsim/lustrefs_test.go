@@ -1,7 +1,6 @@
 package hostsim
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
@@ -47,18 +46,7 @@ func runLustreCases(t *testing.T, cases []lcase) {
 				h = "c1"
 			}
 			res, err := run(w, h, cmd(tc.cmd...))
-			if tc.exit == 0 && err != nil {
-				t.Fatalf("unexpected error %v (stderr %q)", err, res.Stderr)
-			}
-			if tc.exit != 0 && !host.ExitedWith(err, tc.exit, "") {
-				t.Fatalf("want exit %d, got %+v err %v", tc.exit, res, err)
-			}
-			if tc.exactOut && res.Stdout != tc.stdout {
-				t.Fatalf("stdout %q, want exactly %q", res.Stdout, tc.stdout)
-			}
-			if !strings.Contains(res.Stdout, tc.stdout) || !strings.Contains(res.Stderr, tc.stderr) {
-				t.Fatalf("got stdout %q stderr %q; want %q / %q", res.Stdout, res.Stderr, tc.stdout, tc.stderr)
-			}
+			checkResult(t, res, err, tc.exit, tc.stdout, tc.stderr, tc.exactOut)
 		})
 	}
 }
