@@ -170,15 +170,9 @@ func Render(r Resource) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-// WriteConfig writes the resource file atomically when its content
-// differs; it reports whether it wrote.
-func WriteConfig(ctx context.Context, run host.Runner, r Resource) (bool, error) {
-	written, _, err := writeConfig(ctx, run, r)
-	return written, err
-}
-
-// writeConfig is WriteConfig that also returns the file it replaced (nil
-// when there was none).
+// writeConfig writes the resource file atomically when its content
+// differs; it reports whether it wrote and returns the file it replaced
+// (nil when there was none).
 func writeConfig(ctx context.Context, run host.Runner, r Resource) (written bool, old []byte, err error) {
 	want, err := Render(r)
 	if err != nil {

@@ -361,7 +361,7 @@ func TestWaitUpToDateTimesOut(t *testing.T) {
 func TestObserveDown(t *testing.T) {
 	for _, v := range []string{hostsim.DRBD84, hostsim.DRBD9} {
 		w := newWorld(t, v)
-		if _, err := WriteConfig(context.Background(), w.Host("s1"), resource(0, 1)); err != nil {
+		if _, _, err := writeConfig(context.Background(), w.Host("s1"), resource(0, 1)); err != nil {
 			t.Fatal(err)
 		}
 		st, err := Observe(context.Background(), w.Host("s1"), resource(0, 1))
@@ -381,7 +381,7 @@ func TestProveBlank(t *testing.T) {
 	ctx := context.Background()
 	w := newWorld(t, hostsim.DRBD84)
 	r := resource(0, 1)
-	if _, err := WriteConfig(ctx, w.Host("s1"), r); err != nil {
+	if _, _, err := writeConfig(ctx, w.Host("s1"), r); err != nil {
 		t.Fatal(err)
 	}
 	if err := ProveBlank(ctx, w.Host("s1"), r); err != nil {

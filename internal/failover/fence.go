@@ -34,15 +34,10 @@ const (
 // its peer outdated, and it does so by recording the mark on the Lease
 // with the version it read (an update racing a takeover fails with
 // Conflict, never overwrites). A node the Lease marks outdated itself never
-// fences its peer: its own copy is the stale one.
-func FencePeer(ctx context.Context, leases LeaseClient, leaseName, self, peer string) int {
-	code, _ := FencePeerWhy(ctx, leases, leaseName, self, peer)
-	return code
-}
-
-// FencePeerWhy is FencePeer with the reason for its answer, for the log
-// an operator reads when DRBD froze I/O or refused a promotion.
-func FencePeerWhy(ctx context.Context, leases LeaseClient, leaseName, self, peer string) (int, string) {
+// fences its peer: its own copy is the stale one. It also returns the
+// reason for its answer, for the log an operator reads when DRBD froze I/O
+// or refused a promotion.
+func FencePeer(ctx context.Context, leases LeaseClient, leaseName, self, peer string) (int, string) {
 	cur, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):
@@ -184,7 +179,7 @@ func (f *Fencer) FencePeer(ctx context.Context, resource string) int {
 		f.log("fence-peer", resource, FenceFailed, "not a DRBD resource of this node")
 		return FenceFailed
 	}
-	code, why := FencePeerWhy(ctx, f.Leases, r.Lease, f.Node, r.Peer)
+	code, why := FencePeer(ctx, f.Leases, r.Lease, f.Node, r.Peer)
 	f.log("fence-peer", resource, code, why)
 	return code
 }

@@ -28,29 +28,29 @@ func TestFencePeer(t *testing.T) {
 	api := store.Client(nil)
 
 	// No Lease: nobody holds it, so s1 may not declare anything.
-	if got := FencePeer(ctx, api, "lfs1-mdt0", "s1", "s2"); got != FenceRefused {
+	if got, _ := FencePeer(ctx, api, "lfs1-mdt0", "s1", "s2"); got != FenceRefused {
 		t.Fatalf("no lease: exit %d, want %d", got, FenceRefused)
 	}
 	if err := a.TryAcquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	// The peer cannot fence the holder.
-	if got := FencePeer(ctx, api, "lfs1-mdt0", "s2", "s1"); got != FenceRefused {
+	if got, _ := FencePeer(ctx, api, "lfs1-mdt0", "s2", "s1"); got != FenceRefused {
 		t.Fatalf("non-holder: exit %d, want %d", got, FenceRefused)
 	}
 	// The API unreachable from the holder: the fence fails, I/O stays frozen.
 	cut := store.Client(func() bool { return true })
-	if got := FencePeer(ctx, cut, "lfs1-mdt0", "s1", "s2"); got != FenceFailed {
+	if got, _ := FencePeer(ctx, cut, "lfs1-mdt0", "s1", "s2"); got != FenceFailed {
 		t.Fatalf("api cut: exit %d, want %d", got, FenceFailed)
 	}
 	// The holder marks its peer; a second call finds the mark and does not write.
-	if got := FencePeer(ctx, api, "lfs1-mdt0", "s1", "s2"); got != FencedOutdated {
+	if got, _ := FencePeer(ctx, api, "lfs1-mdt0", "s1", "s2"); got != FencedOutdated {
 		t.Fatalf("holder: exit %d, want %d", got, FencedOutdated)
 	}
 	if m, _ := Outdated(ctx, api, "lfs1-mdt0"); m != "s2" {
 		t.Fatalf("mark %q, want s2", m)
 	}
-	if got := FencePeer(ctx, racing{api, func() { t.Fatal("wrote an existing mark again") }}, "lfs1-mdt0", "s1", "s2"); got != FencedOutdated {
+	if got, _ := FencePeer(ctx, racing{api, func() { t.Fatal("wrote an existing mark again") }}, "lfs1-mdt0", "s1", "s2"); got != FencedOutdated {
 		t.Fatalf("repeat: exit %d", got)
 	}
 	// The marked node may not serve, even after it took the Lease.
@@ -70,7 +70,7 @@ func TestFencePeer(t *testing.T) {
 		t.Fatal("taking the Lease cleared the mark")
 	}
 	// The outdated holder never fences the node with the newer data.
-	if got := FencePeer(ctx, api, "lfs1-mdt0", "s2", "s1"); got != FenceRefused {
+	if got, _ := FencePeer(ctx, api, "lfs1-mdt0", "s2", "s1"); got != FenceRefused {
 		t.Fatalf("outdated holder: exit %d, want %d", got, FenceRefused)
 	}
 	// s1's unfence does not touch a mark naming s2; s2's resync clears it.
@@ -110,7 +110,7 @@ func TestFencePeerLosesARaceWithATakeover(t *testing.T) {
 			t.Fatal(err)
 		}
 	}}
-	if got := FencePeer(ctx, takeover, "lfs1-mdt0", "s1", "s2"); got != FenceFailed {
+	if got, _ := FencePeer(ctx, takeover, "lfs1-mdt0", "s1", "s2"); got != FenceFailed {
 		t.Fatalf("exit %d, want %d", got, FenceFailed)
 	}
 	if m, _ := Outdated(ctx, api, "lfs1-mdt0"); m != "" {
@@ -128,7 +128,7 @@ func TestUnfenceInSync(t *testing.T) {
 	if err := a.TryAcquire(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if got := FencePeer(ctx, api, "lfs1-mdt0", "s1", "s2"); got != FencedOutdated {
+	if got, _ := FencePeer(ctx, api, "lfs1-mdt0", "s1", "s2"); got != FencedOutdated {
 		t.Fatalf("fence: exit %d", got)
 	}
 	if cleared, err := UnfenceInSync(ctx, api, "lfs1-mdt0", "s1", func() bool { t.Fatal("observed for a mark on the peer"); return true }); cleared || err != nil {

@@ -56,17 +56,10 @@ type chartEnv struct {
 	nodes                   nodeProvider // starts and stops the cluster, crashes and cuts off nodes
 }
 
-func chartEnvOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 // chartSetup finds or starts the cluster and the tools.
 func chartSetup(t testing.TB) *chartEnv {
 	t.Helper()
-	root := helmcli.RepoRoot(t)
+	root := nodesRepoRoot()
 	p := newNodeProvider(t)
 	e := &chartEnv{root: root, state: p.State(), kubeconfig: p.Kubeconfig(), kubectl: p.Kubectl(), nodes: p}
 	e.helm = helmcli.Path(t)
@@ -153,7 +146,7 @@ func (e *chartEnv) serviceRoute(t testing.TB, node string) {
 	if e.nodes.Name() != "local" {
 		return
 	}
-	svc := chartEnvOr("SERVICE_IP", "10.96.0.1")
+	svc := nodesEnvOr("SERVICE_IP", "10.96.0.1")
 	ns := "kl-" + node
 	if exec.Command("ip", "netns", "exec", ns, "ip", "route", "get", svc).Run() == nil {
 		return

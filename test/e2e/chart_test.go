@@ -572,7 +572,7 @@ func testCrash(t testing.TB, r *release) {
 	if role, _, disk, _, up, err := r.w.DRBDState(peer, tp.DRBDResource); err != nil || !up || role != "Primary" || disk != "UpToDate" {
 		t.Errorf("%s on %s after failover: role=%s disk=%s up=%v err=%v", tp.DRBDResource, peer, role, disk, up, err)
 	}
-	lease, err := r.e.cs.CoordinationV1().Leases(r.ns).Get(context.Background(), chartRelease+"-kube-lustre-"+target, metav1.GetOptions{})
+	lease, err := r.e.cs.CoordinationV1().Leases(r.ns).Get(context.Background(), r.leaseName(target), metav1.GetOptions{})
 	if err != nil || lease.Spec.HolderIdentity == nil || *lease.Spec.HolderIdentity != peer {
 		t.Errorf("Lease of %s after failover: %+v %v, want held by %s", target, lease.Spec, err, peer)
 	}

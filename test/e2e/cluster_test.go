@@ -21,7 +21,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -31,11 +30,6 @@ type cluster struct {
 	root, state, kubectl, kubeconfig string
 	nodes                            []string
 	p                                nodeProvider
-}
-
-func repoRoot(t *testing.T) string {
-	_, f, _, _ := runtime.Caller(0)
-	return filepath.Clean(filepath.Join(filepath.Dir(f), "..", ".."))
 }
 
 func (c *cluster) run(t *testing.T, stdin string, args ...string) (string, error) {
@@ -65,7 +59,7 @@ func (c *cluster) must(t *testing.T, stdin string, args ...string) string {
 // setup returns the cluster, starting it when none is up.
 func setup(t *testing.T) *cluster {
 	p := newNodeProvider(t)
-	c := &cluster{root: repoRoot(t), state: p.State(), kubeconfig: p.Kubeconfig(), kubectl: p.Kubectl(), p: p}
+	c := &cluster{root: nodesRepoRoot(), state: p.State(), kubeconfig: p.Kubeconfig(), kubectl: p.Kubectl(), p: p}
 	if _, err := os.Stat(c.kubectl); err == nil {
 		if _, err := c.run(t, "", "get", "--raw", "/readyz"); err == nil {
 			// Not a control-plane node (kind has one): never a test node.

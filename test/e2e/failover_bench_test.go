@@ -18,7 +18,7 @@ import (
 // own build tag: only ci/failover-bench.sh builds it, never make test.
 func TestFailoverBench(t *testing.T) {
 	const target = "ost0"
-	n, err := strconv.Atoi(chartEnvOr("RUNS", "10"))
+	n, err := strconv.Atoi(nodesEnvOr("RUNS", "10"))
 	if err != nil || n < 1 {
 		t.Fatalf("RUNS=%q: want a positive number", os.Getenv("RUNS"))
 	}
