@@ -13,9 +13,19 @@ PKGS := ./...
 all: plugin
 
 ## test: everything CI checks (L0 unit + table tests and hostsim bring-ups, L1 chart render, the plugin through the real helm CLI, fuzzing, L2/L3 smoke on a real local cluster)
-test: check unit kind-unit fuzz e2e-smoke e2e-chart
+test: check unit kind-unit fuzz e2e-smoke e2e-chart e2e-vm-if-changed
 
-check: schema-check chart-docs-check fmt-check vet deps-check
+## e2e-vm-if-changed: make e2e-vm when the code it proves on real kernels changed since it last passed (ci/vm/should-run.sh, ci/vm/verified)
+.PHONY: e2e-vm-if-changed
+e2e-vm-if-changed:
+	@if ci/vm/should-run.sh; then $(MAKE) e2e-vm; fi
+
+check: schema-check chart-docs-check fmt-check vet deps-check sidecars-check
+
+## sidecars-check: the chart's default CSI sidecar images are the versions ci/cluster builds from the Go module proxy
+.PHONY: sidecars-check
+sidecars-check:
+	@$(GO) run ./ci/cluster/sidecars/chartcheck
 
 fmt-check:
 	@out=$$(gofmt -l .); \
@@ -111,3 +121,8 @@ kind-unit:
 
 e2e-kind:
 	ci/kind/e2e.sh
+
+## e2e-vm: the DRBD, ZFS and blank-disk steps on real kernels in two Debian 12 guests under qemu (ci/vm/e2e.sh: installs qemu and debootstrap when missing, builds the guest image once into $(CACHE)/vm, 9 to 27 min cold, then bring-up, restart, MMP, kill -9 failover, rejoin and blank-proof cases). Needs root for the image build. ci/vm/should-run.sh says whether a change calls for it
+.PHONY: e2e-vm
+e2e-vm:
+	GO=$(GO) ci/vm/e2e.sh

@@ -123,6 +123,9 @@ func summary(p *topology.Plan) string {
 			clients++
 		}
 	}
+	if p.External {
+		return fmt.Sprintf("external filesystem %s (MGS %s), %d named client nodes", p.FSName, topology.NIDList(p.MGSNodes), clients)
+	}
 	return fmt.Sprintf("filesystem %s, %d targets (%d MDT, %d OST, MGS on %s) on %d server nodes, %d named client nodes",
 		p.FSName, len(p.Targets), count[topology.TypeMDT], count[topology.TypeOST], mgs, servers, clients)
 }

@@ -38,6 +38,11 @@ fi
 for c in $CGROUP_CTRLS unified; do
 	for d in /sys/fs/cgroup/$c/kl-*; do [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} \; 2>/dev/null; done
 done
+# the private mount node.sh keeps the nodes' mount namespaces on
+if [ -d "$STATE/mntns" ]; then
+	umount "$STATE/mntns" 2>/dev/null || true
+	rm -rf "$STATE/mntns"
+fi
 rm -rf "$STATE/etcd" "$STATE/pids" "$STATE/nodes" "$STATE/api-addr" "$pre"
 [ "${PURGE:-0}" = 1 ] && rm -rf "$STATE"
 left=$(pgrep -f "$STATE/" 2>/dev/null || true)

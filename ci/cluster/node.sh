@@ -20,6 +20,7 @@ set -euo pipefail
 cmd=${1:?usage: node.sh up|crash|down NAME [INDEX]}
 name=${2:?node name}
 D=$STATE/nodes/$name
+MNT=$STATE/mntns/$name
 NS=kl-$name
 CG=kl-$name
 BIN=$(kbin)
@@ -63,6 +64,30 @@ unmount_under() { # every mount below $1, deepest first
 
 in_ns() { ip netns exec "$NS" "$@"; }
 
+# The node's own mount namespace, a slave of the host's: the node sees the
+# host's files (the hostsim directory, our binaries), the host never sees
+# the node's mounts, and the node's directory is /var/lib/kubelet in it, as
+# on a real machine. The kubelet's plugin, registration and pod paths are
+# then the same on every node, which is what a DaemonSet's hostPaths (the
+# CSI node plugin's) need. kubelet and containerd share it: each must see
+# the other's mounts.
+mntns_drop() {
+	umount "$MNT" 2>/dev/null || true
+	rm -f "$MNT"
+}
+
+mntns_make() { # with the setup lock held
+	mkdir -p "$STATE/mntns" /var/lib/kubelet
+	# unshare keeps a namespace alive by a bind mount onto a file, which
+	# must sit on a private mount.
+	if ! awk -v p="$STATE/mntns" '$5 == p { f = 1 } END { exit !f }' /proc/self/mountinfo; then
+		mount --bind "$STATE/mntns" "$STATE/mntns"
+		mount --make-private "$STATE/mntns"
+	fi
+	touch "$MNT"
+	unshare --mount="$MNT" --propagation slave mount --bind "$D/kubelet" /var/lib/kubelet
+}
+
 up() {
 	local idx=${1:-}
 	mkdir -p "$D"
@@ -79,6 +104,7 @@ up() {
 	# under run/ (tmpfs on a real machine) survives; disks (roots) do.
 	kill_all
 	unmount_under "$D/"
+	mntns_drop
 	rm -rf "$D/run"
 
 	# Network and certificates: one node at a time (the first `ip netns add`
@@ -111,6 +137,8 @@ up() {
 
 	# Certificates and configuration.
 	cert "node-$name" "/O=system:nodes/CN=system:node:$name" "IP:$ip,DNS:$name"
+	mkdir -p "$D/kubelet"
+	mntns_make
 	flock -u 8
 	kubeconfig "$D/kubeconfig" "system:node:$name" "$STATE/pki/node-$name.crt" "$STATE/pki/node-$name.key" "https://$api:$API_PORT"
 	mkdir -p "$D/cni" "$D/containerd" "$D/kubelet" "$D/run"
@@ -199,9 +227,9 @@ EOC
 	fi
 	mkdir -p "/sys/fs/cgroup/pids/$CG/daemons" "/sys/fs/cgroup/freezer/$CG/daemons"
 	# A daemon of the node: joins the node's cgroups, then runs in its netns
-	# (nsenter --net keeps the host mount namespace: kubelet and containerd
-	# must see each other's mounts).
-	local join="echo \$\$ >/sys/fs/cgroup/pids/$CG/daemons/cgroup.procs && echo \$\$ >/sys/fs/cgroup/freezer/$CG/daemons/cgroup.procs && exec nsenter --net=/run/netns/$NS"
+	# and its mount namespace (not `ip netns exec`, which would give each
+	# daemon a mount namespace of its own).
+	local join="echo \$\$ >/sys/fs/cgroup/pids/$CG/daemons/cgroup.procs && echo \$\$ >/sys/fs/cgroup/freezer/$CG/daemons/cgroup.procs && exec nsenter --net=/run/netns/$NS --mount=$MNT"
 
 	start "$name-containerd" bash -c "$join containerd --config $D/containerd.toml --log-level warn"
 	wait_for 30 "containerd of $name" ctr -a "$D/containerd.sock" version
@@ -210,7 +238,7 @@ EOC
 		ctr -a "$D/containerd.sock" -n k8s.io images import "$t" >/dev/null
 	done
 	start "$name-kubelet" bash -c "$join $BIN/kubelet --config $D/kubelet.yaml --kubeconfig $D/kubeconfig \
-		--root-dir $D/kubelet --cert-dir $D/kubelet/pki --hostname-override $name --node-ip $ip \
+		--root-dir /var/lib/kubelet --cert-dir $D/kubelet/pki --hostname-override $name --node-ip $ip \
 		--pod-infra-container-image kube-lustre.local/pause:3.10 --v=1"
 	log "node $name: kubelet started ($ip, pods $podnet.0/24)"
 }
@@ -222,6 +250,7 @@ crash() {
 
 down() {
 	kill_all
+	mntns_drop
 	# What kubelet and containerd leave outside their roots, and the mounts
 	# inside them (pod volumes, sandbox netns, overlay rootfs, kubelet's
 	# rshared bind mount of its root).

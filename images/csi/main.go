@@ -10,6 +10,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/kube-lustre/kube-lustre/internal/csi"
 	"github.com/kube-lustre/kube-lustre/internal/entry"
+	"github.com/kube-lustre/kube-lustre/internal/host"
 )
 
 // version is reported by GetPluginInfo; set with -ldflags "-X main.version=...".
@@ -56,6 +58,9 @@ func run(ctx context.Context, rt *entry.Runtime, args []string) error {
 	if err != nil {
 		return err
 	}
+	if rt.Env.HostSim != "" && *mode == csi.ModeNode {
+		runner = simTargets{runner}
+	}
 	d, err := csi.New(csi.Config{
 		Name: *name, Version: version, NodeID: rt.Env.Node, MountPoint: *mountPoint, Root: *root,
 		FirstProjectID: first, LastProjectID: last, DefaultCapacity: *defCap,
@@ -75,4 +80,20 @@ func parseRange(s string) (uint32, uint32, error) {
 		return 0, 0, fmt.Errorf("--project-ids %q: want MIN-MAX, e.g. 1000000-1999999999", s)
 	}
 	return uint32(first), uint32(last), nil
+}
+
+// simTargets is for test clusters only (simulated hosts): the driver's bind
+// mount then exists only in the simulation, while the container runtime
+// bind-mounts the real target directory into the pod. It makes that
+// directory, as the mount on a real host would have made it appear.
+type simTargets struct{ host.Runner }
+
+func (s simTargets) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
+	res, err := s.Runner.Run(ctx, c)
+	if err == nil && c.Name == "mount" && len(c.Args) == 3 && c.Args[0] == "--bind" {
+		if err := os.MkdirAll(c.Args[2], 0o750); err != nil {
+			return res, fmt.Errorf("simulated hosts: making the real target directory: %w", err)
+		}
+	}
+	return res, err
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/kube"
+	"github.com/kube-lustre/kube-lustre/internal/lustre"
 )
 
 func main() {
@@ -39,7 +40,13 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return n.Fail(err)
 	}
-	return agent.Target(ctx, n.Runner, s, lease, n.Status, n.Log.With("target", rt.Env.Target), agent.Config{})
+	cfg := agent.Config{}
+	if s.Target.RunsMGS() && n.Values.Provisioner.Enabled {
+		// Volumes of the CSI driver are only limited where the servers
+		// enforce project quotas; the MGS tells every target so.
+		cfg.MGSParams = lustre.ProjectQuotaParams(n.Plan.FSName, n.Values.Provisioner.EnforceForRoot)
+	}
+	return agent.Target(ctx, n.Runner, s, lease, n.Status, n.Log.With("target", rt.Env.Target), cfg)
 }
 
 // targetLease is the target's Lease in the release namespace, held in the

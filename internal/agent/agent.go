@@ -39,6 +39,10 @@ type Config struct {
 	Unfence      func(ctx context.Context, resource string, inSync func() bool) (bool, error)
 	StopTimeout  time.Duration // bound on the stop sequence after SIGTERM; default 100s
 	StartAttempt time.Duration // bound on one start attempt, so the status says what it waits for; default 30s
+	// MGSParams, for the MGS's target, are permanent parameters
+	// (NAME=VALUE) it sets once it serves: the project quota enforcement
+	// the CSI driver's volumes need (lustre.ProjectQuotaParams).
+	MGSParams []string
 }
 
 func (c Config) startAttempt() time.Duration {
@@ -223,11 +227,26 @@ func acquire(ctx context.Context, gate Gate) error {
 // idempotent), watches the mount, and once ctx ends unmounts, exports and
 // demotes within stopTimeout.
 func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log *slog.Logger, cfg Config, stopTimeout time.Duration) error {
-	started := false
+	started, paramsSet := false, len(cfg.MGSParams) == 0
+	// setParams applies MGSParams once per start of the MGS; a failure
+	// leaves the target serving (clients need the MGS more than quotas)
+	// and is retried at the next interval.
+	setParams := func() {
+		if paramsSet {
+			return
+		}
+		if err := lustre.SetPermanent(ctx, run, cfg.MGSParams); err != nil {
+			log.Warn("could not set the MGS's permanent parameters; retrying", "params", cfg.MGSParams, "err", err.Error())
+			return
+		}
+		paramsSet = true
+		log.Info("permanent parameters set on the MGS", "params", cfg.MGSParams)
+	}
 	every(ctx, cfg.interval(), func() {
 		if started {
 			mounted, err := lustre.IsMounted(ctx, run, s.Target.MountPoint)
 			if err == nil && mounted {
+				setParams()
 				st.Set(Ready, "serving "+s.Target.Svname())
 				return
 			}
@@ -247,6 +266,8 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 			return
 		}
 		started = true
+		paramsSet = len(cfg.MGSParams) == 0
+		setParams()
 		log.Info("target started", "target", s.Target.Svname(), "initialSync", rep.InitialSync, "createdPool", rep.CreatedPool,
 			"imported", rep.Imported, "tookOver", rep.TookOver, "formatted", rep.Formatted, "mounted", rep.Mounted, "drbd", rep.DRBD.String())
 		st.Set(Ready, "serving "+s.Target.Svname())

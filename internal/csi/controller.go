@@ -67,24 +67,21 @@ func (s *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVolu
 	if err != nil {
 		return nil, err
 	}
+	ar := d.enqueue(name, params)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	a, err := d.clientAndLoad(ctx, "creating volume "+name)
-	if err != nil {
+	if !ar.done {
+		d.allocateQueued(ctx)
+	} else if err := d.stillRecorded(ctx, ar); err != nil {
 		return nil, err
 	}
-	v := a.Volumes[name]
-	if v == nil {
-		if v, err = d.allocate(ctx, a, name, params); err != nil {
-			return nil, err
-		}
-	} else if v.OnDelete != params.OnDelete || v.InodeLimit != params.InodeLimit {
-		return nil, status.Errorf(codes.AlreadyExists, "volume %s exists with %s=%s %s=%d, not %s=%s %s=%d", name,
-			ParamOnDelete, v.OnDelete, ParamInodeLimit, v.InodeLimit, ParamOnDelete, params.OnDelete, ParamInodeLimit, params.InodeLimit)
+	if ar.err != nil {
+		return nil, ar.err
 	}
+	v := ar.v
 	// From here on the same steps create the volume or finish one whose
 	// creation stopped half-way: each only does what is missing.
-	q, err := d.ensureVolume(ctx, name, v, capacity)
+	q, err := d.ensureVolume(ctx, name, v, capacity, ar.fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -99,9 +96,97 @@ func (s *ControllerServer) CreateVolume(ctx context.Context, req *csi.CreateVolu
 	}}, nil
 }
 
-// allocate records a new volume with the next free project ID, and saves
-// the allocation before anything uses the ID: a crash after this point
-// leaves a record the retry completes, never an ID handed out twice.
+// allocRequest is one CreateVolume's wait for its allocation record.
+type allocRequest struct {
+	name   string
+	params volumeParams
+	// Set by allocateQueued, with mu held.
+	done  bool
+	v     *volume
+	err   error
+	fresh bool // allocated by this batch: the directory did not exist
+}
+
+func (d *Driver) enqueue(name string, p volumeParams) *allocRequest {
+	r := &allocRequest{name: name, params: p}
+	d.qmu.Lock()
+	d.queue = append(d.queue, r)
+	d.qmu.Unlock()
+	return r
+}
+
+// allocateQueued, with mu held, gives every queued request its record: an
+// existing one, or a new one with the next free project ID. The new
+// records are saved in one write of the allocation file before any
+// request uses its ID: a crash after it leaves records the retries
+// complete, never an ID handed out twice. A storm of claims thus costs one
+// rewrite of the file per batch, not one per claim.
+func (d *Driver) allocateQueued(ctx context.Context) {
+	d.qmu.Lock()
+	batch := d.queue
+	d.queue = nil
+	d.qmu.Unlock()
+	defer func() {
+		for _, r := range batch {
+			r.done = true
+		}
+	}()
+	a, err := d.clientAndLoad(ctx, "creating volumes")
+	if err != nil {
+		for _, r := range batch {
+			r.err = err
+		}
+		return
+	}
+	var fresh []*allocRequest
+	for _, r := range batch {
+		v := a.Volumes[r.name]
+		switch {
+		case v == nil:
+			if r.v, r.err = d.allocate(ctx, a, r.name, r.params); r.err == nil {
+				r.fresh = true
+				fresh = append(fresh, r)
+			}
+		case v.OnDelete != r.params.OnDelete || v.InodeLimit != r.params.InodeLimit:
+			r.err = status.Errorf(codes.AlreadyExists, "volume %s exists with %s=%s %s=%d, not %s=%s %s=%d", r.name,
+				ParamOnDelete, v.OnDelete, ParamInodeLimit, v.InodeLimit, ParamOnDelete, r.params.OnDelete, ParamInodeLimit, r.params.InodeLimit)
+		default:
+			r.v = v
+		}
+	}
+	if len(fresh) == 0 {
+		return
+	}
+	if err := d.save(ctx, a); err != nil {
+		for _, r := range fresh {
+			r.v, r.fresh, r.err = nil, false, hostErr("recording volume "+r.name, err)
+		}
+		return
+	}
+	for _, r := range fresh {
+		d.log.Info("allocated a project ID", "volume", r.name, "projectID", r.v.ProjectID, "batch", len(fresh))
+	}
+}
+
+// stillRecorded: a request another call's batch allocated waited for mu
+// since; its record must still be in the file (a deletion in between
+// would otherwise leave a directory nobody knows).
+func (d *Driver) stillRecorded(ctx context.Context, r *allocRequest) error {
+	if r.err != nil {
+		return nil
+	}
+	a, err := d.clientAndLoad(ctx, "creating volume "+r.name)
+	if err != nil {
+		return err
+	}
+	if v := a.Volumes[r.name]; v == nil || v.ProjectID != r.v.ProjectID {
+		return status.Errorf(codes.Aborted, "volume %s changed while its creation waited: retry", r.name)
+	}
+	return nil
+}
+
+// allocate adds a record for a new volume to a with the next free project
+// ID; the caller saves it.
 func (d *Driver) allocate(ctx context.Context, a *allocation, name string, p volumeParams) (*volume, error) {
 	dir := d.volDir(name)
 	exists, err := host.Exists(ctx, d.run, dir)
@@ -118,10 +203,6 @@ func (d *Driver) allocate(ctx context.Context, a *allocation, name string, p vol
 	v := &volume{ProjectID: id, OnDelete: p.OnDelete, InodeLimit: p.InodeLimit, Created: d.cfg.Now().UTC()}
 	a.Volumes[name] = v
 	a.Next = id + 1
-	if err := d.save(ctx, a); err != nil {
-		return nil, hostErr("recording volume "+name, err)
-	}
-	d.log.Info("allocated a project ID", "volume", name, "projectID", id)
 	return v, nil
 }
 
@@ -150,15 +231,21 @@ func (d *Driver) freeProjectID(ctx context.Context, a *allocation) (uint32, erro
 // ensureVolume makes the volume's directory, tags it with its project ID
 // and sets its limits, each only if not done yet; a limit already set
 // (possibly raised by an expansion since) is kept. It returns the quota
-// as the filesystem reports it.
-func (d *Driver) ensureVolume(ctx context.Context, name string, v *volume, capacity int64) (lustre.Quota, error) {
+// as the filesystem reports it. fresh says the record was made by this
+// call, after checking that the directory did not exist and the project
+// ID was unused: then there is nothing half-done to look for.
+func (d *Driver) ensureVolume(ctx context.Context, name string, v *volume, capacity int64, fresh bool) (lustre.Quota, error) {
 	dir := d.volDir(name)
-	if _, err := host.Run(ctx, d.run, "mkdir", "-p", d.cfg.Root); err != nil {
-		return lustre.Quota{}, hostErr("creating the volume root", err)
-	}
-	isDir, err := d.isDir(ctx, dir)
-	if err != nil {
-		return lustre.Quota{}, err
+	isDir := false
+	if !fresh {
+		// Saving the allocation made the root for a fresh volume.
+		if _, err := host.Run(ctx, d.run, "mkdir", "-p", d.cfg.Root); err != nil {
+			return lustre.Quota{}, hostErr("creating the volume root", err)
+		}
+		var err error
+		if isDir, err = d.isDir(ctx, dir); err != nil {
+			return lustre.Quota{}, err
+		}
 	}
 	if !isDir {
 		// Without -p: a directory that appeared meanwhile is an error.
@@ -180,6 +267,10 @@ func (d *Driver) ensureVolume(ctx context.Context, name string, v *volume, capac
 		if err := lustre.SetProject(ctx, d.run, dir, v.ProjectID); err != nil {
 			return lustre.Quota{}, hostErr("tagging "+dir+" with its project ID", err)
 		}
+	}
+	if fresh {
+		// The ID had neither usage nor limits when it was allocated.
+		return d.setLimits(ctx, v.ProjectID, lustre.Limits{BlockHardKiB: uint64(capacity / kib), InodeHard: v.InodeLimit})
 	}
 	q, err := lustre.ProjectQuota(ctx, d.run, d.cfg.MountPoint, v.ProjectID)
 	if err != nil {

@@ -3,7 +3,9 @@ package csi
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/container-storage-interface/spec/lib/go/csi"
@@ -340,5 +342,55 @@ func TestFilesystemDown(t *testing.T) {
 	e.create("b", mib, nil)
 	if id := e.project("c2", "/mnt/lfs1/csi/b"); id != 1001 {
 		t.Fatalf("project %d, want 1001", id)
+	}
+}
+
+// TestConcurrentCreatesShareAllocationWrites: claims created at once (a
+// storm of PVCs) each get their own project ID, tagged on their own
+// directory, while the allocation file is rewritten once per batch rather
+// than once per volume.
+func TestConcurrentCreatesShareAllocationWrites(t *testing.T) {
+	e := newEnv(t, true)
+	const n = 40
+	var wg sync.WaitGroup
+	vols := make([]*csi.Volume, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := e.ctrl.Controller().CreateVolume(context.Background(), createReq(fmt.Sprintf("pvc-%02d", i), mib, nil))
+			vols[i], errs[i] = res.GetVolume(), err
+		}()
+	}
+	wg.Wait()
+	ids := map[uint32]bool{}
+	for i, v := range vols {
+		if errs[i] != nil {
+			t.Fatalf("CreateVolume pvc-%02d: %v", i, errs[i])
+		}
+		id := e.project("c2", "/mnt/lfs1/csi/"+v.GetVolumeId())
+		if ids[id] || v.GetCapacityBytes() != mib {
+			t.Fatalf("%s: project %d (seen before: %v), %d bytes", v.GetVolumeId(), id, ids[id], v.GetCapacityBytes())
+		}
+		ids[id] = true
+	}
+	log, err := e.w.Log()
+	if err != nil {
+		t.Fatal(err)
+	}
+	writes := 0
+	for _, l := range log {
+		if len(l.Argv) == 2 && l.Argv[0] == "tee" && l.Argv[1] == "/mnt/lfs1/csi/.volumes.json.tmp" {
+			writes++
+		}
+	}
+	if writes == 0 || writes >= n {
+		t.Fatalf("the allocation file was written %d times for %d concurrent volumes, want fewer (batched)", writes, n)
+	}
+	t.Logf("%d concurrent volumes, %d writes of the allocation file", n, writes)
+	// A second create of an existing volume is answered from its record.
+	if again := e.create("pvc-07", mib, nil); again.GetVolumeId() != "pvc-07" {
+		t.Fatalf("repeat create: %+v", again)
 	}
 }

@@ -74,6 +74,11 @@ type Driver struct {
 	// mu serializes what changes state: the allocation file (controller)
 	// and the mount table (node).
 	mu sync.Mutex
+	// queue holds CreateVolume requests waiting for mu: whoever gets mu
+	// next allocates all of them with one read and one write of the
+	// allocation file (allocateQueued).
+	qmu   sync.Mutex
+	queue []*allocRequest
 }
 
 // New returns a driver for a valid configuration.

@@ -436,3 +436,33 @@ func TestEnsureAdjustsOnlyTheFencingPolicy(t *testing.T) {
 		t.Fatalf("adjusts %v after a disk change, want still one", got)
 	}
 }
+
+// HasMetadata reads drbdmeta's answer: "No valid meta data found" is the
+// one proof of none, with exit 1 (drbd-utils 9.22 on the 8.4 kernel, make
+// e2e-vm) or 255; unclean metadata is metadata; anything else is unknown.
+func TestHasMetadataAnswers(t *testing.T) {
+	cases := []struct {
+		name    string
+		res     host.Result
+		has     bool
+		wantErr bool
+	}{
+		{"none, exit 1", host.Result{Stderr: "No valid meta data found\n", ExitCode: 1}, false, false},
+		{"none, exit 255", host.Result{Stderr: "No valid meta data found\n", ExitCode: 255}, false, false},
+		{"unclean, exit 1", host.Result{Stderr: "Found meta data is \"unclean\", please apply-al first\n", ExitCode: 1}, true, false},
+		{"busy", host.Result{Stdout: "Operation canceled.\n", Stderr: "open(/dev/sdb) failed: Device or resource busy\n", ExitCode: 20}, false, true},
+		{"exit 1, other message", host.Result{Stderr: "open(/dev/sdb) failed: Input/output error\n", ExitCode: 1}, false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, hostsim.DRBD84)
+			if err := w.FailNext("s1", hostsim.Match{Args: []string{"drbdadm", "dump-md"}}, tc.res); err != nil {
+				t.Fatal(err)
+			}
+			has, err := HasMetadata(context.Background(), w.Host("s1"), resource(0, 1))
+			if has != tc.has || (err != nil) != tc.wantErr {
+				t.Fatalf("HasMetadata = %v, %v; want %v, error %v", has, err, tc.has, tc.wantErr)
+			}
+		})
+	}
+}

@@ -68,7 +68,10 @@ func lookupHelper(dir, command string) Handler {
 	return helpers.m[dir+"\x00"+command]
 }
 
-const stonith = "resource-and-stonith"
+const (
+	stonith      = "resource-and-stonith"
+	resourceOnly = "resource-only"
+)
 
 // fenceSucceeded lists the fence-peer exit codes after which DRBD considers
 // the peer's copy unusable (3: Inconsistent, 4: Outdated, 5: unreachable,

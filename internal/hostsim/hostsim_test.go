@@ -34,6 +34,21 @@ const testRes = `resource r0 {
 }
 `
 
+// unfencedRes is testRes without fencing (DRBD's default, dont-care): a
+// disconnected Secondary may promote, as in the split brain vm-facts.md
+// shows. Under resource-only without a fence-peer handler real DRBD
+// refuses that (TestResourceOnlyWithoutHandlerRefusesPromotion).
+var unfencedRes = strings.Replace(testRes, "  disk {\n    fencing resource-only;\n  }\n", "", 1)
+
+// unfenced rewrites r0's file on both hosts without fencing; the resource
+// must not be up yet (the kernel takes the file at up).
+func unfenced(t *testing.T, w *World) {
+	t.Helper()
+	for _, n := range []string{"s1", "s2"} {
+		mustRun(t, w, n, host.Cmd{Name: "tee", Args: []string{"/etc/drbd.d/r0.res"}, Stdin: []byte(unfencedRes)})
+	}
+}
+
 // newPair builds two hosts s1 and s2 with a blank /dev/sdb each and the
 // r0 resource file written on both.
 func newPair(t *testing.T, version string) *World {
@@ -96,7 +111,19 @@ var (
 // syncedPair brings r0 up on both hosts with s1 Primary and UpToDate.
 func syncedPair(t *testing.T, version string) *World {
 	t.Helper()
+	return syncUp(t, newPair(t, version))
+}
+
+// syncedUnfencedPair is syncedPair without fencing.
+func syncedUnfencedPair(t *testing.T, version string) *World {
+	t.Helper()
 	w := newPair(t, version)
+	unfenced(t, w)
+	return syncUp(t, w)
+}
+
+func syncUp(t *testing.T, w *World) *World {
+	t.Helper()
 	for _, n := range []string{"s1", "s2"} {
 		steps(t, w, n, createMD, up, hostid)
 	}
@@ -183,9 +210,12 @@ func TestDRBDCommands(t *testing.T) {
 		}
 	}
 	runCases(t, []tcase{
-		{name: "dump-md on a blank disk", cmd: cmd("drbdadm", "dump-md", "r0"), exit: 255, stderr: "No valid meta data found"},
+		// Real answer (make e2e-vm, ci/vm/HOSTSIM-CORRECTIONS.md): exit 1.
+		{name: "dump-md on a blank disk", cmd: cmd("drbdadm", "dump-md", "r0"), exit: 1, stderr: "No valid meta data found"},
+		{name: "dump-md on a blank disk, DRBD 9", version: DRBD9, cmd: cmd("drbdadm", "dump-md", "r0"), exit: 1, stderr: "No valid meta data found"},
 		{name: "dump-md with metadata", setup: func(t *testing.T, w *World) { steps(t, w, "s1", createMD) }, cmd: cmd("drbdadm", "dump-md", "r0"), stdout: "# DRBD meta data dump"},
-		{name: "dump-md while up", setup: upBoth, cmd: cmd("drbdadm", "dump-md", "r0"), exit: 20, stderr: "is configured!"},
+		// Real answer (make e2e-vm): the attached resource holds the disk.
+		{name: "dump-md while up", setup: upBoth, cmd: cmd("drbdadm", "dump-md", "r0"), exit: 20, stdout: "Operation canceled.", stderr: "open(/dev/sdb) failed: Device or resource busy\n\nExclusive open failed. Do it anyways?"},
 		{name: "create-md without force on ext4 asks and cancels", setup: sig(SigExt4), cmd: cmd("drbdadm", "create-md", "r0"), exit: 1, stdout: "Found ext4 filesystem"},
 		{name: "create-md without force over metadata asks and cancels", setup: sig(SigDRBD), cmd: cmd("drbdadm", "create-md", "r0"), exit: 1, stdout: "Do you really want to overwrite the existing meta-data?"},
 		{name: "create-md does not notice a ZFS label (why the steps probe first)", setup: sig(SigZFSMember), cmd: cmd("drbdadm", "create-md", "r0"), stdout: "New drbd meta data block successfully created."},
@@ -248,6 +278,7 @@ func TestZFSCommands(t *testing.T) {
 		{name: "import no such pool", setup: prim, cmd: cmd(importP...), exit: 1, stderr: "cannot import 'p0': no such pool available"},
 		{name: "import twice", setup: withPool, cmd: cmd(importP...), exit: 1, stderr: "a pool with that name already exists"},
 		{name: "import of an uncleanly released pool elsewhere", setup: func(t *testing.T, w *World) {
+			unfenced(t, w)
 			withPool(t, w)
 			must(t, w.Crash("s1"))
 			steps(t, w, "s2", primary)
@@ -318,7 +349,7 @@ func TestLustreCommands(t *testing.T) {
 func TestReplicationAndSplitBrain(t *testing.T) {
 	for _, v := range []string{DRBD84, DRBD9} {
 		t.Run(v, func(t *testing.T) {
-			w := syncedPair(t, v)
+			w := syncedUnfencedPair(t, v)
 			steps(t, w, "s1", mkpool)
 			// The peer's copy already carries the pool (protocol C).
 			steps(t, w, "s1", exportP, secondary)
@@ -349,7 +380,7 @@ func TestReplicationAndSplitBrain(t *testing.T) {
 }
 
 func TestResyncAfterFailover(t *testing.T) {
-	w := syncedPair(t, DRBD9)
+	w := syncedUnfencedPair(t, DRBD9)
 	must(t, w.SetSyncPolls(2))
 	steps(t, w, "s1", mkpool)
 	must(t, w.Crash("s1"))

@@ -196,6 +196,7 @@ func (st *state) targetDisk(h *hostState, m mount) (*lustreDisk, func(), bool) {
 	if d == nil {
 		d = &lustreDisk{}
 		p.Lustre[m.Source] = d
+		st.unchanged = false // a new entry, even if the command only reads
 	}
 	if d.Nodes == nil {
 		d.Nodes = map[string]*lnode{}

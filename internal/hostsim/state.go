@@ -20,6 +20,8 @@ type state struct {
 	// entries for the command log) live only while the lock is held.
 	dir    string
 	events []LogEntry
+	// unchanged: the command was read-only (World.keep).
+	unchanged bool
 }
 
 func newState() *state {
@@ -133,6 +135,11 @@ func (h *hostState) fill() {
 // crash drops every volatile state. Pools stay marked active on disk, which
 // is what makes the next import of them an unclean one.
 func (h *hostState) crash() {
+	for _, r := range h.DRBD {
+		if d := h.Disks[r.Disk]; r.Role == "Primary" && d != nil && d.MD != nil {
+			d.MD.Unclean = true
+		}
+	}
 	h.Down = true
 	h.Modules = map[string]bool{}
 	h.DRBD = map[string]*drbdRun{}
@@ -153,6 +160,10 @@ type disk struct {
 	Size int64     `json:"size"`
 	Data data      `json:"data"`
 	MD   *drbdMeta `json:"md,omitempty"`
+	// Parted: zpool create was given the whole disk, so it wrote a GPT
+	// and Data lives in partition 1 (partPath); the disk itself shows
+	// only the partition table (seen on real kernels, make e2e-vm).
+	Parted bool `json:"parted,omitempty"`
 }
 
 // data is the content of a data area as far as the tools can see it.
@@ -215,6 +226,9 @@ type drbdMeta struct {
 	UUID uint64 `json:"uuid"`
 	Base uint64 `json:"base"`
 	Disk string `json:"disk"`
+	// Unclean: the host crashed while the resource was Primary, so the
+	// activity log was never applied; `drbdadm up` applies it.
+	Unclean bool `json:"unclean,omitempty"`
 }
 
 const uuidJustCreated = 4

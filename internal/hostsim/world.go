@@ -12,6 +12,7 @@ package hostsim
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,9 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
+	"testing"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
 )
@@ -39,6 +42,16 @@ var ErrHostDown = errors.New("hostsim: host is down")
 // World is a set of simulated hosts sharing one state directory.
 type World struct {
 	dir string
+
+	// Decoding the state is most of a command's cost once a filesystem
+	// holds thousands of CSI volumes, so the World keeps the state it last
+	// saved, with the exact bytes it wrote. A load that reads those same
+	// bytes back (no other process changed the world since) reuses it
+	// instead of decoding them again. Byte equality, not a timestamp,
+	// decides: the reused state is exactly what decoding would give.
+	mu        sync.Mutex
+	cached    *state
+	cachedRaw []byte
 }
 
 // Open opens (creating if needed) the world stored in dir.
@@ -63,24 +76,32 @@ func (w *World) lockAndLoad() (*state, func(save bool) error, error) {
 		return nil, nil, err
 	}
 	st := newState()
+	data, err := os.ReadFile(filepath.Join(w.dir, "state.json"))
 	release := func(save bool) error {
 		// Closing the descriptor drops the flock.
 		defer f.Close()
 		if !save {
+			// fn may have changed st and failed: never reuse it.
 			return nil
 		}
 		if err := w.flushEvents(st); err != nil {
 			return err
 		}
-		return w.save(st)
+		if st.unchanged && data != nil {
+			return w.keep(st, data)
+		}
+		return w.save(st, data)
 	}
-	data, err := os.ReadFile(filepath.Join(w.dir, "state.json"))
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
 		release(false)
 		return nil, nil, err
 	default:
+		if c := w.takeCached(data); c != nil {
+			st = c
+			break
+		}
 		if err := json.Unmarshal(data, st); err != nil {
 			release(false)
 			return nil, nil, fmt.Errorf("hostsim: corrupt state: %w", err)
@@ -91,18 +112,67 @@ func (w *World) lockAndLoad() (*state, func(save bool) error, error) {
 	return st, release, nil
 }
 
+// keep is save for a command that changed nothing (a read-only command
+// with no fault and nothing to settle): the file already holds st, so it
+// is neither encoded nor written. With VerifyReadOnly (tests) it is
+// encoded anyway and must equal what was loaded.
+func (w *World) keep(st *state, loaded []byte) error {
+	if VerifyReadOnly {
+		data, err := json.Marshal(st)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(data, loaded) {
+			return fmt.Errorf("hostsim: a command taken for read-only changed the state")
+		}
+	}
+	st.unchanged = false
+	w.mu.Lock()
+	w.cached, w.cachedRaw = st, loaded
+	w.mu.Unlock()
+	return nil
+}
+
+// VerifyReadOnly makes every command hostsim treats as read-only prove
+// that it changed nothing. It is on in every test binary, so the list in
+// readOnly is checked by every test that runs a command.
+var VerifyReadOnly = testing.Testing()
+
+// takeCached returns the state this World last saved if data is what it
+// wrote, and forgets it: the caller owns it now.
+func (w *World) takeCached(data []byte) *state {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	c, raw := w.cached, w.cachedRaw
+	w.cached, w.cachedRaw = nil, nil
+	if c == nil || !bytes.Equal(raw, data) {
+		return nil
+	}
+	c.events = nil
+	return c
+}
+
 // save writes the state through a temporary file and rename so that a
-// reader in another process never sees half a file.
-func (w *World) save(st *state) error {
+// reader in another process never sees half a file. A command that changed
+// nothing leaves the file alone. The saved state is kept for the next load.
+func (w *World) save(st *state, loaded []byte) error {
 	data, err := json.Marshal(st)
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(w.dir, "state.json.tmp")
-	if err := os.WriteFile(tmp, data, 0o644); err != nil {
-		return err
+	if !bytes.Equal(data, loaded) {
+		tmp := filepath.Join(w.dir, "state.json.tmp")
+		if err := os.WriteFile(tmp, data, 0o644); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, filepath.Join(w.dir, "state.json")); err != nil {
+			return err
+		}
 	}
-	return os.Rename(tmp, filepath.Join(w.dir, "state.json"))
+	w.mu.Lock()
+	w.cached, w.cachedRaw = st, data
+	w.mu.Unlock()
+	return nil
 }
 
 // update runs fn on the locked state and saves it when fn succeeds.
@@ -462,6 +532,10 @@ func (s *simHost) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
 	var runErr error
 	switch {
 	case f == nil:
+		// Settling after a command that only reads finds the state as the
+		// last save left it, settled: nothing to write. What a read sets
+		// up on first use clears the mark (targetDisk).
+		st.unchanged = readOnly(argv)
 		res = runCommand(st, h, c)
 	case f.Kind == faultFail:
 		entry.Fault = "fail"
@@ -503,6 +577,21 @@ func (s *simHost) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
 		return res, &host.ExitError{Cmd: c, Result: res}
 	}
 	return res, nil
+}
+
+// readOnly reports whether a command only reads the simulated host: the
+// ones the CSI driver runs for each request, which make most of its
+// commands. Anything not listed is saved as before.
+func readOnly(argv []string) bool {
+	switch {
+	case argv[0] == "cat" || argv[0] == "test" || (argv[0] == "sync" && len(argv) == 1):
+		return true
+	case len(argv) >= 3 && argv[0] == "lfs" && argv[1] == "quota":
+		return true
+	case len(argv) == 4 && argv[0] == "lfs" && argv[1] == "project" && argv[2] == "-d":
+		return true
+	}
+	return false
 }
 
 // sortedKeys returns the keys of a map in order, for deterministic output.

@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
+	"github.com/kube-lustre/kube-lustre/internal/mountinfo"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
@@ -78,7 +79,7 @@ func (t Target) Validate() error {
 	if !path.IsAbs(t.MountPoint) || path.Clean(t.MountPoint) == "/" {
 		errs = append(errs, fmt.Errorf("mount point %q must be an absolute path below /", t.MountPoint))
 	}
-	if !t.runsMGS() && len(t.MGSNodes) == 0 {
+	if !t.RunsMGS() && len(t.MGSNodes) == 0 {
 		errs = append(errs, fmt.Errorf("%s needs the MGS NIDs", t.Svname()))
 	}
 	for _, n := range append(append([]string(nil), t.MGSNodes...), t.ServiceNodes...) {
@@ -89,7 +90,8 @@ func (t Target) Validate() error {
 	return errors.Join(errs...)
 }
 
-func (t Target) runsMGS() bool { return t.Type == MGS || t.MGS }
+// RunsMGS reports whether the target is the MGS or an MDT that also runs it.
+func (t Target) RunsMGS() bool { return t.Type == MGS || t.MGS }
 
 // Name returns POOL/DATASET.
 func (t Target) Name() string { return t.Pool + "/" + t.Dataset }
@@ -112,13 +114,13 @@ func (t Target) MkfsArgs() []string {
 	if t.Type != MGS {
 		args = append(args, "--index="+strconv.Itoa(t.Index))
 	}
-	if t.runsMGS() {
+	if t.RunsMGS() {
 		args = append(args, "--mgs")
 	}
 	if t.Type != MGS {
 		args = append(args, "--"+t.Type)
 	}
-	if !t.runsMGS() {
+	if !t.RunsMGS() {
 		args = append(args, "--mgsnode="+strings.Join(t.MGSNodes, ":"))
 	}
 	for _, n := range t.ServiceNodes {
@@ -274,7 +276,28 @@ func MountClient(ctx context.Context, run host.Runner, c Client) (bool, error) {
 
 // UnmountClient unmounts the client only if nothing uses it (ErrBusy
 // otherwise).
+//
+// Bind mounts of the filesystem's directories elsewhere (volumes the CSI
+// driver published to pods) count as use too: umount(2) of the client
+// mount would succeed and leave them working, but the node could publish
+// no further volume until the client came back.
 func UnmountClient(ctx context.Context, run host.Runner, c Client) error {
+	ms, err := mountinfo.Read(ctx, run)
+	if err != nil {
+		return fmt.Errorf("unmount %s: reading the mount table: %w", c.MountPoint, err)
+	}
+	if top, found := mountinfo.Top(ms, c.MountPoint); found && top.FSType == "lustre" {
+		var others []string
+		for _, m := range ms {
+			if m.FSType == "lustre" && m.Dev == top.Dev && m.MountPoint != c.MountPoint {
+				others = append(others, m.MountPoint)
+			}
+		}
+		if len(others) > 0 {
+			return fmt.Errorf("unmount %s: %w: the filesystem is also mounted at %s (published volumes)",
+				c.MountPoint, ErrBusy, strings.Join(others, ", "))
+		}
+	}
 	return Unmount(ctx, run, c.MountPoint)
 }
 

@@ -127,3 +127,29 @@ func ParseProjectQuota(out string) (Quota, error) {
 	}
 	return Quota{UsedKiB: n[0], Inodes: n[4], Limits: Limits{BlockSoftKiB: n[1], BlockHardKiB: n[2], InodeSoft: n[5], InodeHard: n[6]}}, nil
 }
+
+// ProjectQuotaParams are the permanent parameters (lctl set_param -P on the
+// MGS) that make the servers of fsname enforce project quotas: on every OST
+// (blocks) and MDT (inodes), and with forRoot also for root, which is
+// otherwise exempt (CAP_SYS_RESOURCE; root_prj_enable is Lustre 2.16+).
+func ProjectQuotaParams(fsname string, forRoot bool) []string {
+	base := "osd-*." + fsname + "-*.quota_slave."
+	ps := []string{base + "enabled=p"}
+	if forRoot {
+		ps = append(ps, base+"root_prj_enable=1")
+	}
+	return ps
+}
+
+// SetPermanent records NAME=VALUE parameters in the MGS configuration with
+// `lctl set_param -P`; it runs on the MGS node while the MGS is mounted.
+// Setting a parameter again replaces its value, so repeating it on every
+// MGS start is harmless.
+func SetPermanent(ctx context.Context, run host.Runner, params []string) error {
+	for _, p := range params {
+		if _, err := host.Run(ctx, run, "lctl", "set_param", "-P", p); err != nil {
+			return fmt.Errorf("lctl set_param -P %s: %w", p, err)
+		}
+	}
+	return nil
+}

@@ -71,8 +71,9 @@ type StartReport struct {
 // for the local DRBD disk to be UpToDate (starting the initial sync of a
 // brand-new pair on the preferred node) and promote (targets with DRBD
 // only), import from the pool's own devices, create the pool and format the target only when proven new,
-// mount. ctx bounds the whole start, the DRBD wait included. Each step is
-// idempotent, so a Start interrupted anywhere is finished by the next one.
+// mount (StartStorage is the part up to the pool). ctx bounds the whole
+// start, the DRBD wait included. Each step is idempotent, so a Start
+// interrupted anywhere is finished by the next one.
 func Start(ctx context.Context, run host.Runner, s Server) (StartReport, error) {
 	var rep StartReport
 	if err := s.Validate(); err != nil {
@@ -86,6 +87,27 @@ func Start(ctx context.Context, run host.Runner, s Server) (StartReport, error) 
 		return rep, err
 	}
 	if err := ConfigureLNet(ctx, run, s.Networks); err != nil {
+		return rep, err
+	}
+	rep, err := StartStorage(ctx, run, s)
+	if err != nil {
+		return rep, err
+	}
+	if rep.Formatted, err = EnsureFormatted(ctx, run, s.Target); err != nil {
+		return rep, err
+	}
+	rep.Mounted, err = MountTarget(ctx, run, s.Target)
+	return rep, err
+}
+
+// StartStorage is the part of Start below Lustre: hostid, the DRBD wait
+// (and initial sync) and promotion, then the pool imported, taken over or
+// created. It needs no Lustre module, which is why it stands alone: the VM
+// suite (make e2e-vm) runs exactly this on real DRBD and ZFS kernels, where
+// no Lustre is packaged.
+func StartStorage(ctx context.Context, run host.Runner, s Server) (StartReport, error) {
+	var rep StartReport
+	if err := s.Validate(); err != nil {
 		return rep, err
 	}
 	var err error
@@ -112,13 +134,6 @@ func Start(ctx context.Context, run host.Runner, s Server) (StartReport, error) 
 			rep.CreatedPool = true
 		}
 	}
-	if err != nil {
-		return rep, err
-	}
-	if rep.Formatted, err = EnsureFormatted(ctx, run, s.Target); err != nil {
-		return rep, err
-	}
-	rep.Mounted, err = MountTarget(ctx, run, s.Target)
 	return rep, err
 }
 

@@ -186,6 +186,20 @@ func TestClientUnmountOnlyWhenIdle(t *testing.T) {
 		t.Fatalf("busy unmount: %v", err)
 	}
 	must(t, p.w.SetBusy("c1", "/mnt/lfs1", false))
+	// A volume published to a pod: a bind mount of a directory of the
+	// filesystem keeps the client mounted.
+	for _, argv := range [][]string{{"mkdir", "-p", "/mnt/lfs1/vol", "/pods/p1/vol"}, {"mount", "--bind", "/mnt/lfs1/vol", "/pods/p1/vol"}} {
+		_, err := host.Run(ctx, c1, argv[0], argv[1:]...)
+		must(t, err)
+	}
+	if err := UnmountClient(ctx, c1, c); !errors.Is(err, ErrBusy) || !strings.Contains(err.Error(), "/pods/p1/vol") {
+		t.Fatalf("unmount with a published volume: %v", err)
+	}
+	if ok, err := IsLustreMount(ctx, c1, "/mnt/lfs1"); err != nil || !ok {
+		t.Fatalf("client mount gone with a volume published: %v %v", ok, err)
+	}
+	_, err := host.Run(ctx, c1, "umount", "/pods/p1/vol")
+	must(t, err)
 	must(t, UnmountClient(ctx, c1, c))
 	must(t, UnmountClient(ctx, c1, c))
 	if err := (Client{FSName: "lfs1", MountPoint: "/mnt/x"}).Validate(); err == nil {

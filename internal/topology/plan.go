@@ -13,7 +13,10 @@ import (
 // how every target is built. It is deterministic: the same values give the
 // same plan, byte for byte.
 type Plan struct {
-	FSName   string       `json:"fsname"`
+	FSName string `json:"fsname"`
+	// External is true for a filesystem kube-lustre only mounts: MGSNodes
+	// come from external.mgsNids and there are no targets.
+	External bool         `json:"external,omitempty"`
 	MGSNodes []NodeNIDs   `json:"mgsNodes"`
 	Nodes    []NodePlan   `json:"nodes"`
 	Targets  []TargetPlan `json:"targets"`
@@ -174,6 +177,12 @@ func (v *Values) Plan() *Plan {
 	p := &Plan{FSName: v.FSName}
 	if mgs, ok := v.MGSTarget(); ok {
 		p.MGSNodes = v.nids(mgs.Nodes)
+	}
+	if v.External != nil {
+		p.External = true
+		for _, e := range v.External.MGSNIDs {
+			p.MGSNodes = append(p.MGSNodes, NodeNIDs{NIDs: strings.Split(e, ",")})
+		}
 	}
 	nodes := map[string]*NodePlan{}
 	node := func(name string) *NodePlan {

@@ -49,7 +49,34 @@ func TestRules(t *testing.T) {
 	}{
 		{"fsname too long", `fsname: lustre123`, want{"fsname", `"lustre123" is not valid`, ""}},
 		{"fsname bad char", `fsname: "lf/s"`, want{"fsname", "is not valid", ""}},
-		{"fsname empty", `fsname: ""`, want{"fsname", "is not valid", ""}},
+		{"external without a name", `
+external: {mgsNids: ["10.0.0.1@tcp"]}
+clients: {nodes: [c1]}`, want{"external.fsname", "has no name", ""}},
+		{"external named twice", `
+fsname: lfs1
+external: {mgsNids: ["10.0.0.1@tcp"], fsname: scratch}
+clients: {nodes: [c1]}`, want{"external.fsname", `external.fsname "scratch" and fsname "lfs1" differ`, "fsname"}},
+		{"external with targets", base + `
+external: {mgsNids: ["10.0.0.1@tcp"]}`, want{"targets", "external mode serves an existing filesystem", ""}},
+		{"external without clients", `
+external: {mgsNids: ["10.0.0.1@tcp"], fsname: scratch}
+clients: {enabled: false}`, want{"clients.enabled", "installs nothing", ""}},
+		{"external bad NID", `
+external: {mgsNids: ["10.0.0.1"], fsname: scratch}
+clients: {nodes: [c1]}`, want{"external.mgsNids[0]", "is not valid", ""}},
+		{"external no MGS", `
+external: {mgsNids: [], fsname: scratch}
+clients: {nodes: [c1]}`, want{"external.mgsNids", "", ""}},
+		{"provisioner without clients", `
+external: {mgsNids: ["10.0.0.1@tcp"], fsname: scratch}
+clients: {enabled: false}
+provisioner: {enabled: true}`, want{"provisioner.enabled", "clients are disabled", "clients.enabled"}},
+		{"provisioner root outside the mount", base + `
+provisioner: {enabled: true, root: /mnt/lfs10/vols}`, want{"provisioner.root", "is not inside the client mount point /mnt/lfs1", ""}},
+		{"provisioner empty ID range", base + `
+provisioner: {enabled: true, projectIDs: {min: 10, max: 9}}`, want{"provisioner.projectIDs.min", "the range 10-9 is empty", "provisioner.projectIDs.max"}},
+		{"provisioner unknown key", base + `
+provisioner: {enabled: true, storageClass: {onDelete: shred}}`, want{"provisioner.storageClass.onDelete", "", ""}},
 		{"no MGS", `
 fsname: a
 targets:
@@ -264,5 +291,35 @@ func TestNoPanicOnOddDocuments(t *testing.T) {
 		if _, _, err := Validate(vals); err != nil {
 			t.Fatalf("%q: %v", d, err)
 		}
+	}
+}
+
+// External mode: the effective name and the MGS NIDs reach the plan; no
+// targets, no server labels.
+func TestExternalPlan(t *testing.T) {
+	v, ps := check(t, `
+external: {mgsNids: ["10.0.0.1@o2ib,10.1.0.1@tcp", "10.0.0.2@o2ib"], fsname: scratch}
+clients: {enabled: true, nodes: [c1, c2]}
+provisioner: {enabled: true}`)
+	if len(ps) != 0 {
+		t.Fatalf("problems:\n%v", ps)
+	}
+	p := v.Plan()
+	if p.FSName != "scratch" || !p.External || len(p.Targets) != 0 {
+		t.Fatalf("plan: fsname %q external %v targets %d", p.FSName, p.External, len(p.Targets))
+	}
+	if got := NIDList(p.MGSNodes); got != "10.0.0.1@o2ib,10.1.0.1@tcp:10.0.0.2@o2ib" {
+		t.Fatalf("MGS NIDs %q", got)
+	}
+	if got := v.ClientMountPoint(); got != "/mnt/scratch" {
+		t.Fatalf("client mount point %q", got)
+	}
+	for _, n := range p.Nodes {
+		if len(n.Labels) != 1 || n.Labels["kube-lustre.io/scratch.client"] != "true" {
+			t.Fatalf("node %s labels %v", n.Name, n.Labels)
+		}
+	}
+	if v, _ := check(t, base[strings.Index(base, "clients"):]); v.FSName != DefaultFSName {
+		t.Fatalf("no fsname: effective name %q, want %q", v.FSName, DefaultFSName)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,9 +27,18 @@ func Validate(vals map[string]any) (*Values, Problems, error) {
 	// already reported it; rules about it are filtered below.
 	v := &Values{}
 	_ = json.Unmarshal(b, v)
+	named := v.FSName != "" || (v.External != nil && v.External.FSName != "")
+	given := v.FSName
+	switch {
+	case v.FSName != "":
+	case v.External != nil && v.External.FSName != "":
+		v.FSName = v.External.FSName
+	default:
+		v.FSName = DefaultFSName
+	}
 
 	var rules []Problem
-	for _, p := range checkRules(v) {
+	for _, p := range append(checkRules(v), checkExternal(v, given, named)...) {
 		if !coveredBy(p, shape) {
 			rules = append(rules, p)
 		}
@@ -65,7 +75,10 @@ func tpath(i int, rest string) string {
 
 func checkRules(v *Values) []Problem {
 	var ps []Problem
-	ps = append(ps, checkRoles(v)...)
+	if v.External == nil {
+		ps = append(ps, checkRoles(v)...)
+	}
+	ps = append(ps, checkProvisioner(v)...)
 	for i, t := range v.Targets {
 		ps = append(ps, checkTarget(i, t)...)
 	}
@@ -322,4 +335,64 @@ func dedupe(ss []string) []string {
 		}
 	}
 	return out
+}
+
+// checkExternal: an external filesystem has a name, no targets of its own
+// and clients to mount it; a name given twice must agree.
+func checkExternal(v *Values, given string, named bool) []Problem {
+	e := v.External
+	if e == nil {
+		return nil
+	}
+	var ps []Problem
+	if !named {
+		ps = append(ps, Problem{Path: "external.fsname", Message: "the existing filesystem has no name here",
+			Hint: "set external.fsname to the name its targets were formatted with (the fsname in NIDS:/fsname)"})
+	}
+	if given != "" && e.FSName != "" && given != e.FSName {
+		ps = append(ps, Problem{Path: "external.fsname", Conflict: "fsname",
+			Message: fmt.Sprintf("external.fsname %q and fsname %q differ", e.FSName, given),
+			Hint:    "name the filesystem once: remove fsname, or make the two equal"})
+	}
+	if len(v.Targets) > 0 {
+		ps = append(ps, Problem{Path: "targets", Message: "external mode serves an existing filesystem: kube-lustre runs no targets for it",
+			Hint: "remove targets, or remove external to let kube-lustre run this filesystem"})
+	}
+	if !v.Clients.Enabled {
+		ps = append(ps, Problem{Path: "clients.enabled", Message: "external mode with clients disabled installs nothing",
+			Hint: "set clients.enabled: true (external mode installs clients and the provisioner only)"})
+	}
+	return ps
+}
+
+// checkProvisioner: the CSI driver needs the client mount on its nodes, a
+// root inside it and a non-empty ID range.
+func checkProvisioner(v *Values) []Problem {
+	p := v.Provisioner
+	if !p.Enabled {
+		return nil
+	}
+	var ps []Problem
+	if !v.Clients.Enabled {
+		ps = append(ps, Problem{Path: "provisioner.enabled", Conflict: "clients.enabled",
+			Message: "the provisioner needs the Lustre client on its nodes, but clients are disabled",
+			Hint:    "set clients.enabled: true, or provisioner.enabled: false"})
+	}
+	mp := v.ClientMountPoint()
+	if p.Root != "" && !within(p.Root, mp) {
+		ps = append(ps, Problem{Path: "provisioner.root", Message: fmt.Sprintf("%s is not inside the client mount point %s", p.Root, mp),
+			Hint: "put the volumes' directory at or below clients.mountPoint, e.g. " + path.Join(mp, "csi-volumes")})
+	}
+	if p.ProjectIDs.Min > p.ProjectIDs.Max {
+		ps = append(ps, Problem{Path: "provisioner.projectIDs.min", Conflict: "provisioner.projectIDs.max",
+			Message: fmt.Sprintf("the range %d-%d is empty", p.ProjectIDs.Min, p.ProjectIDs.Max),
+			Hint:    "make min at most max"})
+	}
+	return ps
+}
+
+// within reports whether p is dir or below it, after cleaning both.
+func within(p, dir string) bool {
+	p, dir = path.Clean(p), path.Clean(dir)
+	return p == dir || strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }

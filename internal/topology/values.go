@@ -21,7 +21,10 @@ const (
 // Chart-only keys (images, resources, ...) are checked by the schema and not
 // modelled here.
 type Values struct {
+	// FSName is the effective name after Validate: fsname, else
+	// external.fsname, else DefaultFSName.
 	FSName      string          `json:"fsname"`
+	External    *External       `json:"external"`
 	LabelPrefix string          `json:"labelPrefix"`
 	LNet        LNet            `json:"lnet"`
 	Nodes       map[string]Node `json:"nodes"`
@@ -29,6 +32,32 @@ type Values struct {
 	Clients     Clients         `json:"clients"`
 	Failover    Failover        `json:"failover"`
 	Install     Install         `json:"install"`
+	Provisioner Provisioner     `json:"provisioner"`
+}
+
+// DefaultFSName names a managed filesystem whose values give no fsname.
+const DefaultFSName = "lfs1"
+
+// External is an existing Lustre filesystem kube-lustre only mounts.
+type External struct {
+	// MGSNIDs has one entry per MGS node: its NIDs, comma-separated.
+	MGSNIDs []string `json:"mgsNids"`
+	FSName  string   `json:"fsname"`
+}
+
+// Provisioner is the part of the CSI settings host steps and rules need;
+// the rest is the chart's.
+type Provisioner struct {
+	Enabled        bool    `json:"enabled"`
+	Root           string  `json:"root"`
+	ProjectIDs     IDRange `json:"projectIDs"`
+	EnforceForRoot bool    `json:"enforceForRoot"`
+}
+
+// IDRange is an inclusive range of Lustre project IDs.
+type IDRange struct {
+	Min int64 `json:"min"`
+	Max int64 `json:"max"`
 }
 
 // LNet is what lnetctl configures on servers and clients.

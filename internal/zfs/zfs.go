@@ -181,11 +181,15 @@ func doImport(ctx context.Context, run host.Runner, p Pool, force bool) (bool, e
 	if err != nil || imported {
 		return false, err
 	}
+	paths, err := searchPaths(ctx, run, p)
+	if err != nil {
+		return false, fmt.Errorf("import %s: %w", p.Name, err)
+	}
 	args := []string{"import"}
 	if force {
 		args = append(args, "-f")
 	}
-	for _, d := range p.Devices() {
+	for _, d := range paths {
 		args = append(args, "-d", d)
 	}
 	_, err = host.Run(ctx, run, "zpool", append(args, "-o", "cachefile=none", p.Name)...)
@@ -193,13 +197,75 @@ func doImport(ctx context.Context, run host.Runner, p Pool, force bool) (bool, e
 	case err == nil:
 		return true, nil
 	case host.ExitedWith(err, 1, "no such pool available"):
-		return false, fmt.Errorf("import %s from %s: %w", p.Name, strings.Join(p.Devices(), " "), ErrNoPool)
+		return false, fmt.Errorf("import %s from %s: %w", p.Name, strings.Join(paths, " "), ErrNoPool)
 	case host.ExitedWith(err, 1, "previously in use from another system"):
 		return false, fmt.Errorf("import %s: %w: %w", p.Name, ErrPreviouslyInUse, err)
-	case host.ExitedWith(err, 1, "is imported on host"):
+	case host.ExitedWith(err, 1, "pool is imported on "):
+		// Without -f: "pool is imported on HOST (hostid: 0x...)"; with
+		// -f: "pool is imported on host 'HOST' (hostid=...)" (ZFS 2.1,
+		// make e2e-vm).
 		return false, fmt.Errorf("import %s: %w: %w", p.Name, ErrImportedElsewhere, err)
 	}
 	return false, err
+}
+
+// searchPaths are the devices an import may search (-d): the DRBD device,
+// or each vdev with its partitions. zpool create on a whole disk writes a
+// GPT and puts the pool in partition 1, so the labels are never on the
+// disk the values name (seen on real kernels, make e2e-vm). A peer that
+// shares the disk did not see that table being written: its kernel reads
+// it again first (read-only), or the partition would be missing until its
+// next boot.
+func searchPaths(ctx context.Context, run host.Runner, p Pool) ([]string, error) {
+	if p.Device != "" {
+		return []string{p.Device}, nil
+	}
+	var out []string
+	for _, d := range p.Devices() {
+		devs, err := blockDevices(ctx, run, d)
+		if err != nil {
+			return nil, err
+		}
+		if devs[0].typ == "disk" {
+			if _, err := host.Run(ctx, run, "blockdev", "--rereadpt", d); err != nil {
+				return nil, fmt.Errorf("re-reading the partition table of %s: %w", d, err)
+			}
+			if devs, err = blockDevices(ctx, run, d); err != nil {
+				return nil, err
+			}
+		}
+		out = append(out, devs[0].name)
+		for _, b := range devs[1:] {
+			// Only partitions: lsblk also lists what sits on top of
+			// the disk (a DRBD device, a device-mapper target).
+			if b.typ == "part" {
+				out = append(out, b.name)
+			}
+		}
+	}
+	return out, nil
+}
+
+type blockDev struct{ name, typ string }
+
+// blockDevices lists dev (first) and the devices below it in lsblk's tree.
+func blockDevices(ctx context.Context, run host.Runner, dev string) ([]blockDev, error) {
+	res, err := host.Run(ctx, run, "lsblk", "-lnpo", "NAME,TYPE", dev)
+	if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", dev, err)
+	}
+	var out []blockDev
+	for _, line := range strings.Split(strings.TrimSpace(res.Stdout), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 || !strings.HasPrefix(f[0], "/dev/") {
+			return nil, fmt.Errorf("lsblk %s: unexpected line %q", dev, line)
+		}
+		out = append(out, blockDev{f[0], f[1]})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("lsblk %s: no device listed", dev)
+	}
+	return out, nil
 }
 
 // Create creates the pool on its DRBD device, only after proving the

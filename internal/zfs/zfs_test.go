@@ -257,6 +257,11 @@ func TestPoolOnVdevs(t *testing.T) {
 			t.Errorf("import not limited to the pool's device or forced: %s", c)
 		}
 	}
+	// Given the whole disk, ZFS put the pool in partition 1 (real
+	// kernels, make e2e-vm): the import must search it.
+	if last := imports[len(imports)-1]; !strings.Contains(last, "-d /dev/sdb1") {
+		t.Errorf("import after export does not search partition 1: %s", last)
+	}
 	// The same device now carries the pool: a second create must refuse.
 	if err := Create(ctx, run, Pool{Name: "other", Vdevs: []string{"/dev/sdb"}}); err == nil {
 		t.Fatal("create over an existing pool's device succeeded")
@@ -282,5 +287,32 @@ func TestPoolVdevValidation(t *testing.T) {
 	}
 	if got := good.Devices(); len(got) != 2 || got[0] != "/dev/sdb" || got[1] != "/dev/sdc" {
 		t.Errorf("Devices() = %v", got)
+	}
+}
+
+// ZFS 2.1 refuses an import of a pool another host holds (MMP) in two
+// wordings, with and without -f (make e2e-vm); both mean the same.
+func TestImportedElsewhereBothWordings(t *testing.T) {
+	for name, stderr := range map[string]string{
+		"without -f": "cannot import 'p0': pool is imported on s2 (hostid: 0x53372bdc)\nExport the pool on the other system, then run 'zpool import'.\n",
+		"with -f":    "cannot import 'p0': pool is imported on host 's2' (hostid=53372bdc).\nExport the pool on the other system, then run 'zpool import'.\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			w, err := hostsim.OpenPair(t.TempDir(), hostsim.DRBD84, "s1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			if _, err := EnsureHostID(ctx, w.Host("s1")); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.FailNext("s1", hostsim.Match{Args: []string{"zpool", "import"}}, host.Result{Stderr: stderr, ExitCode: 1}); err != nil {
+				t.Fatal(err)
+			}
+			_, err = ForceImport(ctx, w.Host("s1"), Pool{Name: "p0", Vdevs: []string{"/dev/sdb"}})
+			if !errors.Is(err, ErrImportedElsewhere) {
+				t.Fatalf("import refused by MMP: %v, want ErrImportedElsewhere", err)
+			}
+		})
 	}
 }

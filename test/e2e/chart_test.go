@@ -421,6 +421,10 @@ func testHA(t *testing.T, e *chartEnv) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	t.Run("dynamic volumes", func(t *testing.T) { testCSI(t, r) })
+	if t.Failed() {
+		t.FailNow()
+	}
 	r.uninstall(t)
 }
 

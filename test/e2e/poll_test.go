@@ -11,12 +11,19 @@ import (
 // timeout; it returns how long it waited.
 func poll(t testing.TB, timeout time.Duration, what string, f func() bool) time.Duration {
 	t.Helper()
+	return pollEvery(t, timeout, 100*time.Millisecond, what, f)
+}
+
+// pollEvery is poll at another interval, for checks that are expensive
+// (listing a thousand objects).
+func pollEvery(t testing.TB, timeout, interval time.Duration, what string, f func() bool) time.Duration {
+	t.Helper()
 	start := time.Now()
 	for !f() {
 		if time.Since(start) > timeout {
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(interval)
 	}
 	return time.Since(start)
 }

@@ -91,7 +91,17 @@ kube-lustre.io/target: {{ .short }}
 
 {{/* kube-lustre.nodeLabel: dict root, role -> <labelPrefix>/<fsname>.<role> (topology.Values.RoleLabel). */}}
 {{- define "kube-lustre.nodeLabel" -}}
-{{- printf "%s/%s.%s" (.root.Values.labelPrefix | default "kube-lustre.io") .root.Values.fsname .role -}}
+{{- printf "%s/%s.%s" (.root.Values.labelPrefix | default "kube-lustre.io") (include "kube-lustre.fsname" .root) .role -}}
+{{- end -}}
+
+{{/* kube-lustre.fsname: the filesystem's name, as topology.Validate derives it: fsname, else external.fsname, else lfs1. */}}
+{{- define "kube-lustre.fsname" -}}
+{{- .Values.fsname | default (dig "fsname" "" (index .Values "external" | default dict)) | default "lfs1" -}}
+{{- end -}}
+
+{{/* kube-lustre.clientMountPoint: clients.mountPoint, else /mnt/<fsname> (topology.Values.ClientMountPoint). */}}
+{{- define "kube-lustre.clientMountPoint" -}}
+{{- .Values.clients.mountPoint | default (printf "/mnt/%s" (include "kube-lustre.fsname" .)) -}}
 {{- end -}}
 
 {{/* kube-lustre.image: dict root, name (labeler, drbd, target, client, installer). */}}
@@ -107,7 +117,7 @@ kube-lustre.io/target: {{ .short }}
 
 {{/* kube-lustre.binary: component -> the entrypoint binary in its image. */}}
 {{- define "kube-lustre.binary" -}}
-{{- index (dict "labeler" "labeler" "drbd" "drbd" "target" "lustre-target" "client" "lustre-client" "installer" "installer" "failover" "failover-controller") . | printf "/usr/local/bin/%s" -}}
+{{- index (dict "labeler" "labeler" "drbd" "drbd" "target" "lustre-target" "client" "lustre-client" "installer" "installer" "failover" "failover-controller" "csi" "csi") . | printf "/usr/local/bin/%s" -}}
 {{- end -}}
 
 {{/*
@@ -117,7 +127,12 @@ same schema and rules as helm lustre validate before any host is touched.
 */}}
 {{- define "kube-lustre.topology" -}}
 {{- $v := .Values -}}
-{{- toYaml (dict "fsname" $v.fsname "labelPrefix" $v.labelPrefix "lnet" $v.lnet "nodes" $v.nodes "targets" $v.targets "clients" $v.clients "failover" $v.failover "install" $v.install) -}}
+{{- $t := dict "fsname" $v.fsname "labelPrefix" $v.labelPrefix "lnet" $v.lnet "nodes" $v.nodes "targets" $v.targets "clients" $v.clients "failover" $v.failover "install" $v.install -}}
+{{- with index $v "external" }}{{ $_ := set $t "external" . }}{{ end -}}
+{{- /* Only what a host step needs: the MGS applies the quota settings. */ -}}
+{{- $p := $v.provisioner -}}
+{{- $_ := set $t "provisioner" (dict "enabled" $p.enabled "root" $p.root "projectIDs" $p.projectIDs "enforceForRoot" $p.enforceForRoot) -}}
+{{- toYaml $t -}}
 {{- end -}}
 
 {{/*
@@ -126,8 +141,12 @@ Everything else (one MGS, DRBD ports per node, ...) is for helm lustre validate
 and the labelling Job, which report every problem with its path and fix.
 */}}
 {{- define "kube-lustre.validate" -}}
-{{- if not .Values.targets -}}
-{{- fail "targets is empty: a filesystem needs an MGS, MDT0 and at least one OST. Run `helm lustre validate <values.yaml>` for every problem and its fix." -}}
+{{- if index .Values "external" -}}
+{{- if .Values.targets -}}
+{{- fail "targets must be empty in external mode (external is set): kube-lustre runs no targets for an existing filesystem. Run `helm lustre validate <values.yaml>` for every problem and its fix." -}}
+{{- end -}}
+{{- else if not .Values.targets -}}
+{{- fail "targets is empty: a filesystem needs an MGS, MDT0 and at least one OST (or set external to serve an existing filesystem). Run `helm lustre validate <values.yaml>` for every problem and its fix." -}}
 {{- end -}}
 {{- $seen := dict -}}
 {{- range $i, $t := .Values.targets -}}
@@ -404,4 +423,74 @@ metadata:
 {{- if hasKey . "automount" }}
 automountServiceAccountToken: {{ .automount }}
 {{- end }}
+{{- end -}}
+
+{{/*
+kube-lustre.csiContainer: dict root, args, sim (testing.hostsimDir), kubelet
+(node plugin in a test cluster only) -> the CSI driver container. It is
+privileged because it enters the host's mount namespace (nsenter) to make
+directories, set quotas and bind-mount volumes where the kubelet sees them.
+*/}}
+{{- define "kube-lustre.csiContainer" -}}
+- name: csi
+  image: {{ include "kube-lustre.image" (dict "root" .root "name" "csi") }}
+  imagePullPolicy: {{ .root.Values.images.pullPolicy }}
+  command: {{ prepend .args (include "kube-lustre.binary" "csi") | toJson }}
+  terminationMessagePolicy: FallbackToLogsOnError
+  env:
+    {{- include "kube-lustre.env" (dict "root" .root "extra" list "hostsim" (not (empty .sim))) | nindent 4 }}
+  {{- with .root.Values.resources.csi }}
+  resources:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  securityContext: {privileged: true}
+  ports:
+    - {name: healthz, containerPort: 9808, protocol: TCP}
+  # livenessprobe (a sidecar) asks the driver's Probe over the socket.
+  livenessProbe:
+    httpGet: {path: /healthz, port: healthz}
+    periodSeconds: 10
+    timeoutSeconds: 5
+    failureThreshold: 6
+  volumeMounts:
+    - {name: socket-dir, mountPath: /csi}
+    {{- if .sim }}
+    - {name: hostsim, mountPath: /hostsim}
+    {{- if index . "kubelet" }}
+    {{- /* Simulated hosts only: the driver's bind mount is simulated, so it
+    also makes the real directory the container runtime bind-mounts into
+    the pod. */}}
+    - {name: kubelet-pods, mountPath: {{ index . "kubelet" }}/pods}
+    {{- end }}
+    {{- end }}
+{{- end -}}
+
+{{/* kube-lustre.csiSidecar: root -> env, resources, securityContext and the socket mount of a CSI sidecar (volumeMounts last, so a caller may add mounts). */}}
+{{- define "kube-lustre.csiSidecar" -}}
+env:
+  - name: POD_NAMESPACE
+    valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+{{- with .Values.resources.csiSidecar }}
+resources:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- /* root (the socket and the registration directory are root's) but with no capability at all. */}}
+securityContext:
+  runAsUser: 0
+  allowPrivilegeEscalation: false
+  readOnlyRootFilesystem: true
+  capabilities: {drop: [ALL]}
+  seccompProfile: {type: RuntimeDefault}
+volumeMounts:
+  - {name: socket-dir, mountPath: /csi}
+{{- end -}}
+
+{{/* kube-lustre.csiLivenessprobe: root -> the livenessprobe sidecar serving the driver container's /healthz. */}}
+{{- define "kube-lustre.csiLivenessprobe" -}}
+{{- $img := .Values.provisioner.images.livenessprobe -}}
+- name: livenessprobe
+  image: {{ printf "%s:%s" $img.repository $img.tag }}
+  imagePullPolicy: {{ .Values.images.pullPolicy }}
+  args: [--csi-address=/csi/csi.sock, --health-port=9808]
+  {{- include "kube-lustre.csiSidecar" . | nindent 2 }}
 {{- end -}}

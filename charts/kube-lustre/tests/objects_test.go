@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 
+	"github.com/kube-lustre/kube-lustre/internal/topology"
 	"github.com/kube-lustre/kube-lustre/test/helmcli"
 )
 
@@ -27,6 +28,22 @@ var allowedRules = map[string]map[string][]rbacv1.PolicyRule{
 		"labeler":     {{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "patch"}}},
 		"node-reader": {{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list"}}},
 		"failover":    {{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}}},
+		"csi-provisioner": {
+			{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"get", "list", "watch", "create", "delete", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch", "update"}},
+			{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"storageclasses", "csinodes"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"volumeattachments"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"list", "watch", "create", "update", "patch"}},
+		},
+		"csi-resizer": {
+			{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"get", "list", "watch", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims/status"}, Verbs: []string{"patch"}},
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{"storage.k8s.io"}, Resources: []string{"volumeattributesclasses"}, Verbs: []string{"get", "list", "watch"}},
+			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"list", "watch", "create", "update", "patch"}},
+		},
 	},
 	"Role": {
 		"target": {{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
@@ -39,6 +56,9 @@ var allowedRules = map[string]map[string][]rbacv1.PolicyRule{
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		},
+		// Leader election of the CSI provisioner and resizer.
+		"csi-controller": {{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+			Verbs: []string{"get", "watch", "list", "delete", "update", "create"}}},
 	},
 }
 
@@ -215,6 +235,19 @@ func TestNodeReadsOnlyForMissingFacts(t *testing.T) {
 // hostComponents act on the host (nsenter into PID 1): only they may be privileged.
 var hostComponents = map[string]bool{"drbd": true, "target": true, "client": true}
 
+// csiComponents enter the host's mount namespace from their csi container
+// (hostPID, privileged), but keep the pod network; their sidecars only talk
+// to the driver's socket and the API.
+var csiComponents = map[string]bool{"csi-controller": true, "csi-node": true}
+
+// restrictedSidecar: a CSI sidecar runs as root (the driver's socket and the
+// kubelet's registration directory are root's) with no capability at all.
+func restrictedSidecar(sc *corev1.SecurityContext) bool {
+	return sc != nil && sc.RunAsUser != nil && *sc.RunAsUser == 0 && sc.AllowPrivilegeEscalation != nil && !*sc.AllowPrivilegeEscalation &&
+		sc.ReadOnlyRootFilesystem != nil && *sc.ReadOnlyRootFilesystem && sc.Capabilities != nil && slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) &&
+		len(sc.Capabilities.Add) == 0 && (sc.Privileged == nil || !*sc.Privileged)
+}
+
 func TestOnlyHostPodsArePrivileged(t *testing.T) {
 	forExamples(t, func(t *testing.T, in input) {
 		r := render(t, in)
@@ -222,6 +255,10 @@ func TestOnlyHostPodsArePrivileged(t *testing.T) {
 		for _, p := range r.pods() {
 			host := hostComponents[p.component()]
 			seen[p.component()] = true
+			if csiComponents[p.component()] {
+				checkCSIPod(t, p)
+				continue
+			}
 			if p.Spec.HostPID != host || p.Spec.HostNetwork != host || p.Spec.HostIPC {
 				t.Errorf("%s: hostPID=%v hostNetwork=%v hostIPC=%v, want host namespaces only for host pods (%v)",
 					p, p.Spec.HostPID, p.Spec.HostNetwork, p.Spec.HostIPC, host)
@@ -249,12 +286,38 @@ func TestOnlyHostPodsArePrivileged(t *testing.T) {
 				}
 			}
 		}
+		v, _ := plan(t, in)
 		for _, c := range []string{"labeler", "target"} {
-			if !seen[c] {
+			if !seen[c] && (c != "target" || v.External == nil) {
 				t.Errorf("no %s pod rendered", c)
 			}
 		}
 	})
+}
+
+// checkCSIPod: only the csi container is privileged; the only host paths
+// are the node plugin's socket and registration directories in the
+// kubelet's plugin directories.
+func checkCSIPod(t *testing.T, p podTemplate) {
+	t.Helper()
+	if !p.Spec.HostPID || p.Spec.HostNetwork || p.Spec.HostIPC {
+		t.Errorf("%s: hostPID=%v hostNetwork=%v hostIPC=%v, want hostPID only", p, p.Spec.HostPID, p.Spec.HostNetwork, p.Spec.HostIPC)
+	}
+	for _, c := range slices.Concat(p.Spec.InitContainers, p.Spec.Containers) {
+		sc := c.SecurityContext
+		priv := sc != nil && sc.Privileged != nil && *sc.Privileged
+		if priv != (c.Name == "csi") {
+			t.Errorf("%s container %s: privileged=%v", p, c.Name, priv)
+		}
+		if c.Name != "csi" && !restrictedSidecar(sc) {
+			t.Errorf("%s container %s: not restricted: %+v", p, c.Name, sc)
+		}
+	}
+	for _, v := range p.Spec.Volumes {
+		if v.HostPath != nil && !strings.HasPrefix(v.HostPath.Path, "/var/lib/kubelet/plugins") {
+			t.Errorf("%s mounts hostPath %s: only the kubelet's plugin directories", p, v.HostPath.Path)
+		}
+	}
 }
 
 var standardLabels = []string{
@@ -294,7 +357,11 @@ func TestStandardLabelsAndNames(t *testing.T) {
 			what := d.Kind + "/" + d.Meta.GetName()
 			check(what, d.Meta.GetLabels())
 			name := d.Meta.GetName()
-			if msgs := validation.IsDNS1123Label(name); len(msgs) > 0 {
+			valid := validation.IsDNS1123Label
+			if d.Kind == "CSIDriver" {
+				valid = validation.IsDNS1123Subdomain // the driver name, e.g. lfs1.lustre.csi.kube-lustre.io
+			}
+			if msgs := valid(name); len(msgs) > 0 {
 				t.Errorf("%s: %v", what, msgs)
 			}
 			// The StatefulSet controller labels pods controller-revision-hash=<name>-<10 chars>.
@@ -340,6 +407,10 @@ func TestEntrypointContract(t *testing.T) {
 		for _, p := range r.pods() {
 			comp := p.component()
 			bin := "/usr/local/bin/" + binary[comp]
+			if csiComponents[comp] {
+				checkCSIContract(t, v, p)
+				continue
+			}
 			if len(p.Spec.Containers) != 1 {
 				t.Fatalf("%s: %d containers", p, len(p.Spec.Containers))
 			}
@@ -404,6 +475,36 @@ func TestEntrypointContract(t *testing.T) {
 			}
 		}
 	})
+}
+
+// checkCSIContract: the driver container runs images/csi in its mode with
+// the filesystem's mount point, the sidecars reach it at /csi/csi.sock.
+func checkCSIContract(t *testing.T, v *topology.Values, p podTemplate) {
+	t.Helper()
+	mode := strings.TrimPrefix(p.component(), "csi-")
+	wantSidecars := map[string][]string{"controller": {"csi-provisioner", "csi-resizer", "livenessprobe"},
+		"node": {"node-driver-registrar", "livenessprobe"}}[mode]
+	var names []string
+	for _, c := range p.Spec.Containers[1:] {
+		names = append(names, c.Name)
+		if !slices.Contains(c.Args, "--csi-address=/csi/csi.sock") {
+			t.Errorf("%s sidecar %s: args %v lack the driver's socket", p, c.Name, c.Args)
+		}
+		if !strings.HasPrefix(c.Image, "registry.k8s.io/sig-storage/") {
+			t.Errorf("%s sidecar %s: image %s", p, c.Name, c.Image)
+		}
+	}
+	if !slices.Equal(names, wantSidecars) {
+		t.Errorf("%s: sidecars %v, want %v", p, names, wantSidecars)
+	}
+	c := p.Spec.Containers[0]
+	if c.Name != "csi" || c.Image != "kube-lustre/csi:0.1.0" || len(c.Command) < 3 {
+		t.Fatalf("%s: first container %s %s %v", p, c.Name, c.Image, c.Command)
+	}
+	wantCmd(t, p, corev1.Container{Command: c.Command[:3]}, "/usr/local/bin/csi", "run", "--mode="+mode)
+	if !slices.Contains(c.Command, "--mount-point="+v.ClientMountPoint()) {
+		t.Errorf("%s: command %v lacks --mount-point=%s", p, c.Command, v.ClientMountPoint())
+	}
 }
 
 // topologyConfigMapFor: the ConfigMap a pod mounts exists when the pod runs:
@@ -562,6 +663,12 @@ func TestNotes(t *testing.T) {
 			fmt.Sprintf("%d target StatefulSets", len(p.Targets)),
 			fmt.Sprintf("on %d server nodes", servers),
 			"helm lustre plan", "kubectl get pods -n " + namespace,
+		}
+		if p.External {
+			want = []string{"external: served by MGS " + topology.NIDList(p.MGSNodes), "helm lustre plan"}
+		}
+		if v.Provisioner.Enabled {
+			want = append(want, "dynamic volumes: StorageClass lustre-"+p.FSName)
 		}
 		if v.Clients.Enabled {
 			want = append(want, "helm test "+in.release())

@@ -280,6 +280,10 @@ func cases(t testing.TB) []namedInput {
 		namedInput{"ha-addresses", input{Files: []string{ha, testdata(t, "addresses.yaml")}}},
 		// No clients: no client DaemonSet and no test pod.
 		namedInput{"ha-no-clients", input{Files: []string{ha}, Sets: []string{"clients.enabled=false"}}},
+		// Dynamic volumes on the managed filesystem, default StorageClass
+		// with an inode limit.
+		namedInput{"ha-provisioner", input{Files: []string{ha}, Sets: []string{"provisioner.enabled=true",
+			"provisioner.storageClass.isDefault=true", "provisioner.storageClass.inodeLimit=100000"}}},
 		// The longest release name helm accepts: every name is truncated.
 		namedInput{"ha-long-release", input{Files: []string{ha}, Release: strings.Repeat("r", 53)}},
 		// Many targets per DRBD pair, MDTs beyond index 0, OSTs with
