@@ -89,3 +89,21 @@ func TestClientAndResolutionFailure(t *testing.T) {
 		t.Fatalf("unresolvable MGS node: %v", err)
 	}
 }
+
+// External mode: the client mounts the existing filesystem from the given
+// MGS NIDs, asking the API for nothing.
+func TestExternalClient(t *testing.T) {
+	v, ps, err := topology.CheckDocument([]byte(`
+external: {mgsNids: ["10.0.0.1@o2ib,10.1.0.1@tcp", "10.0.0.2@o2ib"], fsname: scratch}
+clients: {enabled: true, nodes: [c1]}`))
+	if err != nil || len(ps) > 0 {
+		t.Fatalf("err=%v problems=%v", err, ps)
+	}
+	s := Spec{Values: v, Plan: v.Plan(), Node: "c1", Resolve: func(context.Context, string) (string, error) {
+		return "", errors.New("external mode must not resolve nodes")
+	}}
+	c, err := s.Client(context.Background())
+	if err != nil || c.Source() != "10.0.0.1@o2ib,10.1.0.1@tcp:10.0.0.2@o2ib:/scratch" || c.MountPoint != "/mnt/scratch" {
+		t.Fatalf("client = %+v %v", c, err)
+	}
+}
