@@ -227,12 +227,12 @@ func acquire(ctx context.Context, gate Gate) error {
 // idempotent), watches the mount, and once ctx ends unmounts, exports and
 // demotes within stopTimeout.
 func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log *slog.Logger, cfg Config, stopTimeout time.Duration) error {
-	started, paramsSet := false, len(cfg.MGSParams) == 0
+	started, paramsSet := false, false
 	// setParams applies MGSParams once per start of the MGS; a failure
 	// leaves the target serving (clients need the MGS more than quotas)
 	// and is retried at the next interval.
 	setParams := func() {
-		if paramsSet {
+		if paramsSet || len(cfg.MGSParams) == 0 {
 			return
 		}
 		if err := lustre.SetPermanent(ctx, run, cfg.MGSParams); err != nil {
@@ -265,8 +265,7 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 			}
 			return
 		}
-		started = true
-		paramsSet = len(cfg.MGSParams) == 0
+		started, paramsSet = true, false
 		setParams()
 		log.Info("target started", "target", s.Target.Svname(), "initialSync", rep.InitialSync, "createdPool", rep.CreatedPool,
 			"imported", rep.Imported, "tookOver", rep.TookOver, "formatted", rep.Formatted, "mounted", rep.Mounted, "drbd", rep.DRBD.String())

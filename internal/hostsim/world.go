@@ -148,7 +148,8 @@ func (w *World) takeCached(data []byte) *state {
 	if c == nil || !bytes.Equal(raw, data) {
 		return nil
 	}
-	c.events = nil
+	// Start as a decoded state would: no pending events, no read-only mark.
+	c.events, c.unchanged = nil, false
 	return c
 }
 
