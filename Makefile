@@ -7,20 +7,36 @@ CACHE ?= $(HOME)/.cache/kube-lustre
 export KUBE_LUSTRE_CACHE := $(CACHE)
 FUZZTIME ?= 20s
 PKGS := ./...
+# ci/test.sh has built everything before the e2e stages: PREBUILD= skips it there
+PREBUILD ?= prebuild
 
 .PHONY: demo-sim demo-down binaries deps-check all test check fmt-check vet schema schema-check chart-docs chart-docs-check chart-golden unit fuzz bench helm plugin demo clean
 
 all: plugin
 
-## test: everything CI checks (L0 unit + table tests and hostsim bring-ups, L1 chart render, the plugin through the real helm CLI, fuzzing, L2/L3 smoke on a real local cluster)
-test: check unit kind-unit fuzz e2e-smoke e2e-chart e2e-vm-if-changed
+## test: everything CI checks (L0 unit + table tests and hostsim bring-ups, L1 chart render, the plugin through the real helm CLI, fuzzing, L2/L3 smoke on a real local cluster) as timed stages, every build before any test with a timeout (ci/test.sh; the stage table at the end)
+test:
+	MAKE="$(MAKE)" ci/test.sh
+
+## prebuild: everything the e2e suites need built (helm, Kubernetes, CSI sidecars, images, test binaries), each timed
+.PHONY: prebuild
+prebuild: helm
+	ci/stage.sh kubernetes ci/cluster/build.sh >/dev/null
+	ci/stage.sh sidecars ci/cluster/sidecars/build.sh >/dev/null
+	ci/stage.sh images ci/prebuild.sh images
+	ci/stage.sh test-binaries ci/prebuild.sh test-binaries
 
 ## e2e-vm-if-changed: make e2e-vm when the code it proves on real kernels changed since it last passed (ci/vm/should-run.sh, ci/vm/verified)
 .PHONY: e2e-vm-if-changed
 e2e-vm-if-changed:
 	@if ci/vm/should-run.sh; then $(MAKE) e2e-vm; fi
 
-check: schema-check chart-docs-check fmt-check vet deps-check sidecars-check
+check: schema-check chart-docs-check fmt-check vet deps-check sidecars-check committed-check
+
+## committed-check: no executable or archive is committed (build output stays out of history)
+.PHONY: committed-check
+committed-check:
+	ci/check-committed.sh
 
 ## sidecars-check: the chart's default CSI sidecar images are the versions ci/cluster builds from the Go module proxy
 .PHONY: sidecars-check
@@ -105,12 +121,12 @@ cluster-down:
 	ci/cluster/down.sh
 
 ## e2e-smoke: the local cluster smoke test (starts and stops a cluster unless one is up)
-e2e-smoke:
+e2e-smoke: $(PREBUILD)
 	$(GO) test -tags e2e -count=1 -v -timeout 20m ./test/e2e
 
 ## e2e-chart: the chart end-to-end suite on the local cluster (helm install/upgrade/test/uninstall of examples/minimal.yaml and ha.yaml on simulated hosts, node crash failover and the fault matrix); starts and stops a 10-node cluster unless one is up with those nodes
 .PHONY: e2e-chart
-e2e-chart: helm
+e2e-chart: $(PREBUILD)
 	HELM_BIN=$$(ci/helm.sh) $(GO) test -tags e2echart -count=1 -v -timeout 30m -run TestChart ./test/e2e
 
 ## e2e-kind: the same two suites on a kind cluster instead of ci/cluster, for developers with a Docker engine (ci/kind/e2e.sh: builds the pinned kind, creates the cluster, loads our images, runs e2e-smoke's and e2e-chart's tests with E2E_PROVIDER=kind, deletes the cluster; E2E_KEEP=1 keeps it). Needs Docker and root; never run in CI (no Docker engine there)

@@ -10,6 +10,7 @@
 set -euo pipefail
 K8S_VERSION=v1.33.13
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../built.sh"
 cache=${KUBE_LUSTRE_CACHE:-$HOME/.cache/kube-lustre}
 dir=$cache/k8s-$K8S_VERSION
 out=$dir/bin
@@ -41,6 +42,7 @@ if ! built; then
 	flock 9 # another build may be running: wait for it, then look again
 fi
 if ! built; then
+	must_be_prebuilt "Kubernetes $K8S_VERSION"
 	start=$(date +%s)
 	echo "building Kubernetes $K8S_VERSION (${cmds[*]}) into $out; cold: 15-25 min on 2 cores" >&2
 	tmp=$(mktemp -d "$dir/.build.XXXXXX")
@@ -51,6 +53,9 @@ if ! built; then
 	echo "$key" >"$tmp/.stamp"
 	mv "$tmp" "$out"
 	trap - EXIT
-	echo "built in $(($(date +%s) - start)) s: $(du -sh "$out" | cut -f1)" >&2
+	echo "built Kubernetes $K8S_VERSION in $(($(date +%s) - start)) s: $(du -sh "$out" | cut -f1)" >&2
+	stage_did built
+else
+	stage_did cached
 fi
 echo "$out"

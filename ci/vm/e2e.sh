@@ -18,7 +18,8 @@ echo "guest image: $image (ready after $(($(date +%s) - start)) s)"
 # Passed: record the covered code's content hash for ci/vm/should-run.sh,
 # but only when that code is committed (a run on uncommitted changes proves
 # nothing about a commit). Commit ci/vm/verified with the change.
-if git diff --quiet HEAD -- internal/drbd internal/zfs internal/host internal/vmagent internal/lustre/server.go ci/vm test/vm; then
+mapfile -t covered < <(ci/vm/should-run.sh --paths)
+if git diff --quiet HEAD -- "${covered[@]}"; then
 	printf 'content %s\npassed %s on %s\n' "$(ci/vm/should-run.sh --hash)" "$(date -u +%Y-%m-%dT%H:%MZ)" "$(git rev-parse --short HEAD)" >ci/vm/verified
 	echo "recorded in ci/vm/verified: commit it with the change"
 fi

@@ -15,6 +15,7 @@
 # second build needs only the module cache (GOPROXY=off works).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../../built.sh"
 cache=${KUBE_LUSTRE_CACHE:-$HOME/.cache/kube-lustre}/csi-sidecars
 goflags="-mod=readonly -buildvcs=false"
 want=" $* "
@@ -39,6 +40,7 @@ while read -r _ image module version command; do
 	if [ "$(cat "$out/.stamp" 2>/dev/null)" != "$k" ] || [ ! -x "$out/$name" ]; then
 		flock 9 # another build may be running: wait for it, then look again
 		if [ "$(cat "$out/.stamp" 2>/dev/null)" != "$k" ] || [ ! -x "$out/$name" ]; then
+			must_be_prebuilt "$name $version"
 			start=$(date +%s)
 			echo "building $name $version into $out" >&2
 			tmp=$(mktemp -d "$dir/.build.XXXXXX")
@@ -50,8 +52,10 @@ while read -r _ image module version command; do
 			mv "$tmp" "$out"
 			trap - EXIT
 			echo "built $name in $(($(date +%s) - start)) s: $(du -h "$out/$name" | cut -f1)" >&2
+			stage_did built
 		fi
 	fi
+	stage_did cached
 	exec 9>&-
 	echo "$name $image:$version $out/$name $k"
 done < <(grep -v '^[[:space:]]*#' "$here/sidecars.txt" | grep .)

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs one stage of make test and accounts for it:
+#
+#   ci/stage.sh NAME CMD...
+#
+# prints "stage NAME: S s, STATUS" when CMD ends and, when
+# $KUBE_LUSTRE_STAGES names a file, appends "NAME<TAB>S<TAB>STATUS" to it
+# (ci/test.sh prints that file as the run's summary). STATUS is "built"
+# when a build script of ours had to build (it says so through
+# ci/built.sh), "cached" when a build stage found everything built, "ran"
+# for a stage that only tests, and "FAILED (exit N)" when CMD failed; the
+# stage's exit status is CMD's.
+set -uo pipefail
+name=$1
+shift
+marker=$(mktemp "${TMPDIR:-/tmp}/kl-stage.XXXXXX")
+trap 'rm -f "$marker"' EXIT
+export KUBE_LUSTRE_BUILT=$marker
+start=$(date +%s)
+"$@"
+rc=$?
+secs=$(($(date +%s) - start))
+case $rc:$(cat "$marker") in
+0:built) status=built ;;
+0:cached) status=cached ;;
+0:*) status=ran ;;
+*) status="FAILED (exit $rc)" ;;
+esac
+echo "stage $name: $secs s, $status" >&2
+[ -z "${KUBE_LUSTRE_STAGES:-}" ] || printf '%s\t%s\t%s\n' "$name" "$secs" "$status" >>"$KUBE_LUSTRE_STAGES"
+exit $rc
