@@ -1,4 +1,7 @@
 #!/usr/bin/env bash
+# Keeps the simulated hosts out of production: no entrypoint binary built
+# without the hostsim tag links internal/hostsim or internal/simcluster
+# (test clusters build theirs with -tags hostsim: ci/cluster/images.sh).
 # Keeps the entrypoint binaries small: none may link client-go's full
 # clientset (every API group: +12 MB), Helm (+15 MB; the binaries read
 # values Helm already rendered) or text/template (its reflection keeps every
@@ -8,11 +11,11 @@
 # images/Dockerfile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bad='^(k8s.io/client-go/kubernetes|helm.sh/helm/v3/.*|text/template|html/template)$'
+bad='^(k8s.io/client-go/kubernetes|helm.sh/helm/v3/.*|text/template|html/template|github.com/kube-lustre/kube-lustre/internal/(hostsim|simcluster))$'
 status=0
 for d in images/*/; do
 	if hits=$(go list -tags grpcnotrace -deps "./$d" | grep -E "$bad"); then
-		echo "$d links packages that bloat the image:" >&2
+		echo "$d links packages that bloat the image or do not belong in production:" >&2
 		echo "$hits" | sed 's/^/  /' >&2
 		status=1
 	fi

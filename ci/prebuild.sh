@@ -16,7 +16,7 @@ stale() { # GO-LIST-ARGS...: did go list find a stale package?
 start=$(date +%s)
 case ${1:-} in
 images)
-	stale -tags grpcnotrace -deps ./images/... ./ci/cluster/csi-standins/...
+	stale -tags grpcnotrace,hostsim -deps ./images/... ./ci/cluster/csi-standins/...
 	ci/cluster/images.sh
 	what="images (ci/cluster/images.sh)"
 	;;

@@ -29,7 +29,7 @@ trap summary EXIT
 stage() { ci/stage.sh "$@"; }
 
 stage cluster-deps ci/cluster/deps.sh
-stage check "$MAKE" --no-print-directory check
+stage --test check "$MAKE" --no-print-directory check
 stage helm "$MAKE" --no-print-directory helm
 
 builds=$(mktemp "${TMPDIR:-/tmp}/kl-builds.XXXXXX")
@@ -42,9 +42,9 @@ builds=$(mktemp "${TMPDIR:-/tmp}/kl-builds.XXXXXX")
 ) >"$builds" 2>&1 &
 bpid=$!
 fg=0
-stage unit "$MAKE" --no-print-directory unit || fg=$?
-[ $fg != 0 ] || stage kind-unit "$MAKE" --no-print-directory kind-unit || fg=$?
-[ $fg != 0 ] || stage fuzz "$MAKE" --no-print-directory fuzz || fg=$?
+stage --test unit "$MAKE" --no-print-directory unit || fg=$?
+[ $fg != 0 ] || stage --test kind-unit "$MAKE" --no-print-directory kind-unit || fg=$?
+[ $fg != 0 ] || stage --test fuzz "$MAKE" --no-print-directory fuzz || fg=$?
 bg=0
 wait $bpid || bg=$?
 sed 's/^/[build] /' "$builds"
@@ -53,6 +53,6 @@ rm -f "$builds"
 [ $bg = 0 ] || { echo "a build stage failed (above)" >&2; exit $bg; }
 
 export KUBE_LUSTRE_PREBUILT=1
-stage e2e-smoke "$MAKE" --no-print-directory e2e-smoke PREBUILD=
-stage e2e-chart "$MAKE" --no-print-directory e2e-chart PREBUILD=
-stage e2e-vm "$MAKE" --no-print-directory e2e-vm-if-changed
+stage --test e2e-smoke "$MAKE" --no-print-directory e2e-smoke PREBUILD=
+stage --test e2e-chart "$MAKE" --no-print-directory e2e-chart PREBUILD=
+stage --test e2e-vm "$MAKE" --no-print-directory e2e-vm-if-changed

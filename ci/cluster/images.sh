@@ -14,7 +14,9 @@ out=$STATE/images
 mkdir -p "$out/bin"
 tag=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/charts/kube-lustre/Chart.yaml")
 [ -n "$tag" ] || die "no appVersion in charts/kube-lustre/Chart.yaml"
-OUT=$out/bin "$root/ci/binaries.sh" >/dev/null
+# -tags hostsim: the test cluster's pods run their host steps on simulated
+# hosts (testing.hostsimDir); production builds leave hostsim out.
+TAGS=hostsim OUT=$out/bin "$root/ci/binaries.sh" >/dev/null
 (cd "$CLUSTER_DIR/ociimage" && CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -ldflags "-s -w" -o "$out/bin/" . ./pause)
 oci=$out/bin/ociimage
 "$oci" -tag kube-lustre.local/pause:3.10 -o "$out/pause.tar" -file "$out/bin/pause=/pause" -entrypoint /pause

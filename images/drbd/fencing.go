@@ -15,7 +15,6 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/fencesock"
-	"github.com/kube-lustre/kube-lustre/internal/hostsim"
 	"github.com/kube-lustre/kube-lustre/internal/kube"
 )
 
@@ -91,11 +90,11 @@ func serveFencing(ctx context.Context, rt *entry.Runtime, n *entry.Node) (*failo
 		}
 	}()
 	if rt.Env.HostSim != "" {
-		w, err := hostsim.Open(rt.Env.HostSim)
+		sim, err := rt.Env.Simulated()
 		if err != nil {
 			return nil, err
 		}
-		if err := w.SetHandlerSocket(rt.Env.Node, sockRel(rt.Env.Node)); err != nil {
+		if err := sim.SetHandlerSocket(rt.Env.HostSim, rt.Env.Node, sockRel(rt.Env.Node)); err != nil {
 			return nil, err
 		}
 	}

@@ -3,7 +3,9 @@
 //
 // `installer verify` loads the kernel modules the node's role needs (DRBD,
 // ZFS, Lustre server or client) and names each one that is missing, so the
-// pod fails with the reason instead of half-starting.
+// pod fails with the reason instead of half-starting. It configures LNet
+// (lnet.networks) after the lnet module and before lustre, which would
+// otherwise bring LNet up with its module defaults.
 //
 // `installer install` first installs the distribution packages for the
 // node's role at pinned versions (install.packages in the values overrides
@@ -55,10 +57,12 @@ func installCommand(ctx context.Context, rt *entry.Runtime, _ []string) error {
 }
 
 // verify loads the role's modules; hint ends the message when some are
-// missing.
+// missing. LNet is configured with the values' networks before lustre is
+// loaded: lustre would otherwise bring it up from the module defaults
+// (tcp on the first interface), a NID the agents could not take back.
 func verify(ctx context.Context, rt *entry.Runtime, n *entry.Node, hint string) error {
 	mods := modulesFor(n)
-	if err := lustre.EnsureModules(ctx, n.Runner, mods); err != nil {
+	if err := lustre.EnsureModulesAndLNet(ctx, n.Runner, mods, n.Values.LNet.Networks); err != nil {
 		return n.Fail(fmt.Errorf("node %s: %w; %s", rt.Env.Node, err, hint))
 	}
 	n.Status.Set(entry.StateReady, fmt.Sprintf("modules present: %v", mods))

@@ -17,7 +17,6 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/kube"
-	"github.com/kube-lustre/kube-lustre/internal/lustre"
 )
 
 func main() {
@@ -41,10 +40,10 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 		return n.Fail(err)
 	}
 	cfg := agent.Config{}
-	if s.Target.RunsMGS() && n.Values.Provisioner.Enabled {
-		// Volumes of the CSI driver are only limited where the servers
-		// enforce project quotas; the MGS tells every target so.
-		cfg.MGSParams = lustre.ProjectQuotaParams(n.Plan.FSName, n.Values.Provisioner.EnforceForRoot)
+	if s.Target.RunsMGS() {
+		// The MGS tells every target how to resolve identities and, for
+		// the CSI driver's volumes, to enforce project quotas.
+		cfg.MGSParams = n.Spec.MGSParams()
 	}
 	return agent.Target(ctx, n.Runner, s, lease, n.Status, n.Log.With("target", rt.Env.Target), cfg)
 }

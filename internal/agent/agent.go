@@ -40,8 +40,9 @@ type Config struct {
 	StopTimeout  time.Duration // bound on the stop sequence after SIGTERM; default 100s
 	StartAttempt time.Duration // bound on one start attempt, so the status says what it waits for; default 30s
 	// MGSParams, for the MGS's target, are permanent parameters
-	// (NAME=VALUE) it sets once it serves: the project quota enforcement
-	// the CSI driver's volumes need (lustre.ProjectQuotaParams).
+	// (NAME=VALUE) it sets once it serves (nodespec.Spec.MGSParams: the
+	// MDTs' identity upcall, the project quota enforcement the CSI
+	// driver's volumes need).
 	MGSParams []string
 }
 
@@ -287,11 +288,9 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 // if nothing uses it: a busy mount stays, and the stop says so.
 func Client(ctx context.Context, run host.Runner, c lustre.Client, networks []string, st Status, log *slog.Logger, cfg Config) error {
 	every(ctx, cfg.interval(), func() {
-		if err := lustre.EnsureModules(ctx, run, lustre.ClientModules); err != nil {
-			st.Set(Failed, err.Error())
-			return
-		}
-		if err := lustre.ConfigureLNet(ctx, run, networks); err != nil {
+		// LNet before lustre: loading lustre on an unconfigured LNet
+		// brings it up on the first interface (lustre-facts.md).
+		if err := lustre.EnsureModulesAndLNet(ctx, run, lustre.ClientModules, networks); err != nil {
 			st.Set(Failed, err.Error())
 			return
 		}

@@ -150,8 +150,9 @@ func TestCreateResumesAfterCrash(t *testing.T) {
 		t.Fatal("create succeeded on a crashed node")
 	}
 	must(t, e.w.Boot("c1"))
-	for _, a := range [][]string{{"modprobe", "lustre"}, {"lnetctl", "lnet", "configure"}, {"lnetctl", "net", "add", "--net", "tcp0", "--if", "eth1"},
-		{"mount", "-t", "lustre", "10.9.0.1@tcp:/lfs1", "/mnt/lfs1"}} {
+	// The client's order: LNet configured before lustre loads.
+	for _, a := range [][]string{{"modprobe", "lnet"}, {"lnetctl", "lnet", "configure"}, {"lnetctl", "net", "add", "--net", "tcp0", "--if", "eth1"},
+		{"modprobe", "lustre"}, {"mount", "-t", "lustre", "10.9.0.1@tcp:/lfs1", "/mnt/lfs1"}} {
 		e.mustSh("c1", a...)
 	}
 	e.ctrl = e.driver("c1")

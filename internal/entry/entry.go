@@ -16,7 +16,7 @@ import (
 	"syscall"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
-	"github.com/kube-lustre/kube-lustre/internal/hostsim"
+	"github.com/kube-lustre/kube-lustre/internal/simhook"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
 )
 
@@ -100,15 +100,27 @@ func LoadTopology(path string) (*topology.Values, *topology.Plan, error) {
 func Runner(e Env, log *slog.Logger) (host.Runner, error) {
 	var r host.Runner
 	if e.HostSim != "" {
-		w, err := hostsim.Open(e.HostSim)
+		sim, err := e.Simulated()
 		if err != nil {
+			return nil, err
+		}
+		if r, err = sim.Open(e.HostSim, e.Node); err != nil {
 			return nil, fmt.Errorf("hostsim %s: %w", e.HostSim, err)
 		}
-		r = w.Host(e.Node)
 	} else {
 		r = host.NewNsenter()
 	}
 	return host.NewSlog(r, log), nil
+}
+
+// Simulated returns the simulated world's hooks, or an error naming the
+// cause when KUBE_LUSTRE_HOSTSIM is set in a binary built without them.
+func (e Env) Simulated() (simhook.Hooks, error) {
+	sim, ok := simhook.Get()
+	if !ok {
+		return sim, fmt.Errorf("KUBE_LUSTRE_HOSTSIM=%s is set, but this binary was built without simulated hosts (they are for test clusters: build with -tags hostsim)", e.HostSim)
+	}
+	return sim, nil
 }
 
 // SignalContext is cancelled on SIGTERM or SIGINT, when the kubelet stops

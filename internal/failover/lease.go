@@ -86,15 +86,13 @@ func (l *Lease) TryAcquire(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if cur.ResourceVersion != l.observedVersion {
-		l.observedVersion, l.observedAt = cur.ResourceVersion, now
-	}
+	l.observe(cur)
 	holder := ""
 	if cur.Spec.HolderIdentity != nil {
 		holder = *cur.Spec.HolderIdentity
 	}
 	if holder != "" && holder != l.Identity {
-		if left := l.observedAt.Add(l.durationOf(cur)).Sub(now); left > 0 {
+		if left := l.observedAt.Add(l.durationOf(cur)).Sub(l.now()); left > 0 {
 			return &HeldError{Holder: holder, ExpiresIn: left}
 		}
 	}
@@ -106,6 +104,17 @@ func (l *Lease) TryAcquire(ctx context.Context) error {
 	}
 	l.observedVersion, l.observedAt, l.lastRenew = updated.ResourceVersion, now, now
 	return nil
+}
+
+// observe notes when a version of the Lease was first seen. The clock is
+// read after the GET returned, never before it: a renewal that landed
+// while the GET was in flight happened at some time up to its return, and
+// timing it from before the request would let a peer start a takeover
+// inside the holder's stop window.
+func (l *Lease) observe(cur *coordinationv1.Lease) {
+	if cur.ResourceVersion != l.observedVersion {
+		l.observedVersion, l.observedAt = cur.ResourceVersion, l.now()
+	}
 }
 
 // durationOf is the Lease's own duration when it states one (the holder's
@@ -218,7 +227,6 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 // whether that holder is live: it renewed within a whole Duration of this
 // process's observation. A missing Lease or no holder is not live.
 func (l *Lease) Observe(ctx context.Context) (holder string, live bool, err error) {
-	now := l.now()
 	cur, err := l.Client.Get(ctx, l.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return "", false, nil
@@ -226,13 +234,11 @@ func (l *Lease) Observe(ctx context.Context) (holder string, live bool, err erro
 	if err != nil {
 		return "", false, err
 	}
-	if cur.ResourceVersion != l.observedVersion {
-		l.observedVersion, l.observedAt = cur.ResourceVersion, now
-	}
+	l.observe(cur)
 	if cur.Spec.HolderIdentity != nil {
 		holder = *cur.Spec.HolderIdentity
 	}
-	return holder, holder != "" && now.Sub(l.observedAt) < l.durationOf(cur), nil
+	return holder, holder != "" && l.now().Sub(l.observedAt) < l.durationOf(cur), nil
 }
 
 // ErrRenewed means the Lease changed since it was observed.

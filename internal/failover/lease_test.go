@@ -164,3 +164,54 @@ func TestHoldGivesUpOnAHangingRenewal(t *testing.T) {
 		t.Fatalf("gave up %s after the last renewal: a peer may already have taken over after %s", since, l.Duration)
 	}
 }
+
+// slowGet is a LeaseClient whose Get takes d of the fake clock, and lets
+// the holder renew while the request is in flight.
+type slowGet struct {
+	LeaseClient
+	c       *clock
+	d       time.Duration
+	inRoute func()
+}
+
+func (s *slowGet) Get(ctx context.Context, name string, opts metav1.GetOptions) (*coordinationv1.Lease, error) {
+	s.c.advance(s.d / 2)
+	if s.inRoute != nil {
+		s.inRoute()
+	}
+	l, err := s.LeaseClient.Get(ctx, name, opts)
+	s.c.advance(s.d / 2)
+	return l, err
+}
+
+// A renewal that lands while an observer's GET is in flight is timed from
+// the GET's return, not from before it: the observer may take over only a
+// whole Lease after that, never inside the holder's stop window.
+func TestObserverTimesARenewalFromItsGETsReturn(t *testing.T) {
+	_, c, a, b := pair(t)
+	ctx := context.Background()
+	if err := a.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	heldBy(t, b.TryAcquire(ctx), "s1")
+	c.advance(2 * time.Second)
+	// b's GET takes 4 s; a renews 2 s into it.
+	b.Client = &slowGet{LeaseClient: b.Client, c: c, d: 4 * time.Second, inRoute: func() {
+		if err := a.TryAcquire(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}}
+	renewedAt := c.t.Add(2 * time.Second)
+	if holder, live, err := b.Observe(ctx); err != nil || holder != "s1" || !live {
+		t.Fatalf("observe: %s %v %v", holder, live, err)
+	}
+	b.Client = b.Client.(*slowGet).LeaseClient
+	// a crashed right after that renewal. Its stop window ends at
+	// renewedAt + Duration; b must not take over before it.
+	c.t = renewedAt.Add(a.Duration - time.Millisecond)
+	heldBy(t, b.TryAcquire(ctx), "s1")
+	c.t = renewedAt.Add(a.Duration + 2*time.Second + time.Millisecond)
+	if err := b.TryAcquire(ctx); err != nil {
+		t.Fatalf("takeover a whole Lease after the GET returned: %v", err)
+	}
+}

@@ -249,6 +249,22 @@ func TestProveBlank(t *testing.T) {
 		{"blkid exit 2 for a missing device", blankWipefs, exit(2, "", "blkid: error: /dev/sdb: No such file or directory"), false, false},
 		{"blkid other failure", blankWipefs, exit(4, "", ""), false, false},
 		{"wipefs could not run", func(Cmd) (Result, error) { return Result{}, context.DeadlineExceeded }, blankBlkid, false, false},
+		// util-linux on a real kernel (shared/reference/lustre-facts.md):
+		// a blank partition answers its place in the table, exit 0.
+		{"blank partition", blankWipefs, exit(0, `/dev/sdb: PART_ENTRY_SCHEME="dos" PART_ENTRY_UUID="4b4c4143-01" PART_ENTRY_TYPE="0x83" PART_ENTRY_NUMBER="1" PART_ENTRY_OFFSET="2048" PART_ENTRY_SIZE="2095104" PART_ENTRY_DISK="254:0"`+"\n", ""), true, false},
+		{"blank GPT partition with a name", blankWipefs, exit(0, `/dev/sdb: PART_ENTRY_SCHEME="gpt" PART_ENTRY_NAME="data \"a\" b" PART_ENTRY_UUID="3f2a-1" PART_ENTRY_TYPE="0fc63daf-8483-4772-8e79-3d69d8477de4" PART_ENTRY_NUMBER="1" PART_ENTRY_OFFSET="2048" PART_ENTRY_SIZE="2095104" PART_ENTRY_DISK="8:16"`+"\n", ""), true, false},
+		{"disk with only an MBR", blankWipefs, exit(0, `/dev/sdb: PTUUID="4b4c4144" PTTYPE="dos"`+"\n", ""), false, true},
+		{"partition with ext4", blankWipefs, exit(0, `/dev/sdb: UUID="0b9a7e3c-6d7f-4a2b-9d38-1f0c2a3b4c5d" VERSION="1.0" BLOCK_SIZE="4096" TYPE="ext4" USAGE="filesystem" PART_ENTRY_SCHEME="dos" PART_ENTRY_UUID="4b4c4143-01" PART_ENTRY_TYPE="0x83" PART_ENTRY_NUMBER="1" PART_ENTRY_OFFSET="2048" PART_ENTRY_SIZE="2095104" PART_ENTRY_DISK="254:0"`+"\n", ""), false, true},
+		{"partition with a pool", blankWipefs, exit(0, `/dev/sdb: LABEL="p0" UUID="123" UUID_SUB="456" BLOCK_SIZE="4096" TYPE="zfs_member" USAGE="filesystem" PART_ENTRY_SCHEME="gpt" PART_ENTRY_NUMBER="1"`+"\n", ""), false, true},
+		{"partition with DRBD metadata", blankWipefs, exit(0, `/dev/sdb: UUID="a1b2" VERSION="v08" TYPE="drbd" USAGE="raid" PART_ENTRY_SCHEME="dos" PART_ENTRY_NUMBER="1"`+"\n", ""), false, true},
+		{"extended partition holding a table", blankWipefs, exit(0, `/dev/sdb: PTTYPE="dos" PART_ENTRY_SCHEME="dos" PART_ENTRY_TYPE="0x5" PART_ENTRY_NUMBER="2"`+"\n", ""), false, true},
+		{"a label alone", blankWipefs, exit(0, `/dev/sdb: LABEL="x" PART_ENTRY_SCHEME="dos"`+"\n", ""), false, true},
+		{"another device's line", blankWipefs, exit(0, `/dev/sdc: PART_ENTRY_SCHEME="dos" PART_ENTRY_NUMBER="1"`+"\n", ""), false, true},
+		{"two lines", blankWipefs, exit(0, `/dev/sdb: PART_ENTRY_SCHEME="dos"`+"\n"+`/dev/sdb: TYPE="xfs"`+"\n", ""), false, true},
+		{"unparsable fields", blankWipefs, exit(0, `/dev/sdb: PART_ENTRY_SCHEME="dos" TYPE=xfs`+"\n", ""), false, true},
+		{"exit 0 without output", blankWipefs, exit(0, "", ""), false, true},
+		{"partition fields with an error", blankWipefs, exit(0, `/dev/sdb: PART_ENTRY_SCHEME="dos"`+"\n", "blkid: warning\n"), false, true},
+		{"partition fields but a failed probe", blankWipefs, exit(4, `/dev/sdb: PART_ENTRY_SCHEME="dos"`+"\n", ""), false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

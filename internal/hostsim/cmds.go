@@ -20,68 +20,6 @@ func fail(code int, format string, args ...any) host.Result {
 	return host.Result{Stderr: msg, ExitCode: code}
 }
 
-// handler runs one command on a host with the world lock held.
-type handler func(st *state, h *hostState, c host.Cmd) host.Result
-
-var handlers map[string]handler
-
-func init() {
-	// Built in init because some handlers refer back to the table.
-	handlers = map[string]handler{
-		"true":          func(*state, *hostState, host.Cmd) host.Result { return ok("") },
-		"sync":          func(*state, *hostState, host.Cmd) host.Result { return ok("") },
-		"cat":           cmdCat,
-		"tee":           cmdTee,
-		"mv":            cmdMv,
-		"mkdir":         cmdMkdir,
-		"rm":            cmdRm,
-		"rmdir":         cmdRmdir,
-		"lfs":           cmdLfs,
-		"dd":            cmdDd,
-		"chmod":         cmdChmod,
-		"test":          cmdTest,
-		"hostid":        cmdHostid,
-		"zgenhostid":    cmdZgenhostid,
-		"modprobe":      cmdModprobe,
-		"lsmod":         cmdLsmod,
-		"rmmod":         cmdRmmod,
-		"wipefs":        cmdWipefs,
-		"blkid":         cmdBlkid,
-		"lsblk":         cmdLsblk,
-		"blockdev":      cmdBlockdev,
-		"dmesg":         cmdDmesg,
-		"drbdadm":       cmdDrbdadm,
-		"zpool":         cmdZpool,
-		"zfs":           cmdZfs,
-		"mkfs.lustre":   cmdMkfsLustre,
-		"tunefs.lustre": cmdTunefsLustre,
-		"mount":         cmdMount,
-		"umount":        cmdUmount,
-		"mountpoint":    cmdMountpoint,
-		"lnetctl":       cmdLnetctl,
-		"lctl":          cmdLctl,
-		"env":           cmdEnv,
-		"uname":         cmdUname,
-		"apt-get":       cmdAptGet,
-		"dpkg-query":    cmdDpkgQuery,
-		"dnf":           cmdDnf,
-		"rpm":           cmdRpm,
-	}
-}
-
-// runCommand dispatches a command. The steps must not need a shell, so
-// sh/bash are as unknown as any other program.
-func runCommand(st *state, h *hostState, c host.Cmd) host.Result {
-	fn, found := handlers[c.Name]
-	if !found {
-		return fail(127, "%s: command not found", c.Name)
-	}
-	if dev := st.frozenWrite(h, c); dev != "" {
-		return frozenFail(c, dev)
-	}
-	return fn(st, h, c)
-}
-
 func (h *hostState) isDir(p string) bool { return h.Dirs[path.Clean(p)] }
 
 // hostID returns the host's ZFS hostid as 8 hex digits, "" when
@@ -131,7 +69,9 @@ var moduleDeps = map[string][]string{
 const kernelRelease = "6.1.0-18-amd64"
 
 // loadModule loads m and its dependencies, or says what is missing like
-// modprobe does.
+// modprobe does. Loading ptlrpc (under lustre, osd_zfs and the server
+// modules) starts LNet: with LNet not configured yet, from the module
+// defaults (lnetDefaults; Lustre 2.17 on a real kernel).
 func (h *hostState) loadModule(m string) (string, bool) {
 	avail := false
 	for _, a := range h.Available {
@@ -146,6 +86,9 @@ func (h *hostState) loadModule(m string) (string, bool) {
 		}
 	}
 	h.Modules[m] = true
+	if m == "ptlrpc" && !h.LNetUp {
+		h.lnetDefaults()
+	}
 	return "", true
 }
 
@@ -235,6 +178,10 @@ func (st *state) signatures(h *hostState, p string) (sigs []signature, found boo
 			// protective MBR.
 			return []signature{{"0x200", "gpt", "", "", "ptable"}, {fmt.Sprintf("0x%x", size-512), "gpt", "", "", "ptable"}, {"0x1fe", "PMBR", "", "", "ptable"}}, true
 		}
+		if dk.Table != nil {
+			// An MBR: the partitions hold the data (AddPartition).
+			return []signature{{"0x1fe", dk.Table.Type, "", "", "ptable"}}, true
+		}
 	} else if dk, _, isPart := h.partition(p); isPart {
 		d = dk.Data
 	} else if r := h.drbdByDevice(p); r != nil {
@@ -320,7 +267,9 @@ func cmdWipefs(st *state, h *hostState, c host.Cmd) host.Result {
 
 // cmdBlkid models `blkid -p DEV`: exit 2 with no output when nothing is
 // found, but also exit 2 (with a message) when the device does not exist,
-// and exit 8 when more than one signature makes the result ambivalent.
+// and exit 8 when more than one signature makes the result ambivalent. A
+// partition adds its place in the table (partEntryFields) to what it
+// holds, and answers those fields alone, exit 0, when it holds nothing.
 func cmdBlkid(st *state, h *hostState, c host.Cmd) host.Result {
 	if len(c.Args) != 2 || c.Args[0] != "-p" {
 		return fail(4, "blkid: only `blkid -p DEVICE` is simulated")
@@ -330,14 +279,21 @@ func cmdBlkid(st *state, h *hostState, c host.Cmd) host.Result {
 		return fail(2, "blkid: error: %s: %s", dev, msg)
 	}
 	sigs, found := st.signatures(h, dev)
+	part := h.partEntryFields(dev)
 	switch {
 	case !found:
 		return fail(2, "blkid: error: %s: No such file or directory", dev)
+	case len(sigs) == 0 && len(part) > 0:
+		return ok(fmt.Sprintf("%s: %s\n", dev, strings.Join(part, " ")))
 	case len(sigs) == 0:
 		return host.Result{ExitCode: 2}
 	case sigs[0].Usage == "ptable":
 		// A partition table is one answer, not an ambivalent one.
-		return ok(fmt.Sprintf("%s: PTUUID=%q PTTYPE=%q\n", dev, "0721cbbd-29d4-8c40-96f1-30cf7ebb98d3", sigs[0].Type))
+		ptuuid := "0721cbbd-29d4-8c40-96f1-30cf7ebb98d3"
+		if dk := h.Disks[dev]; dk != nil && dk.Table != nil {
+			ptuuid = dk.Table.UUID
+		}
+		return ok(fmt.Sprintf("%s: PTUUID=%q PTTYPE=%q\n", dev, ptuuid, sigs[0].Type))
 	case len(sigs) > 1 && sigs[0].Type != sigs[len(sigs)-1].Type:
 		return fail(8, "%s: ambivalent result (probably more filesystems on the device, use wipefs(8) to see more details)", dev)
 	}
@@ -351,6 +307,7 @@ func cmdBlkid(st *state, h *hostState, c host.Cmd) host.Result {
 		kv = append(kv, fmt.Sprintf("VERSION=%q", st.mdFormat()))
 	}
 	kv = append(kv, fmt.Sprintf("TYPE=%q", s.Type), fmt.Sprintf("USAGE=%q", s.Usage))
+	kv = append(kv, part...)
 	return ok(fmt.Sprintf("%s: %s\n", dev, strings.Join(kv, " ")))
 }
 

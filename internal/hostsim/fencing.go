@@ -161,23 +161,9 @@ func (st *state) reconnected(h *hostState, r *drbdRun, name string) {
 	}
 }
 
-// frozenWrite returns the frozen DRBD device a write command would write
-// to, or "" if it writes to none. Real DRBD blocks the writer (D state)
-// until I/O resumes; the simulator fails the command instead, so that a
-// test sees the write not acknowledged rather than a hung goroutine.
-func (st *state) frozenWrite(h *hostState, c host.Cmd) string {
-	writes := false
-	switch c.Name {
-	case "zfs":
-		writes = len(c.Args) > 0 && (c.Args[0] == "set" || c.Args[0] == "create")
-	case "zpool":
-		writes = len(c.Args) > 0 && (c.Args[0] == "create" || c.Args[0] == "export")
-	case "mkfs.lustre", "umount":
-		writes = true
-	}
-	if !writes {
-		return ""
-	}
+// frozenDevice returns the frozen DRBD device under any argument of c (a
+// device, a pool, a dataset or a mount point), "" if none.
+func (st *state) frozenDevice(h *hostState, c host.Cmd) string {
 	for _, a := range c.Args {
 		devs := []string{a, h.Imported[a], h.Imported[strings.SplitN(a, "/", 2)[0]]}
 		if i := h.mountAt(a); i >= 0 {
@@ -190,12 +176,4 @@ func (st *state) frozenWrite(h *hostState, c host.Cmd) string {
 		}
 	}
 	return ""
-}
-
-func frozenFail(c host.Cmd, dev string) host.Result {
-	code := 1
-	if c.Name == "umount" {
-		code = 32
-	}
-	return fail(code, "%s: %s: I/O suspended by DRBD fencing (hostsim: a real writer blocks until fence-peer succeeds or the peer reconnects)", c.Name, dev)
 }

@@ -2,12 +2,14 @@ package hostsim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/fencesock"
 	"github.com/kube-lustre/kube-lustre/internal/host"
@@ -65,8 +67,51 @@ func stonithConfig(t *testing.T) *World {
 	return w
 }
 
-// The Lustre writes on a frozen device fail too: formatting another
-// target and unmounting the served one (umount's own exit code, 32).
+// blockedOnFrozen runs c on hostName for at most 200 ms and reports
+// whether it was still blocked on frozen DRBD I/O when that ended: a real
+// writer sits in D state until I/O resumes, it does not fail.
+func blockedOnFrozen(w *World, hostName string, c host.Cmd) (bool, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := w.Host(hostName).Run(ctx, c)
+	return errors.Is(err, context.DeadlineExceeded) && BlockedOnFrozenIO(err) && strings.Contains(err.Error(), "I/O suspended by DRBD fencing on /dev/drbd0"), err
+}
+
+// A writer on frozen DRBD blocks until I/O resumes, then completes.
+func TestFrozenWriterBlocksUntilIOResumes(t *testing.T) {
+	w := stonithPair(t)
+	var calls handlerCalls
+	w.RegisterHandler(fenceCmd, calls.fn(1))
+	must(t, w.CutLink("s1", "s2"))
+	write := cmd("zfs", "set", "lustre:note=x", "p0/t")
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, err := w.Host("s1").Run(ctx, write)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("a write on frozen I/O returned: %v", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	must(t, w.HealLink("s1", "s2"))
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("the blocked write after I/O resumed: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the blocked write did not complete after I/O resumed")
+	}
+	if out := mustRun(t, w, "s1", cmd("zfs", "get", "-H", "-o", "value", "lustre:note", "p0/t")); out.Stdout != "x\n" {
+		t.Fatalf("lustre:note %q after the write completed", out.Stdout)
+	}
+}
+
+// The Lustre writes on a frozen device block too: formatting another
+// target and unmounting the served one; an interrupted one did nothing.
 func TestFrozenLustreWrites(t *testing.T) {
 	w := stonithConfig(t)
 	lustreReady(t, w)
@@ -74,15 +119,12 @@ func TestFrozenLustreWrites(t *testing.T) {
 	var calls handlerCalls
 	w.RegisterHandler(fenceCmd, calls.fn(1))
 	must(t, w.CutLink("s1", "s2"))
-	for _, tc := range []struct {
-		c    host.Cmd
-		exit int
-	}{
-		{cmd("umount", "/mnt/mdt0"), 32},
-		{cmd(append(mkfsMDT[:len(mkfsMDT)-1:len(mkfsMDT)-1], "p0/mdt1")...), 1},
+	for _, c := range []host.Cmd{
+		cmd("umount", "/mnt/mdt0"),
+		cmd(append(mkfsMDT[:len(mkfsMDT)-1:len(mkfsMDT)-1], "p0/mdt1")...),
 	} {
-		if res, err := run(w, "s1", tc.c); !host.ExitedWith(err, tc.exit, "I/O suspended by DRBD fencing") {
-			t.Errorf("%s: %v %q", tc.c, err, res.Stderr)
+		if blocked, err := blockedOnFrozen(w, "s1", c); !blocked {
+			t.Errorf("%s: %v, want blocked on frozen I/O", c, err)
 		}
 	}
 	if m, _ := w.Mounted("s1"); len(m) != 1 {
@@ -148,12 +190,14 @@ func TestPrimaryLosingItsPeerFences(t *testing.T) {
 			}
 			frozenCmds := []host.Cmd{write, cmd("zfs", "create", "p0/u"), cmd(exportP...)}
 			for _, c := range frozenCmds {
-				res, err := run(w, "s1", c)
-				if !tc.frozen && err != nil {
-					t.Fatalf("%s: %v %s", c, err, res.Stderr)
+				if tc.frozen {
+					if blocked, err := blockedOnFrozen(w, "s1", c); !blocked {
+						t.Fatalf("%s on a frozen device: %v, want blocked", c, err)
+					}
+					continue
 				}
-				if tc.frozen && (!host.ExitedWith(err, 1, "I/O suspended by DRBD fencing") || !strings.Contains(res.Stderr, "/dev/drbd0")) {
-					t.Fatalf("%s on a frozen device: %v %q", c, err, res.Stderr)
+				if res, err := run(w, "s1", c); err != nil {
+					t.Fatalf("%s: %v %s", c, err, res.Stderr)
 				}
 				if !tc.frozen {
 					break // the export would end the test's pool
@@ -308,8 +352,7 @@ func TestHandlerSocket(t *testing.T) {
 			}
 			must(t, w.SetHandlerSocket("s1", "s1-fence.sock"))
 			must(t, w.CutLink("s1", "s2"))
-			_, err := run(w, "s1", cmd("zfs", "set", "lustre:note=x", "p0/t"))
-			if tc.frozen != host.ExitedWith(err, 1, "I/O suspended") {
+			if blocked, err := blockedOnFrozen(w, "s1", cmd("zfs", "set", "lustre:note=x", "p0/t")); tc.frozen != blocked {
 				t.Fatalf("write after the cut: %v, want frozen=%v", err, tc.frozen)
 			}
 			if tc.serve && (len(d.asked) != 1 || d.asked[0] != "fence-peer r0") {

@@ -20,7 +20,7 @@ func TestGarbageArgumentsNeverPanic(t *testing.T) {
 		{"--backfstype=zfs", "--mgs", "p0"}, {"--dryrun"}, {"list_nids", "x"}, {"/proc/drbd"}, {"/dev/drbd0"},
 		{"create", "p0/"}, {"set", "=", "p0"}, {"primary", "--force", "r0"},
 	}
-	names := sortedKeys(handlers)
+	names := sortedKeys(tools)
 	names = append(names, "nonexistent")
 	for _, name := range names {
 		for _, args := range argSets {

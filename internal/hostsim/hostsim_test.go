@@ -296,10 +296,62 @@ func TestZFSCommands(t *testing.T) {
 // lustreReady builds a pool on s1 with LNet and modules up.
 func lustreReady(t *testing.T, w *World) {
 	for _, n := range []string{"s1", "s2"} {
-		steps(t, w, n, createMD, up, hostid, []string{"modprobe", "lustre"}, []string{"modprobe", "osd_zfs"},
-			[]string{"lnetctl", "lnet", "configure"}, []string{"lnetctl", "net", "add", "--net", "tcp0", "--if", "eth1"}, []string{"mkdir", "-p", "/mnt/mdt0"}, []string{"mkdir", "-p", "/mnt/lfs1"})
+		steps(t, w, n, createMD, up, hostid, []string{"modprobe", "lnet"}, []string{"lnetctl", "lnet", "configure"},
+			[]string{"lnetctl", "net", "add", "--net", "tcp0", "--if", "eth1"}, []string{"modprobe", "lustre"}, []string{"modprobe", "osd_zfs"},
+			[]string{"mkdir", "-p", "/mnt/mdt0"}, []string{"mkdir", "-p", "/mnt/lfs1"})
 	}
 	steps(t, w, "s1", forcePrim, mkpool)
+}
+
+// What lnetctl 2.17 prints (shared/reference/lustre-facts.md): libyaml's
+// dash and five blanks, no interfaces without -v; an NI added twice is
+// errno -17 on stderr, exit 234.
+const (
+	netShowS1 = `net:
+-     net type: lo
+      local NI(s):
+      -     nid: 0@lo
+            status: up
+-     net type: tcp
+      local NI(s):
+      -     nid: 10.0.0.1@tcp
+            status: up
+`
+	netAddExists = "---\nadd:\n-     net:\n      errno: -17\n      descr: ! \"cannot add LNet NI\"\n...\n"
+)
+
+// TestLustreModuleStartsLNet: loading lustre while LNet is not configured
+// brings it up from the module defaults, tcp on the first interface, as
+// `lnetctl lnet configure --all` does (Lustre 2.17 on a real kernel);
+// LNet configured first keeps exactly its NIs.
+func TestLustreModuleStartsLNet(t *testing.T) {
+	for name, tc := range map[string]struct {
+		before []string
+		nids   string
+	}{
+		"unconfigured":     {nil, "10.0.5.1@tcp\n"},
+		"configured first": {[]string{"lnetctl lnet configure", "lnetctl net add --net tcp0 --if eth1"}, "10.0.6.1@tcp\n"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w, err := Open(t.TempDir())
+			must(t, err)
+			must(t, w.AddHost("n1", HostConfig{Interfaces: map[string]string{"eth0": "10.0.5.1", "eth1": "10.0.6.1"}}))
+			steps(t, w, "n1", []string{"modprobe", "lnet"})
+			for _, c := range tc.before {
+				steps(t, w, "n1", strings.Fields(c))
+			}
+			steps(t, w, "n1", []string{"modprobe", "lustre"})
+			if res := mustRun(t, w, "n1", cmd("lctl", "list_nids")); res.Stdout != tc.nids {
+				t.Fatalf("NIDs %q, want %q", res.Stdout, tc.nids)
+			}
+		})
+	}
+	w, err := Open(t.TempDir())
+	must(t, err)
+	must(t, w.AddHost("n1", HostConfig{Interfaces: map[string]string{"eth0": "10.0.5.1"}}))
+	steps(t, w, "n1", []string{"modprobe", "osd_zfs"})
+	res, err := run(w, "n1", cmd("lnetctl", "net", "add", "--net", "tcp0", "--if", "eth0"))
+	checkResult(t, res, err, 234, "", netAddExists, false)
 }
 
 var mkfsMDT = []string{"mkfs.lustre", "--backfstype=zfs", "--fsname=lfs1", "--index=0", "--mgs", "--mdt", "--servicenode=10.0.0.1@tcp", "--servicenode=10.0.0.2@tcp", "p0/mdt0"}
@@ -317,14 +369,20 @@ func TestLustreCommands(t *testing.T) {
 	runCases(t, []tcase{
 		{name: "lctl list_nids", setup: lustreReady, cmd: cmd("lctl", "list_nids"), stdout: "10.0.0.1@tcp\n", exactOut: true},
 		{name: "lctl without LNet", cmd: cmd("lctl", "list_nids"), exit: 1, stderr: "IOC_LIBCFS_GET_NI error 19"},
-		{name: "net show", setup: lustreReady, cmd: cmd("lnetctl", "net", "show"), stdout: "- nid: 10.0.0.1@tcp"},
-		{name: "net add twice", setup: lustreReady, cmd: cmd("lnetctl", "net", "add", "--net", "tcp0", "--if", "eth1"), exit: 1, stderr: "File exists"},
-		{name: "net add missing interface", setup: lustreReady, cmd: cmd("lnetctl", "net", "add", "--net", "tcp1", "--if", "ib0"), exit: 1, stderr: "no such device"},
-		{name: "mkfs sets target properties", setup: formatted, cmd: cmd("zfs", "get", "-H", "-o", "value", "lustre:svname", "p0/mdt0"), stdout: "lfs1-MDT0000\n", exactOut: true},
+		{name: "net show", setup: lustreReady, cmd: cmd("lnetctl", "net", "show"), stdout: netShowS1, exactOut: true},
+		{name: "net add twice", setup: lustreReady, cmd: cmd("lnetctl", "net", "add", "--net", "tcp0", "--if", "eth1"), exit: 234, stderr: netAddExists},
+		{name: "net add twice, tcp for tcp0", setup: lustreReady, cmd: cmd("lnetctl", "net", "add", "--net", "tcp", "--if", "eth1"), exit: 234, stderr: netAddExists},
+		{name: "net add missing interface", setup: lustreReady, cmd: cmd("lnetctl", "net", "add", "--net", "tcp1", "--if", "ib0"), exit: 234, stderr: "errno: -19"},
+		{name: "net show before the lnet module", cmd: cmd("lnetctl", "net", "show"), exit: 234, stderr: "Writer error: failed to resolve Netlink family id\n"},
+		{name: "net show with LNet not configured", setup: func(t *testing.T, w *World) { steps(t, w, "s1", []string{"modprobe", "lnet"}) },
+			cmd: cmd("lnetctl", "net", "show"), exit: 234, stderr: `descr: ! "Unspecific failure"`},
+		{name: "mkfs sets target properties", setup: formatted, cmd: cmd("zfs", "get", "-H", "-o", "value", "lustre:svname", "p0/mdt0"), stdout: "lfs1:MDT0000\n", exactOut: true},
+		{name: "first mount registers the label", setup: mounted, cmd: cmd("zfs", "get", "-H", "-o", "value", "lustre:svname", "p0/mdt0"), stdout: "lfs1-MDT0000\n", exactOut: true},
+		{name: "registered flags keep the 0x20 bit", setup: mounted, cmd: cmd("zfs", "get", "-H", "-o", "value", "lustre:flags", "p0/mdt0"), stdout: "4133\n", exactOut: true},
 		{name: "mkfs refuses an existing dataset", setup: formatted, cmd: cmd(mkfsMDT...), exit: 1, stderr: "dataset already exists"},
 		{name: "mkfs needs an MGS", setup: lustreReady, cmd: cmd("mkfs.lustre", "--backfstype=zfs", "--fsname=lfs1", "--index=0", "--ost", "p0/ost0"), exit: 22, stderr: "Must specify --mgs or --mgsnode"},
 		{name: "mkfs bad fsname", setup: lustreReady, cmd: cmd("mkfs.lustre", "--backfstype=zfs", "--fsname=waytoolongname", "--index=0", "--mgs", "--mdt", "p0/mdt0"), exit: 22},
-		{name: "tunefs dryrun", setup: formatted, cmd: cmd("tunefs.lustre", "--dryrun", "p0/mdt0"), stdout: "Target:     lfs1-MDT0000"},
+		{name: "tunefs dryrun", setup: formatted, cmd: cmd("tunefs.lustre", "--dryrun", "p0/mdt0"), stdout: "Target:     lfs1:MDT0000"},
 		{name: "tunefs dryrun unformatted", setup: lustreReady, cmd: cmd("tunefs.lustre", "--dryrun", "p0/mdt0"), exit: 19, stderr: "has not been formatted with mkfs.lustre"},
 		{name: "mount needs modules", setup: func(t *testing.T, w *World) {
 			for _, n := range []string{"s1", "s2"} {
@@ -332,7 +390,7 @@ func TestLustreCommands(t *testing.T) {
 			}
 			steps(t, w, "s1", forcePrim, mkpool, mkfsMDT, []string{"mkdir", "-p", "/mnt/mdt0"})
 		}, cmd: cmd("mount", "-t", "lustre", "p0/mdt0", "/mnt/mdt0"), exit: 19, stderr: "Are the lustre modules loaded?"},
-		{name: "mount target", setup: mounted, cmd: cmd("cat", "/proc/mounts"), stdout: "p0/mdt0 /mnt/mdt0 lustre ro,svname=lfs1-MDT0000,mgs,osd=osd-zfs 0 0"},
+		{name: "mount target", setup: mounted, cmd: cmd("cat", "/proc/mounts"), stdout: "p0/mdt0 /mnt/mdt0 lustre rw,svname=lfs1-MDT0000,mgs,osd=osd-zfs 0 0"},
 		{name: "mountpoint -q", setup: mounted, cmd: cmd("mountpoint", "-q", "/mnt/mdt0")},
 		{name: "mountpoint -q not mounted", setup: formatted, cmd: cmd("mountpoint", "-q", "/mnt/mdt0"), exit: 32},
 		{name: "export while mounted", setup: mounted, cmd: cmd(exportP...), exit: 1, stderr: "cannot export 'p0': pool is busy"},

@@ -68,15 +68,44 @@ func parseMkfs(args []string) (mkfsArgs, string) {
 	return m, ""
 }
 
-// svname is the target label, e.g. lfs1-MDT0000, or MGS for a bare MGS.
+// svname is the label mkfs.lustre writes: fsname:MDT0000 with a colon
+// until the target's first mount registers it with the MGS
+// (registeredSvname), or MGS for a bare MGS (lustre-facts.md).
 func svname(fsname string, mdt, ost bool, index int) string {
 	switch {
 	case mdt:
-		return fmt.Sprintf("%s-MDT%04x", fsname, index)
+		return fmt.Sprintf("%s:MDT%04x", fsname, index)
 	case ost:
-		return fmt.Sprintf("%s-OST%04x", fsname, index)
+		return fmt.Sprintf("%s:OST%04x", fsname, index)
 	}
 	return "MGS"
+}
+
+// registeredSvname is the label after registration: lfs1-OST0000.
+func registeredSvname(sv string) string { return strings.Replace(sv, ":", "-", 1) }
+
+// targetMountSource returns SOURCE of `mount -t lustre SOURCE DIR` when it
+// names a server target (POOL/DATASET), not a client's NIDS:/fsname.
+func targetMountSource(c host.Cmd) (string, bool) {
+	var pos []string
+	for i := 0; i < len(c.Args); i++ {
+		if a := c.Args[i]; a == "-t" || a == "-o" {
+			i++
+		} else if !strings.HasPrefix(a, "-") {
+			pos = append(pos, a)
+		}
+	}
+	if len(pos) != 2 || strings.Contains(pos[0], ":/") {
+		return "", false
+	}
+	return pos[0], true
+}
+
+// mgsAnswers reports whether a target's MGS is reachable from h: always
+// for a target that runs the MGS itself.
+func (st *state) mgsAnswers(h *hostState, props map[string]string) bool {
+	flags, _ := strconv.Atoi(props["lustre:flags"])
+	return flags&lddMGS != 0 || st.findTarget(h, splitNIDs(props["lustre:mgsnode"]), func(m mount) bool { return m.MGS })
 }
 
 func cmdMkfsLustre(st *state, h *hostState, c host.Cmd) host.Result {
@@ -373,26 +402,78 @@ func (st *state) mountTarget(h *hostState, src, dir string, failed func(int, str
 	}
 	flags, _ := strconv.Atoi(props["lustre:flags"])
 	isMGS := flags&lddMGS != 0
-	if !isMGS && !st.findTarget(h, splitNIDs(props["lustre:mgsnode"]), func(m mount) bool { return m.MGS }) {
-		return failed(5, "Input/output error\nIs the MGS running?")
+	if !st.mgsAnswers(h, props) {
+		// After mountWait's 62 s (scaled), as real mount.lustre does.
+		return failed(110, "Connection timed out")
 	}
-	if flags&lddVirgin != 0 {
-		// The first mount registers with the MGS and clears the flag.
-		props["lustre:flags"] = strconv.Itoa(flags &^ (lddVirgin | lddUpdate))
+	if sv := registeredSvname(props["lustre:svname"]); sv != props["lustre:svname"] || flags&lddUpdate != 0 {
+		// The first mount registers the target with the MGS: its label
+		// turns from fsname:OST0000 into fsname-OST0000. The virgin bit
+		// stays set (lustre:flags 4130 on a registered OST).
+		props["lustre:svname"] = sv
+		props["lustre:flags"] = strconv.Itoa(flags &^ lddUpdate)
 		commit()
 	}
 	poolName, _, _ := strings.Cut(src, "/")
-	opts := "ro,svname=" + props["lustre:svname"]
+	opts := "rw,svname=" + props["lustre:svname"]
 	if isMGS {
 		opts += ",mgs"
+	}
+	if mgs := props["lustre:mgsnode"]; mgs != "" {
+		opts += ",mgsnode=" + mgs
 	}
 	h.addMount(mount{Source: src, Target: dir, FSType: "lustre", Options: opts + ",osd=osd-zfs",
 		Pool: poolName, Svname: props["lustre:svname"], FSName: props["lustre:fsname"], MGS: isMGS})
 	return ok("")
 }
 
+// lnetErr is lnetctl's YAML error report on stderr, exit 234 (its
+// -EINVAL), as Lustre 2.17 prints it: `net add` of an NI that exists
+// answered `---\nadd:\n-     net:\n      errno: -17\n      descr: ! "cannot
+// add LNet NI"\n...` (shared/reference/lustre-facts.md).
 func lnetErr(op, obj string, errno int, descr string) host.Result {
-	return fail(1, "%s:\n    - %s:\n          errno: %d\n          descr: \"%s\"", op, obj, errno, descr)
+	return fail(lnetctlFailed, "---\n%s:\n-     %s:\n      errno: %d\n      descr: ! %q\n...", op, obj, errno, descr)
+}
+
+// lnetctlFailed is the exit code of every lnetctl failure seen on Lustre
+// 2.17 (rc -EINVAL).
+const lnetctlFailed = 234
+
+// lnetNoFamily is what lnetctl says before the lnet module is loaded: its
+// Netlink family does not exist yet.
+func lnetNoFamily() host.Result {
+	return fail(lnetctlFailed, "Writer error: failed to resolve Netlink family id")
+}
+
+// lnetName is how lnetctl names a net: tcp0 is "tcp", tcp1 stays "tcp1".
+func lnetName(net string) string {
+	if t := strings.TrimRight(net, "0123456789"); net == t+"0" {
+		return t
+	}
+	return net
+}
+
+// lnetKey is the key of a net in hostState.LNet: "tcp" and "tcp0" are one
+// net, kept as tcp0.
+func lnetKey(net string) string {
+	if t := strings.TrimRight(net, "0123456789"); t == net {
+		return net + "0"
+	}
+	return net
+}
+
+// lnetDefaults brings LNet up as its module parameters say when nothing
+// configured it: networks="tcp", tcp0 on the first interface. That is
+// `lnetctl lnet configure --all`, and what loading ptlrpc (lustre, osd_zfs,
+// ...) does, since its init calls LNetNIInit (Lustre 2.17: after `modprobe
+// lnet; modprobe lustre` LNet was up with tcp before any lnetctl).
+func (h *hostState) lnetDefaults() {
+	h.LNetUp = true
+	if len(h.LNet) == 0 {
+		if ifaces := sortedKeys(h.Interfaces); len(ifaces) > 0 {
+			h.LNet["tcp0"] = ifaces[0]
+		}
+	}
 }
 
 func cmdLnetctl(st *state, h *hostState, c host.Cmd) host.Result {
@@ -402,37 +483,45 @@ func cmdLnetctl(st *state, h *hostState, c host.Cmd) host.Result {
 		if msg, loaded := h.loadModule("lnet"); !loaded {
 			return host.Result{Stderr: msg, ExitCode: 1}
 		}
-		h.LNetUp = true
-		if c.Args[len(c.Args)-1] == "--all" && len(h.LNet) == 0 {
-			// --all also brings up the networks of the lnet module
-			// parameters; their default, networks="tcp", is tcp0 on the
-			// first non-loopback interface.
-			if ifaces := sortedKeys(h.Interfaces); len(ifaces) > 0 {
-				h.LNet["tcp0"] = ifaces[0]
-			}
+		if c.Args[len(c.Args)-1] == "--all" {
+			h.lnetDefaults()
 		}
+		h.LNetUp = true
 		return ok("")
 	case args == "net show":
-		if !h.LNetUp {
-			return lnetErr("show", "net", -100, "cannot get networks: Network is down")
+		if !h.Modules["lnet"] {
+			return lnetNoFamily()
 		}
-		lines := []string{"net:", "    - net type: lo", "      local NI(s):", "        - nid: 0@lo", "          status: up"}
+		if !h.LNetUp {
+			// The kernel answers -ENETDOWN, which libnl words so.
+			return lnetErr("show", "net", -100, "Unspecific failure")
+		}
+		// libyaml's indentation, as lnetctl 2.17 printed it: a sequence
+		// item is a dash and five blanks; no interfaces without -v.
+		lines := []string{"net:", "-     net type: lo", "      local NI(s):", "      -     nid: 0@lo", "            status: up"}
 		for _, net := range sortedKeys(h.LNet) {
-			lines = append(lines, "    - net type: "+strings.TrimSuffix(net, "0"), "      local NI(s):",
-				"        - nid: "+h.Interfaces[h.LNet[net]]+"@"+strings.TrimSuffix(net, "0"), "          status: up",
-				"          interfaces:", "              0: "+h.LNet[net])
+			lines = append(lines, "-     net type: "+lnetName(net), "      local NI(s):",
+				"      -     nid: "+h.Interfaces[h.LNet[net]]+"@"+lnetName(net), "            status: up")
 		}
 		return ok(joinLines(lines))
 	case len(c.Args) == 6 && c.Args[0] == "net" && c.Args[1] == "add" && c.Args[2] == "--net" && c.Args[4] == "--if":
-		net, iface := c.Args[3], c.Args[5]
+		net, iface := lnetKey(c.Args[3]), c.Args[5]
+		if !h.Modules["lnet"] {
+			return lnetNoFamily()
+		}
 		if !h.LNetUp {
-			return lnetErr("add", "net", -100, "cannot add network: Network is down")
+			// lnet_dyn_add_ni: -ESHUTDOWN while LNet is not running.
+			return lnetErr("add", "net", -108, "cannot add LNet NI")
 		}
 		if _, found := h.Interfaces[iface]; !found {
-			return lnetErr("add", "net", -19, "cannot add network: no such device")
+			return lnetErr("add", "net", -19, "cannot add LNet NI")
 		}
-		if _, found := h.LNet[net]; found {
-			return lnetErr("add", "net", -17, "cannot add network: File exists")
+		if have, found := h.LNet[net]; found {
+			if have != iface {
+				// Real LNet adds a second NI to the net (multi-rail).
+				return fail(1, "lnetctl: a second interface in net %s is not simulated", lnetName(net))
+			}
+			return lnetErr("add", "net", -17, "cannot add LNet NI")
 		}
 		h.LNet[net] = iface
 		return ok("")

@@ -140,8 +140,9 @@ func (d *lustreDisk) children(p string) []string {
 	return out
 }
 
-// enforcement says which quotas the filesystem enforces for the writer
-// (every simulated command runs as root).
+// enforcement says which quotas the filesystem enforces for the writer:
+// root, who runs every simulated command but those under setpriv
+// (users.go), or that user.
 type enforcement struct {
 	blocks, inodes bool
 }
@@ -170,15 +171,15 @@ func paramValue(params []param, name string) string {
 	return v
 }
 
-// enforcementFor derives what is enforced for root from the MGS
+// enforcementFor derives what is enforced for the writer from the MGS
 // parameters: project quota enforcement on the OSTs (blocks) and MDTs
-// (inodes) per quota_slave.enabled, and, since root has CAP_SYS_RESOURCE,
-// only where quota_slave.root_prj_enable=1 (Lustre 2.16+; before that root
-// is never limited by project quotas).
-func enforcementFor(params []param, fsname string) enforcement {
+// (inodes) per quota_slave.enabled, and for root, who has
+// CAP_SYS_RESOURCE, only where quota_slave.root_prj_enable=1 (Lustre
+// 2.16+; before that root is never limited by project quotas).
+func enforcementFor(params []param, fsname string, root bool) enforcement {
 	on := func(target string) bool {
 		base := "osd-zfs." + fsname + "-" + target + ".quota_slave."
-		return strings.Contains(paramValue(params, base+"enabled"), "p") && paramValue(params, base+"root_prj_enable") == "1"
+		return strings.Contains(paramValue(params, base+"enabled"), "p") && (!root || paramValue(params, base+"root_prj_enable") == "1")
 	}
 	return enforcement{blocks: on("OST0000"), inodes: on("MDT0000")}
 }
@@ -221,10 +222,18 @@ func (st *state) view(h *hostState, m mount) (*lustreView, string) {
 		return nil, eIO
 	}
 	v := &lustreView{disk: disk, commit: commit}
+	upcall := defaultIdentityUpcall
 	if mgsHost, mgs := st.locateTarget(h, nids, func(t mount) bool { return t.MGS }); mgs != nil {
 		if md, _, ok := st.targetDisk(mgsHost, *mgs); ok {
-			v.enforce = enforcementFor(md.Params, fsname)
+			v.enforce = enforcementFor(md.Params, fsname, st.caller == nil || st.caller.UID == 0)
+			if u := paramValue(md.Params, "mdt."+fsname+"-MDT0000.identity_upcall"); u != "" {
+				upcall = u
+			}
 		}
+	}
+	// Every request names its caller; the MDT resolves it first.
+	if errno := st.identityDenied(mdtHost, upcall); errno != "" {
+		return nil, errno
 	}
 	for _, hn := range sortedKeys(st.Hosts) {
 		other := st.Hosts[hn]

@@ -121,7 +121,7 @@ func cmdEnv(st *state, h *hostState, c host.Cmd) host.Result {
 	case strings.HasPrefix(args[0], "-"):
 		return fail(125, "env: option %s not simulated", args[0])
 	}
-	if _, found := handlers[args[0]]; !found {
+	if _, found := tools[args[0]]; !found {
 		return fail(127, "env: '%s': No such file or directory", args[0])
 	}
 	return runCommand(st, h, host.Cmd{Name: args[0], Args: args[1:], Stdin: c.Stdin})

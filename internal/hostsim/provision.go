@@ -55,8 +55,11 @@ func (w *World) BuildSmallLustre(s SmallLustre) error {
 	}
 	pool := s.FSName + "-p0"
 	server := [][]string{
-		{"modprobe", "lustre"}, {"modprobe", "osd_zfs"}, {"lnetctl", "lnet", "configure"},
-		{"lnetctl", "net", "add", "--net", "tcp0", "--if", "eth1"}, {"zgenhostid"},
+		// LNet before lustre, which would bring it up from the module
+		// defaults (see lnetDefaults).
+		{"modprobe", "lnet"}, {"lnetctl", "lnet", "configure"},
+		{"lnetctl", "net", "add", "--net", "tcp0", "--if", "eth1"},
+		{"modprobe", "lustre"}, {"modprobe", "osd_zfs"}, {"zgenhostid"},
 		{"zpool", "create", "-o", "multihost=on", "-o", "cachefile=none", "-O", "canmount=off", pool, "/dev/sdb"},
 		{"mkfs.lustre", "--backfstype=zfs", "--fsname=" + s.FSName, "--index=0", "--mgs", "--mdt", pool + "/mdt0"},
 		{"mkfs.lustre", "--backfstype=zfs", "--fsname=" + s.FSName, "--index=0", "--ost", "--mgsnode=" + s.ServerNID(), pool + "/ost0"},
@@ -77,8 +80,8 @@ func (w *World) BuildSmallLustre(s SmallLustre) error {
 			return err
 		}
 		client := [][]string{
-			{"modprobe", "lustre"}, {"lnetctl", "lnet", "configure"},
-			{"lnetctl", "net", "add", "--net", "tcp0", "--if", "eth1"},
+			{"modprobe", "lnet"}, {"lnetctl", "lnet", "configure"},
+			{"lnetctl", "net", "add", "--net", "tcp0", "--if", "eth1"}, {"modprobe", "lustre"},
 			{"mkdir", "-p", s.MountPoint},
 			{"mount", "-t", "lustre", "-o", "flock", s.Source(), s.MountPoint},
 		}

@@ -1,6 +1,7 @@
 package hostsim
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -113,4 +114,66 @@ func TestUncleanMetadataAfterACrashedPrimary(t *testing.T) {
 	must(t, w.Boot("s2"))
 	steps(t, w, "s2", []string{"drbdadm", "dump-md", "r0"})
 	steps(t, w, "s1", up, []string{"drbdadm", "down", "r0"}, []string{"drbdadm", "dump-md", "r0"})
+}
+
+// A blank partition is a block device of its own: `blkid -p` answers its
+// place in the table, exit 0, and nothing else (util-linux on a real
+// kernel, shared/reference/lustre-facts.md: `/dev/vda1:
+// PART_ENTRY_SCHEME="dos" PART_ENTRY_UUID="4b4c4143-01"
+// PART_ENTRY_TYPE="0x83" PART_ENTRY_NUMBER="1" PART_ENTRY_OFFSET="2048"
+// PART_ENTRY_SIZE="2095104" PART_ENTRY_DISK="254:0"`); the disk holding
+// only the MBR answers `PTUUID="…" PTTYPE="dos"`, exit 0.
+func TestBlankPartitionShowsItsTableEntry(t *testing.T) {
+	w, err := Open(t.TempDir())
+	must(t, err)
+	must(t, w.AddHost("n1", HostConfig{}))
+	must(t, w.AddDisk("n1", "/dev/vda", 2<<30))
+	must(t, w.AddPartition("n1", "/dev/vda", 1, 2095104*512))
+	must(t, w.AddPartition("n1", "/dev/vda", 2, 64<<20))
+	res := mustRun(t, w, "n1", cmd("blkid", "-p", "/dev/vda"))
+	disk := regexp.MustCompile(`^/dev/vda: PTUUID="([0-9a-f]{8})" PTTYPE="dos"\n$`).FindStringSubmatch(res.Stdout)
+	if disk == nil {
+		t.Fatalf("blkid -p of the disk: %q", res.Stdout)
+	}
+	res = mustRun(t, w, "n1", cmd("blkid", "-p", "/dev/vda1"))
+	want := `/dev/vda1: PART_ENTRY_SCHEME="dos" PART_ENTRY_UUID="` + disk[1] + `-01" PART_ENTRY_TYPE="0x83" PART_ENTRY_NUMBER="1" PART_ENTRY_OFFSET="2048" PART_ENTRY_SIZE="2095104" PART_ENTRY_DISK="254:0"` + "\n"
+	if res.Stdout != want || res.Stderr != "" {
+		t.Fatalf("blkid -p of a blank partition:\n%q\nwant\n%q", res.Stdout, want)
+	}
+	res = mustRun(t, w, "n1", cmd("blkid", "-p", "/dev/vda2"))
+	if !strings.Contains(res.Stdout, `PART_ENTRY_NUMBER="2" PART_ENTRY_OFFSET="2097152" PART_ENTRY_SIZE="131072"`) {
+		t.Errorf("second partition: %q, want it 1 MiB aligned after the first", res.Stdout)
+	}
+	res, err = run(w, "n1", cmd("wipefs", "--no-act", "/dev/vda1"))
+	checkResult(t, res, err, 0, "", "", true)
+	res, err = run(w, "n1", cmd("wipefs", "--no-act", "/dev/vda"))
+	checkResult(t, res, err, 0, "0x1fe      dos", "", false)
+	res, err = run(w, "n1", cmd("lsblk", "-lnpo", "NAME,TYPE", "/dev/vda"))
+	checkResult(t, res, err, 0, "/dev/vda disk\n/dev/vda1 part\n/dev/vda2 part\n", "", true)
+	res, err = run(w, "n1", cmd("lsblk", "-lnpo", "NAME,TYPE", "/dev/vda1"))
+	checkResult(t, res, err, 0, "/dev/vda1 part\n", "", true)
+	res, err = run(w, "n1", cmd("blockdev", "--rereadpt", "/dev/vda1"))
+	checkResult(t, res, err, 1, "", "Invalid argument", false)
+	// What the partition holds comes first, its table entry after it.
+	must(t, w.SetSignature("n1", "/dev/vda1", SigExt4))
+	res = mustRun(t, w, "n1", cmd("blkid", "-p", "/dev/vda1"))
+	if !regexp.MustCompile(`^/dev/vda1: UUID="[^"]+" TYPE="ext4" USAGE="filesystem" PART_ENTRY_SCHEME="dos" .*PART_ENTRY_DISK="254:0"\n$`).MatchString(res.Stdout) {
+		t.Errorf("blkid -p of a partition with ext4: %q", res.Stdout)
+	}
+	// ZFS's own partition 1 on a whole disk is a GPT partition.
+	must(t, w.AddDisk("n1", "/dev/vdb", 256<<20))
+	steps(t, w, "n1", hostid, []string{"zpool", "create", "lp", "/dev/vdb"})
+	res = mustRun(t, w, "n1", cmd("blkid", "-p", "/dev/vdb1"))
+	if !regexp.MustCompile(`^/dev/vdb1: LABEL="lp" UUID="[^"]+" TYPE="zfs_member" USAGE="filesystem" PART_ENTRY_SCHEME="gpt" PART_ENTRY_NAME="zfs-[0-9a-f]{16}" .*PART_ENTRY_TYPE="6a898cc3-1dd2-11b2-99a6-080020736631" PART_ENTRY_NUMBER="1" .*PART_ENTRY_DISK="254:16"\n$`).MatchString(res.Stdout) {
+		t.Errorf("blkid -p of ZFS's partition 1: %q", res.Stdout)
+	}
+	// Partitions are made on blank disks only, and fit on them.
+	must(t, w.AddDisk("n1", "/dev/vdc", 64<<20))
+	must(t, w.SetSignature("n1", "/dev/vdc", SigXFS))
+	if err := w.AddPartition("n1", "/dev/vdc", 1, 1<<20); err == nil {
+		t.Error("partitioned a disk holding xfs")
+	}
+	if err := w.AddPartition("n1", "/dev/vda", 3, 4<<30); err == nil {
+		t.Error("a partition larger than its disk")
+	}
 }

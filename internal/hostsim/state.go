@@ -15,6 +15,9 @@ type state struct {
 	Cut         map[string]bool       `json:"cut"`
 	Faults      []*fault              `json:"faults"`
 	NextID      uint64                `json:"nextID"`
+	// TimeScale multiplies every real duration hostsim models (timing.go):
+	// 1 is real time, 0 no waits at all. New worlds use DefaultTimeScale.
+	TimeScale float64 `json:"timeScale"`
 
 	// dir (the world's, for handler lookup) and events (kernel-initiated
 	// entries for the command log) live only while the lock is held.
@@ -22,10 +25,13 @@ type state struct {
 	events []LogEntry
 	// unchanged: the command was read-only (World.keep).
 	unchanged bool
+	// caller is who runs the command while setpriv runs it; nil: root
+	// (users.go).
+	caller *identity
 }
 
 func newState() *state {
-	st := &state{DRBDVersion: DRBD84}
+	st := &state{DRBDVersion: DRBD84, TimeScale: DefaultTimeScale}
 	st.fill()
 	return st
 }
@@ -164,6 +170,12 @@ type disk struct {
 	// and Data lives in partition 1 (partPath); the disk itself shows
 	// only the partition table (seen on real kernels, make e2e-vm).
 	Parted bool `json:"parted,omitempty"`
+	// Table is the DOS partition table AddPartition wrote on the disk;
+	// Part makes the device a partition AddPartition made on another
+	// disk of the host (a block device of its own: Data and MD are its
+	// content). See blockdev.go.
+	Table *ptable    `json:"table,omitempty"`
+	Part  *partEntry `json:"part,omitempty"`
 }
 
 // data is the content of a data area as far as the tools can see it.

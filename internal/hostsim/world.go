@@ -24,6 +24,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
 )
@@ -511,14 +512,34 @@ func (s *simHost) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
 	if err := ctx.Err(); err != nil {
 		return host.Result{}, fmt.Errorf("%s: not started: %w", c, err)
 	}
-	st, release, err := s.w.lockAndLoad()
-	if err != nil {
-		return host.Result{}, err
-	}
-	h, err := st.hostOf(s.name)
-	if err != nil {
+	var st *state
+	var h *hostState
+	var release func(bool) error
+	start, waited := time.Now(), false
+	for {
+		var err error
+		if st, release, err = s.w.lockAndLoad(); err != nil {
+			return host.Result{}, err
+		}
+		if h, err = st.hostOf(s.name); err != nil {
+			release(false)
+			return host.Result{}, err
+		}
+		// A command that takes time (timing.go) waits with the world
+		// unlocked; its context ends the wait, and then it did nothing.
+		d, why := time.Duration(0), ""
+		if !h.Down {
+			d, why = st.pause(h, c, waited)
+		}
+		if d == 0 {
+			break
+		}
 		release(false)
-		return host.Result{}, err
+		if err := sleep(ctx, d); err != nil {
+			return host.Result{}, &InterruptedError{Cmd: c.String(), Host: s.name, Why: why, After: time.Since(start),
+				Frozen: strings.HasPrefix(why, frozenWhy), Err: err}
+		}
+		waited = true
 	}
 	argv := c.Argv()
 	entry := LogEntry{Host: s.name, Argv: argv, Exit: -1}
@@ -536,7 +557,7 @@ func (s *simHost) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
 		// Settling after a command that only reads finds the state as the
 		// last save left it, settled: nothing to write. What a read sets
 		// up on first use clears the mark (targetDisk).
-		st.unchanged = readOnly(argv)
+		st.unchanged = effectOf(c) == readsOnly
 		res = runCommand(st, h, c)
 	case f.Kind == faultFail:
 		entry.Fault = "fail"
@@ -578,21 +599,6 @@ func (s *simHost) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
 		return res, &host.ExitError{Cmd: c, Result: res}
 	}
 	return res, nil
-}
-
-// readOnly reports whether a command only reads the simulated host: the
-// ones the CSI driver runs for each request, which make most of its
-// commands. Anything not listed is saved as before.
-func readOnly(argv []string) bool {
-	switch {
-	case argv[0] == "cat" || argv[0] == "test" || (argv[0] == "sync" && len(argv) == 1):
-		return true
-	case len(argv) >= 3 && argv[0] == "lfs" && argv[1] == "quota":
-		return true
-	case len(argv) == 4 && argv[0] == "lfs" && argv[1] == "project" && argv[2] == "-d":
-		return true
-	}
-	return false
 }
 
 // sortedKeys returns the keys of a map in order, for deterministic output.

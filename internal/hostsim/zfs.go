@@ -25,6 +25,10 @@ func (st *state) openDev(h *hostState, dev string) (*data, func(), string) {
 			// the partition table.
 			return &data{Sig: "gpt"}, func() {}, ""
 		}
+		if d.Table != nil {
+			// Partitioned (AddPartition): the data is in the partitions.
+			return &data{Sig: d.Table.Type}, func() {}, ""
+		}
 		return &d.Data, func() {}, ""
 	}
 	if d, _, isPart := h.partition(dev); isPart {
@@ -144,6 +148,9 @@ func (st *state) zpoolCreate(h *hostState, z zfsOpts) host.Result {
 	if multihost && h.hostID() == "" {
 		return fail(1, "cannot create '%s': requires a non-zero system hostid", name)
 	}
+	if dk := h.Disks[path.Clean(dev)]; dk != nil && dk.Table != nil && z.flags["f"] {
+		return fail(1, "hostsim: zpool create -f over the partition table of %s is not simulated", dev)
+	}
 	d, commit, msg := st.openDev(h, dev)
 	if msg != "" {
 		return fail(1, "cannot open '%s': %s", dev, msg)
@@ -167,7 +174,7 @@ func (st *state) zpoolCreate(h *hostState, z zfsOpts) host.Result {
 	}}
 	commit()
 	h.Imported[name] = path.Clean(dev)
-	if dk, whole := h.Disks[path.Clean(dev)]; whole {
+	if dk, found := h.Disks[path.Clean(dev)]; found && dk.Part == nil {
 		// Given a whole disk, ZFS partitions it (GPT, the pool in
 		// partition 1, 8 MiB reserved in partition 9).
 		dk.Parted = true

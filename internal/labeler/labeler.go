@@ -109,9 +109,17 @@ func (l *Labeler) Apply(ctx context.Context, v *topology.Values, p *topology.Pla
 	if v.Clients.Enabled && len(v.Clients.NodeSelector) > 0 {
 		selector = labels.SelectorFromSet(v.Clients.NodeSelector)
 	}
+	server := v.RoleLabel("server")
 	return l.reconcile(ctx, v.LabelSelectorPrefix(), func(n *corev1.Node) map[string]string {
 		w := maps.Clone(want[n.Name])
 		if selector != nil && selector.Matches(labels.Set(n.Labels)) {
+			if w[server] != "" {
+				// A client on a node that can take over a target of this
+				// filesystem is evicted on failover and loses unsynced
+				// writes; the chart keeps client pods off such nodes too.
+				l.Log.Info("node matches clients.nodeSelector but serves this filesystem: not labelled as a client", "node", n.Name)
+				return w
+			}
 			if w == nil {
 				w = map[string]string{}
 			}

@@ -91,6 +91,26 @@ func TestApplyLabelsExactlyThePlan(t *testing.T) {
 	}
 }
 
+// A server node of the filesystem that matches clients.nodeSelector is not
+// made a client: its client would be evicted on failover.
+func TestSelectorDoesNotMakeAServerAClient(t *testing.T) {
+	v, p := load(t, ha)
+	l, _ := newLabeler(
+		node("s1", true, map[string]string{"role": "compute"}),
+		node("s2", true, map[string]string{"role": "compute", "kube-lustre.io/lfs1.client": "true"}),
+		node("s3", true, nil),
+		node("c1", true, nil),
+	)
+	if _, err := l.Apply(context.Background(), v, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"s1", "s2"} {
+		if got := labelsOf(t, l, n); got["kube-lustre.io/lfs1.client"] != "" || got["kube-lustre.io/lfs1.server"] != "true" {
+			t.Errorf("%s labels = %v: want the server label and no client label", n, got)
+		}
+	}
+}
+
 func TestApplyIsIdempotent(t *testing.T) {
 	v, p := load(t, ha)
 	l, cs := newLabeler(node("s1", true, nil), node("s2", true, nil), node("s3", true, nil), node("c1", true, nil))

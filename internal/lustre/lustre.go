@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/mountinfo"
@@ -129,22 +130,39 @@ func (t Target) MkfsArgs() []string {
 	return append(args, t.Name())
 }
 
-// Formatted reports whether the dataset is already a Lustre target, from
-// its lustre:svname property. Only a dataset ZFS says does not exist, or
-// one whose property is unset ('-'), counts as unformatted; a target with
-// another label is an error (wrong dataset), and a failed probe is an
-// error, never "unformatted".
+// NewSvname is the label mkfs.lustre writes before the target's first
+// mount registers it with the MGS: lfs1:OST0000, a colon where the
+// registered label (Svname) has a dash; MGS for a bare MGS
+// (lustre-facts.md).
+func (t Target) NewSvname() string {
+	return strings.Replace(t.Svname(), "-", ":", 1)
+}
+
+// Formatted reports whether the dataset is already this Lustre target,
+// from its lustre:svname property in either form real Lustre writes: new
+// (lfs1:OST0000, formatted but never mounted) or registered
+// (lfs1-OST0000). Only a dataset ZFS says does not exist, or one whose
+// property is unset ('-'), counts as unformatted; a target with another
+// label is an error (wrong dataset), and a failed probe is an error, never
+// "unformatted". Never the lustre:flags bits: the 0x20 (virgin) bit stays
+// set after registration.
 func Formatted(ctx context.Context, run host.Runner, t Target) (bool, error) {
+	_, formatted, err := label(ctx, run, t)
+	return formatted, err
+}
+
+// label reads lustre:svname: the value, and whether it is this target.
+func label(ctx context.Context, run host.Runner, t Target) (string, bool, error) {
 	v, exists, err := zfs.Get(ctx, run, t.Name(), "lustre:svname")
 	switch {
 	case err != nil:
-		return false, err
+		return "", false, err
 	case !exists || v == "-":
-		return false, nil
-	case v != t.Svname():
-		return false, fmt.Errorf("%s is already Lustre target %s, not %s", t.Name(), v, t.Svname())
+		return "", false, nil
+	case v != t.Svname() && v != t.NewSvname():
+		return v, false, fmt.Errorf("%s is already Lustre target %s, not %s", t.Name(), v, t.Svname())
 	}
-	return true, nil
+	return v, true, nil
 }
 
 // EnsureFormatted runs mkfs.lustre unless the dataset is already this
@@ -218,9 +236,22 @@ func Unmount(ctx context.Context, run host.Runner, dir string) error {
 	return err
 }
 
-// MountTarget mounts a formatted target on its mount point.
+// MountTarget mounts a formatted target on its mount point. The first
+// mount of a new target registers it with the MGS and fails (after about
+// a minute, ETIMEDOUT) while the MGS does not answer; the error then says
+// so, and the caller retries: the target stays new until a mount succeeds.
 func MountTarget(ctx context.Context, run host.Runner, t Target) (bool, error) {
-	return mountSource(ctx, run, t.Name(), t.MountPoint, nil)
+	mounted, err := mountSource(ctx, run, t.Name(), t.MountPoint, nil)
+	if err != nil && !t.RunsMGS() {
+		// The attempt's context may be what ended the mount: ask anyway.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if v, _, lerr := label(lctx, run, t); lerr == nil && v == t.NewSvname() {
+			return false, fmt.Errorf("first mount of %s registers it with the MGS at %s, which did not answer (is the MGS target up?): %w",
+				t.Svname(), strings.Join(t.MGSNodes, ":"), err)
+		}
+	}
+	return mounted, err
 }
 
 // Client is a client mount of a filesystem.

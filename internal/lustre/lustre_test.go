@@ -414,3 +414,35 @@ func TestExistingTargetIsNotReformatted(t *testing.T) {
 		t.Fatalf("mkfs.lustre ran %d times", n)
 	}
 }
+
+// On a fresh install every target starts at once. An OST whose first
+// mount runs before its MGS serves fails (the MGS does not answer), keeps
+// its new label lfs1:OST0000, and must start once the MGS is up, without a
+// second mkfs: the label read as "another target" made it fail forever
+// (lustre-facts.md: labels before and after the first mount).
+func TestNewOSTStartsOnceItsMGSServes(t *testing.T) {
+	p := newPair(t, hostsim.DRBD84)
+	ctx := context.Background()
+	must(t, p.w.AddDisk("c1", "/dev/sdc", 1<<30))
+	ost := Server{
+		Pool:     zfs.Pool{Name: "lfs1-ost0", Vdevs: []string{"/dev/sdc"}},
+		Target:   Target{FSName: "lfs1", Type: OST, Index: 0, Pool: "lfs1-ost0", Dataset: "ost0", MountPoint: "/mnt/lustre/lfs1-ost0", MGSNodes: []string{hostsim.PairAddress(0) + "@tcp"}},
+		Networks: []string{"tcp0(eth1)"},
+	}
+	c1 := p.w.Host("c1")
+	_, err := Start(ctx, c1, ost)
+	if err == nil || !strings.Contains(err.Error(), "first mount of lfs1-OST0000 registers it with the MGS") || !strings.Contains(err.Error(), "Connection timed out") {
+		t.Fatalf("OST start before its MGS: %v", err)
+	}
+	if formatted, err := Formatted(ctx, c1, ost.Target); err != nil || !formatted {
+		t.Fatalf("a formatted, never mounted OST: formatted=%v err=%v", formatted, err)
+	}
+	p.mustBringUp() // the MGS (with MDT0) serves now
+	rep, err := Start(ctx, c1, ost)
+	if err != nil || !rep.Mounted || rep.Formatted {
+		t.Fatalf("OST start once the MGS serves: %+v %v", rep, err)
+	}
+	if n := p.destructiveRuns()["c1: mkfs.lustre"]; n != 1 {
+		t.Fatalf("mkfs.lustre ran %d times on c1", n)
+	}
+}

@@ -67,13 +67,14 @@ type StartReport struct {
 	DRBD        drbd.State
 }
 
-// Start brings the target up on this node: modules and LNet, hostid, wait
-// for the local DRBD disk to be UpToDate (starting the initial sync of a
+// Start brings the target up on this node: the lnet module, LNet, the
+// other modules (EnsureModulesAndLNet, in that order), hostid, wait for
+// the local DRBD disk to be UpToDate (starting the initial sync of a
 // brand-new pair on the preferred node) and promote (targets with DRBD
-// only), import from the pool's own devices, create the pool and format the target only when proven new,
-// mount (StartStorage is the part up to the pool). ctx bounds the whole
-// start, the DRBD wait included. Each step is idempotent, so a Start
-// interrupted anywhere is finished by the next one.
+// only), import from the pool's own devices, create the pool and format the
+// target only when proven new, mount (StartStorage is the part up to the
+// pool). ctx bounds the whole start, the DRBD wait included. Each step is
+// idempotent, so a Start interrupted anywhere is finished by the next one.
 func Start(ctx context.Context, run host.Runner, s Server) (StartReport, error) {
 	var rep StartReport
 	if err := s.Validate(); err != nil {
@@ -83,10 +84,9 @@ func Start(ctx context.Context, run host.Runner, s Server) (StartReport, error) 
 	if mods == nil {
 		mods = ServerModules
 	}
-	if err := EnsureModules(ctx, run, mods); err != nil {
-		return rep, err
-	}
-	if err := ConfigureLNet(ctx, run, s.Networks); err != nil {
+	// LNet is configured between the lnet module and the others: loading
+	// lustre first would bring it up with the module defaults.
+	if err := EnsureModulesAndLNet(ctx, run, mods, s.Networks); err != nil {
 		return rep, err
 	}
 	rep, err := StartStorage(ctx, run, s)

@@ -119,7 +119,7 @@ func TestConfigureLNetIsIdempotent(t *testing.T) {
 	if adds != 2 {
 		t.Fatalf("lnetctl net add ran %d times, want 2", adds)
 	}
-	if err := ConfigureLNet(ctx, r, []string{"tcp0(ib9)"}); !host.ExitedWith(err, 1, "no such device") {
+	if err := ConfigureLNet(ctx, r, []string{"tcp2(ib9)"}); !host.ExitedWith(err, 234, "errno: -19") {
 		t.Fatalf("missing interface: %v", err)
 	}
 	if err := ConfigureLNet(ctx, r, []string{"bogus"}); err == nil {
@@ -221,5 +221,170 @@ func TestIsLustreMount(t *testing.T) {
 	must(t, err)
 	if ok, err := IsLustreMount(ctx, c1, "/mnt/lfs1"); err != nil || !ok {
 		t.Fatalf("after mount: %v %v", ok, err)
+	}
+}
+
+// What lnetctl 2.17 printed on a real kernel (shared/reference/lustre-facts.md).
+const (
+	realNetShow = `net:
+-     net type: lo
+      local NI(s):
+      -     nid: 0@lo
+            status: up
+-     net type: tcp
+      local NI(s):
+      -     nid: 10.0.2.15@tcp
+            status: up
+`
+	realNetAddExists  = "---\nadd:\n-     net:\n      errno: -17\n      descr: ! \"cannot add LNet NI\"\n...\n"
+	realNoModule      = "Writer error: failed to resolve Netlink family id\n"
+	realNotConfigured = "---\nshow:\n-     net:\n      errno: -100\n      descr: ! \"Unspecific failure\"\n...\n"
+)
+
+// ConfigureLNet against lnetctl's real answers: the libyaml indentation of
+// `net show` (a net of the wanted type is configured: the output names no
+// interfaces), the two "not configured" answers (exit 234), and `net add`
+// of an NI that exists (errno -17, exit 234) as already done.
+func TestConfigureLNetReadsRealOutput(t *testing.T) {
+	answer := func(code int, stdout, stderr string) host.Result {
+		return host.Result{Stdout: stdout, Stderr: stderr, ExitCode: code}
+	}
+	cases := []struct {
+		name     string
+		networks []string
+		answers  map[string]host.Result // by command line; unlisted: exit 0
+		ran      string
+		errWant  string // "" = success
+	}{
+		{name: "configured", networks: []string{"tcp0(eth0)"},
+			answers: map[string]host.Result{"lnetctl net show": answer(0, realNetShow, "")},
+			ran:     "lnetctl net show"},
+		{name: "configured, tcp for tcp0", networks: []string{"tcp(eth0)"},
+			answers: map[string]host.Result{"lnetctl net show": answer(0, realNetShow, "")},
+			ran:     "lnetctl net show"},
+		{name: "another net type", networks: []string{"tcp0(eth0)", "tcp1(eth1)"},
+			answers: map[string]host.Result{"lnetctl net show": answer(0, realNetShow, "")},
+			ran:     "lnetctl net show; lnetctl net add --net tcp1 --if eth1"},
+		{name: "module not loaded", networks: []string{"tcp0(eth1)"},
+			answers: map[string]host.Result{"lnetctl net show": answer(234, "", realNoModule)},
+			ran:     "lnetctl net show; lnetctl lnet configure; lnetctl net add --net tcp0 --if eth1"},
+		{name: "not configured", networks: []string{"tcp0(eth1)"},
+			answers: map[string]host.Result{"lnetctl net show": answer(234, "", realNotConfigured)},
+			ran:     "lnetctl net show; lnetctl lnet configure; lnetctl net add --net tcp0 --if eth1"},
+		{name: "not configured, defaults", networks: nil,
+			answers: map[string]host.Result{"lnetctl net show": answer(234, "", realNotConfigured)},
+			ran:     "lnetctl net show; lnetctl lnet configure --all"},
+		{name: "added meanwhile", networks: []string{"tcp0(eth1)"},
+			answers: map[string]host.Result{"lnetctl net show": answer(234, "", realNotConfigured), "lnetctl net add --net tcp0 --if eth1": answer(234, "", realNetAddExists)},
+			ran:     "lnetctl net show; lnetctl lnet configure; lnetctl net add --net tcp0 --if eth1"},
+		{name: "net add refused otherwise", networks: []string{"tcp0(eth1)"},
+			answers: map[string]host.Result{"lnetctl net show": answer(234, "", realNotConfigured),
+				"lnetctl net add --net tcp0 --if eth1": answer(234, "", "---\nadd:\n-     net:\n      errno: -170\n      descr: ! \"cannot add LNet NI\"\n...\n")},
+			ran: "lnetctl net show; lnetctl lnet configure; lnetctl net add --net tcp0 --if eth1", errWant: "errno: -170"},
+		{name: "net show fails otherwise", networks: []string{"tcp0(eth1)"},
+			answers: map[string]host.Result{"lnetctl net show": answer(234, "", "---\nshow:\n-     net:\n      errno: -1\n      descr: ! \"Operation not permitted\"\n...\n")},
+			ran:     "lnetctl net show", errWant: "Operation not permitted"},
+		{name: "Unspecific failure is no success", networks: []string{"tcp0(eth1)"},
+			answers: map[string]host.Result{"lnetctl net show": answer(1, "", realNotConfigured)},
+			ran:     "lnetctl net show", errWant: "Unspecific failure"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var ran []string
+			r := host.RunnerFunc(func(ctx context.Context, c host.Cmd) (host.Result, error) {
+				line := strings.Join(append([]string{c.Name}, c.Args...), " ")
+				ran = append(ran, line)
+				res := tc.answers[line]
+				if res.ExitCode != 0 {
+					return res, &host.ExitError{Cmd: c, Result: res}
+				}
+				return res, nil
+			})
+			err := ConfigureLNet(context.Background(), r, tc.networks)
+			if got := strings.Join(ran, "; "); got != tc.ran {
+				t.Errorf("ran\n %s\nwant\n %s", got, tc.ran)
+			}
+			if tc.errWant == "" && err != nil || tc.errWant != "" && (err == nil || !host.ExitedWith(err, 234, tc.errWant) && !host.ExitedWith(err, 1, tc.errWant)) {
+				t.Errorf("ConfigureLNet = %v, want %q", err, tc.errWant)
+			}
+		})
+	}
+}
+
+func TestParseNetShow(t *testing.T) {
+	nets := parseNetShow(realNetShow)
+	if len(nets) != 2 || strings.Join(nets["tcp"].NIDs, " ") != "10.0.2.15@tcp" || strings.Join(nets["lo"].NIDs, " ") != "0@lo" || len(nets["tcp"].Interfaces) != 0 {
+		t.Fatalf("real output: %+v", nets)
+	}
+	// Where lnetctl lists interfaces (older versions, 4-blank indents),
+	// the wanted one must be among them.
+	old := "net:\n    - net type: lo\n      local NI(s):\n        - nid: 0@lo\n          status: up\n    - net type: tcp1\n      local NI(s):\n        - nid: 10.0.1.9@tcp1\n          status: up\n          interfaces:\n              0: eth2\n        - nid: 10.0.3.9@tcp1\n          status: up\n          interfaces:\n              0: eth3\n"
+	nets = parseNetShow(old)
+	if got := strings.Join(nets["tcp1"].Interfaces, " "); got != "eth2 eth3" || len(nets["tcp1"].NIDs) != 2 {
+		t.Fatalf("listed interfaces: %+v", nets["tcp1"])
+	}
+	if !(Network{Net: "tcp1", Interface: "eth3"}).configured(nets) || (Network{Net: "tcp1", Interface: "eth4"}).configured(nets) || (Network{Net: "tcp0", Interface: "eth2"}).configured(nets) {
+		t.Fatal("configured() does not follow the listed interfaces")
+	}
+}
+
+// Loading lustre while LNet is not configured brings it up with the module
+// defaults, tcp on the first interface (Lustre 2.17 on a real kernel), so
+// LNet is configured between the lnet module and the others; a restart
+// only checks.
+func TestEnsureModulesAndLNetConfiguresLNetBeforeLustre(t *testing.T) {
+	w, r := newHost(t, hostsim.HostConfig{Interfaces: map[string]string{"eth0": "10.0.5.9", "eth1": "10.0.0.9"}})
+	ctx := context.Background()
+	for range 2 {
+		must(t, EnsureModulesAndLNet(ctx, r, ServerModules, []string{"tcp0(eth1)"}))
+	}
+	log, err := w.Log()
+	must(t, err)
+	nids, err := NIDs(ctx, r)
+	if err != nil || strings.Join(nids, " ") != "10.0.0.9@tcp" {
+		t.Fatalf("NIDs = %v, %v; want only the configured network's", nids, err)
+	}
+	var steps []string
+	for _, e := range log {
+		if c := strings.Join(e.Argv, " "); c != "lsmod" && c != "lnetctl net show" {
+			steps = append(steps, c)
+		}
+	}
+	want := "modprobe lnet; lnetctl lnet configure; lnetctl net add --net tcp0 --if eth1; modprobe lustre; modprobe osd_zfs"
+	if got := strings.Join(steps, "; "); got != want {
+		t.Fatalf("ran\n %s\nwant (and nothing more on the second run)\n %s", got, want)
+	}
+}
+
+func TestEnsureModulesAndLNetReportsWhatIsMissing(t *testing.T) {
+	_, r := newHost(t, hostsim.HostConfig{Modules: []string{"drbd", "lru_cache"}})
+	err := EnsureModulesAndLNet(context.Background(), r, append([]string{"drbd", "zfs"}, ServerModules...), nil)
+	var mm *MissingModulesError
+	if !errors.As(err, &mm) || strings.Join(mm.Order, ",") != "zfs,lnet,lustre,osd_zfs" || !strings.Contains(mm.Missing["lnet"], "not found in directory") {
+		t.Fatalf("EnsureModulesAndLNet = %v (%+v)", err, mm)
+	}
+	if err := EnsureModulesAndLNet(context.Background(), r, ServerModules, []string{"bogus"}); err == nil || errors.As(err, &mm) {
+		t.Fatalf("bad network: %v", err)
+	}
+}
+
+// Start loads the lnet module, configures LNet and only then loads the
+// other modules (lustre would bring LNet up with the module defaults).
+func TestStartConfiguresLNetBeforeLustre(t *testing.T) {
+	p := newPair(t, hostsim.DRBD84)
+	p.mustBringUp()
+	var order []string
+	for _, e := range p.log() {
+		c := strings.Join(e.Argv, " ")
+		if e.Host == "s1" && (strings.HasPrefix(c, "modprobe ") || strings.HasPrefix(c, "lnetctl lnet ") || strings.HasPrefix(c, "lnetctl net add")) {
+			order = append(order, c)
+		}
+	}
+	want := "modprobe lnet; lnetctl lnet configure; lnetctl net add --net tcp0 --if eth1; modprobe lustre; modprobe osd_zfs"
+	if got := strings.Join(order, "; "); !strings.HasSuffix(got, want) {
+		t.Fatalf("s1 ran\n %s\nwant it to end with\n %s", got, want)
+	}
+	if nids, err := NIDs(context.Background(), p.host(0)); err != nil || strings.Join(nids, " ") != hostsim.PairAddress(0)+"@tcp" {
+		t.Fatalf("NIDs %v, %v", nids, err)
 	}
 }

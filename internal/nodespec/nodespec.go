@@ -170,6 +170,22 @@ func (s Spec) Server(ctx context.Context, name string) (lustre.Server, error) {
 	}, nil
 }
 
+// MGSParams are the permanent parameters (NAME=VALUE, lctl set_param -P)
+// the MGS's target pod sets once it serves: the MDTs' identity upcall
+// (lustre.identityUpcall) and, with the provisioner, the project quota
+// enforcement its volumes need. An external filesystem's administrator
+// sets them, so there are none in external mode.
+func (s Spec) MGSParams() []string {
+	if s.Values.External != nil {
+		return nil
+	}
+	ps := []string{lustre.IdentityUpcallParam(s.Values.FSName, s.Values.IdentityUpcall())}
+	if p := s.Values.Provisioner; p.Enabled {
+		ps = append(ps, lustre.ProjectQuotaParams(s.Values.FSName, p.EnforceForRoot)...)
+	}
+	return ps
+}
+
 // Client is the node's client mount.
 func (s Spec) Client(ctx context.Context) (lustre.Client, error) {
 	mgs, err := s.NIDs(ctx, s.Plan.MGSNodes)

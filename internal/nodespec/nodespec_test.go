@@ -107,3 +107,35 @@ clients: {enabled: true, nodes: [c1]}`))
 		t.Fatalf("client = %+v %v", c, err)
 	}
 }
+
+// What the MGS sets flows from the values: the identity upcall always
+// (default NONE), project quota enforcement with the provisioner; nothing
+// for an external filesystem.
+func TestMGSParams(t *testing.T) {
+	cases := []struct {
+		name, extra string
+		want        []string
+	}{
+		{"default", "", []string{"mdt.lfs1-MDT*.identity_upcall=NONE"}},
+		{"l_getidentity", "lustre: {identityUpcall: /usr/sbin/l_getidentity}\n",
+			[]string{"mdt.lfs1-MDT*.identity_upcall=/usr/sbin/l_getidentity"}},
+		{"provisioner", "provisioner: {enabled: true, enforceForRoot: true}\n", []string{"mdt.lfs1-MDT*.identity_upcall=NONE",
+			"osd-*.lfs1-*.quota_slave.enabled=p", "osd-*.lfs1-*.quota_slave.root_prj_enable=1"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			v, ps, err := topology.CheckDocument([]byte(doc + c.extra))
+			if err != nil || len(ps) > 0 {
+				t.Fatalf("err=%v problems=%v", err, ps)
+			}
+			got := Spec{Values: v, Plan: v.Plan(), Node: "s1"}.MGSParams()
+			if strings.Join(got, " ") != strings.Join(c.want, " ") {
+				t.Fatalf("MGSParams %q, want %q", got, c.want)
+			}
+		})
+	}
+	v, _, _ := topology.CheckDocument([]byte("external: {mgsNids: [\"10.0.0.1@tcp\"], fsname: scratch}\nclients: {enabled: true, nodes: [c1]}\n"))
+	if got := (Spec{Values: v, Plan: v.Plan(), Node: "c1"}).MGSParams(); got != nil {
+		t.Fatalf("external mode MGSParams %q, want none", got)
+	}
+}

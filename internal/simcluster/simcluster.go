@@ -256,14 +256,21 @@ func (r *Running) StartDRBD(node string) error {
 // on the preferred node, or on the peer after a failover), under the
 // target's Lease in the cluster's store.
 func (r *Running) StartTarget(target, node string) error {
-	s, err := r.c.Spec(node).Server(r.root, target)
+	spec := r.c.Spec(node)
+	s, err := spec.Server(r.root, target)
 	if err != nil {
 		return err
+	}
+	// As images/lustre-target does: only the MGS sets parameters.
+	cfg := r.cfg
+	cfg.MGSParams = nil
+	if s.Target.RunsMGS() {
+		cfg.MGSParams = spec.MGSParams()
 	}
 	gate := &failover.Lease{Client: r.c.Leases.Client(func() bool { return r.c.apiCut(node) }),
 		Name: r.c.LeaseName(target), Identity: node, Duration: r.c.LeaseDuration}
 	r.launch("target-"+target+"@"+node, node, "target", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
-		return agent.Target(ctx, run, s, gate, st, l, r.cfg)
+		return agent.Target(ctx, run, s, gate, st, l, cfg)
 	})
 	return nil
 }

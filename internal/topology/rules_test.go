@@ -14,6 +14,9 @@ targets:
   - {type: ost, index: 0, nodes: [s3, s4], drbd: {minor: 0, port: 7788, disk: /dev/sdb}}
 `
 
+// servers is base without its clients section.
+var servers = strings.Replace(base, "clients: {nodes: [c1]}\n", "", 1)
+
 func check(t *testing.T, doc string) (*Values, Problems) {
 	t.Helper()
 	v, ps, err := CheckDocument([]byte(doc))
@@ -148,6 +151,14 @@ targets:
   - {type: mdt, index: 0, mgs: true, nodes: [s1], zpool: {vdevs: [/dev/sdb]}, mountPoint: /mnt/x}
   - {type: ost, index: 0, nodes: [s1], zpool: {vdevs: [/dev/sdc]}}
 clients: {enabled: true, nodes: [s1], mountPoint: /mnt/x}`, want{"clients.mountPoint", "mount point /mnt/x is used twice on node s1", "targets[0].mountPoint"}},
+		{"client on a server node", servers + `
+clients: {enabled: true, nodes: [c1, s2]}`, want{"clients.nodes[1]", `node "s2" is a client and serves mdt0 (targets[0].nodes[1]) of this filesystem`, "targets[0].nodes[1]"}},
+		{"client on a node serving two targets", `
+fsname: lfs1
+targets:
+  - {type: mdt, index: 0, mgs: true, nodes: [s1, s2], drbd: {minor: 0, port: 7788, disk: /dev/sdb}}
+  - {type: ost, index: 0, nodes: [s2, s1], drbd: {minor: 1, port: 7789, disk: /dev/sdc}}
+clients: {enabled: true, nodes: [s1]}`, want{"clients.nodes[0]", `serves mdt0 (targets[0].nodes[0]), ost0 (targets[1].nodes[1])`, "targets[0].nodes[0]"}},
 		{"port zero", base + `
   - {type: ost, index: 1, nodes: [s5, s6], drbd: {minor: 0, port: 0, disk: /dev/sdb}}`, want{"targets[2].drbd.port", "below the minimum 1", ""}},
 		{"port too large", base + `
@@ -180,6 +191,10 @@ nodes: {s9: {address: 10.0.0.9}}`, want{"nodes.s9", "serves no target", ""}},
 nodes: {s1: {address: 10.0.0.300}}`, want{"nodes.s1.address", "is not valid", ""}},
 		{"bad lnet network", base + `
 lnet: {networks: [eth1]}`, want{"lnet.networks[0]", "is not valid", ""}},
+		{"identity upcall neither NONE nor a path", base + `
+lustre: {identityUpcall: l_getidentity}`, want{"lustre.identityUpcall", `"l_getidentity" is not valid`, ""}},
+		{"identity upcall lower-case none", base + `
+lustre: {identityUpcall: none}`, want{"lustre.identityUpcall", `"none" is not valid`, ""}},
 		{"lease too short", base + `
 failover: {leaseSeconds: 1}`, want{"failover.leaseSeconds", "below the minimum 5", ""}},
 	}
@@ -263,7 +278,7 @@ targets:
   - {type: mdt, index: 0, mgs: true, nodes: [s1, s2], drbd: {minor: 0, port: 7788, disk: /dev/sdb}}
   - {type: ost, index: 0, nodes: [s3], zpool: {vdevs: [mirror, /dev/sdb, /dev/sdc], properties: {ashift: "12"}}}
   - {type: ost, index: 1, nodes: [s4, s5], sharedStorage: true, zpool: {name: jbod1, vdevs: [raidz2, /dev/sdb, /dev/sdc, /dev/sdd, /dev/sde]}}
-clients: {nodes: [s1, c1], nodeSelector: {role: compute}, mountPoint: /lustre, mountOptions: [flock, user_xattr]}
+clients: {nodes: [c2, c1], nodeSelector: {role: compute}, mountPoint: /lustre, mountOptions: [flock, user_xattr]}
 failover: {mode: manual, leaseSeconds: 30}
 install: {mode: install}`,
 	}
@@ -277,6 +292,31 @@ install: {mode: install}`,
 				t.Fatalf("plan has %d targets, values %d", len(p.Targets), len(v.Targets))
 			}
 		})
+	}
+}
+
+// A client node that serves no target, and clients of an external
+// filesystem (no targets here), are fine; the rule names every clash.
+func TestClientsOffServers(t *testing.T) {
+	if _, ps := check(t, servers+`
+clients: {enabled: true, nodes: [c1, c2]}`); len(ps) != 0 {
+		t.Fatalf("clients off the servers rejected:\n%v", ps)
+	}
+	if _, ps := check(t, servers+`
+clients: {enabled: false, nodes: [s1]}`); len(ps) != 0 {
+		t.Fatalf("disabled clients on a server rejected:\n%v", ps)
+	}
+	_, ps := check(t, servers+`
+clients: {enabled: true, nodes: [s1, c1, s3]}`)
+	var got []string
+	for _, p := range ps {
+		got = append(got, p.Path+" ~ "+p.Conflict)
+		if !strings.Contains(p.Message, "evicts the local client") || !strings.Contains(p.Hint, "serves no target") {
+			t.Errorf("message or hint does not say why and how to fix: %v", p)
+		}
+	}
+	if want := []string{"clients.nodes[0] ~ targets[0].nodes[0]", "clients.nodes[2] ~ targets[1].nodes[0]"}; strings.Join(got, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("problems %q, want %q", got, want)
 	}
 }
 

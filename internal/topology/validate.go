@@ -77,6 +77,7 @@ func checkRules(v *Values) []Problem {
 	var ps []Problem
 	if v.External == nil {
 		ps = append(ps, checkRoles(v)...)
+		ps = append(ps, checkClientsOffServers(v)...)
 	}
 	ps = append(ps, checkProvisioner(v)...)
 	for i, t := range v.Targets {
@@ -138,6 +139,47 @@ func checkRoles(v *Values) []Problem {
 	if !hasOST {
 		ps = append(ps, Problem{Path: "targets", Message: "no OST: file data needs at least one",
 			Hint: "add a target with type: ost"})
+	}
+	return ps
+}
+
+// checkClientsOffServers: no client of the filesystem runs on one of its
+// server nodes. The node that takes over a target on failover evicts its
+// own client ("local client ... w/o recovery" on the MDT), and that client
+// loses what it wrote and had not synced (EIO on read-back).
+func checkClientsOffServers(v *Values) []Problem {
+	if !v.Clients.Enabled || len(v.Clients.Nodes) == 0 {
+		return nil
+	}
+	type serves struct {
+		target, slot int
+	}
+	byNode := map[string][]serves{}
+	for i, t := range v.Targets {
+		for j, n := range t.Nodes {
+			if prev := byNode[n]; len(prev) > 0 && prev[len(prev)-1].target == i {
+				continue // listed twice in one target: checkTarget reports that
+			}
+			byNode[n] = append(byNode[n], serves{i, j})
+		}
+	}
+	var ps []Problem
+	for k, n := range v.Clients.Nodes {
+		ss := byNode[n]
+		if len(ss) == 0 {
+			continue
+		}
+		names := make([]string, len(ss))
+		for i, s := range ss {
+			names[i] = fmt.Sprintf("%s (%s)", v.Targets[s.target].ShortName(), tpath(s.target, fmt.Sprintf("nodes[%d]", s.slot)))
+		}
+		ps = append(ps, Problem{
+			Path:     fmt.Sprintf("clients.nodes[%d]", k),
+			Conflict: tpath(ss[0].target, fmt.Sprintf("nodes[%d]", ss[0].slot)),
+			Message: fmt.Sprintf("node %q is a client and serves %s of this filesystem: when a target fails over to it, "+
+				"the MDT evicts the local client without recovery and the writes it had not synced are lost", n, strings.Join(names, ", ")),
+			Hint: "use a client node that serves no target of this filesystem (remove " + n + " from clients.nodes)",
+		})
 	}
 	return ps
 }

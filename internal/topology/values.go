@@ -27,6 +27,7 @@ type Values struct {
 	External    *External       `json:"external"`
 	LabelPrefix string          `json:"labelPrefix"`
 	LNet        LNet            `json:"lnet"`
+	Lustre      Lustre          `json:"lustre"`
 	Nodes       map[string]Node `json:"nodes"`
 	Targets     []Target        `json:"targets"`
 	Clients     Clients         `json:"clients"`
@@ -63,6 +64,27 @@ type IDRange struct {
 // LNet is what lnetctl configures on servers and clients.
 type LNet struct {
 	Networks []string `json:"networks"`
+}
+
+// Lustre holds server settings the MGS applies as permanent parameters.
+type Lustre struct {
+	// IdentityUpcall is mdt.<fsname>-MDT*.identity_upcall: NONE (the MDS
+	// trusts the identity clients send) or the path of an upcall that
+	// resolves it on the MDS. Empty: DefaultIdentityUpcall.
+	IdentityUpcall string `json:"identityUpcall"`
+}
+
+// DefaultIdentityUpcall is the chart's default: pods run as uids the
+// server nodes do not know, and with Lustre's own default
+// (/usr/sbin/l_getidentity) every such uid is denied.
+const DefaultIdentityUpcall = "NONE"
+
+// IdentityUpcall is the identity upcall the MGS sets, given or default.
+func (v *Values) IdentityUpcall() string {
+	if v.Lustre.IdentityUpcall != "" {
+		return v.Lustre.IdentityUpcall
+	}
+	return DefaultIdentityUpcall
 }
 
 // Node holds optional facts about one node; missing ones are resolved at run time.

@@ -316,3 +316,48 @@ func TestImportedElsewhereBothWordings(t *testing.T) {
 		})
 	}
 }
+
+// A pool on a partition: a blank partition answers `blkid -p` with its
+// place in the table only (PART_ENTRY_*, exit 0, util-linux on a real
+// kernel), which is blank; a partition holding ext4 is not. ZFS does not
+// repartition a partition: the pool is on it, and the import finds it
+// there.
+func TestPoolOnAPartition(t *testing.T) {
+	w, err := hostsim.OpenPair(t.TempDir(), hostsim.DRBD9, "s1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	run := w.Host("s1")
+	if _, err := EnsureHostID(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []int{1, 2} {
+		if err := w.AddPartition("s1", "/dev/sdb", n, 256<<20); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.SetSignature("s1", "/dev/sdb2", hostsim.SigExt4); err != nil {
+		t.Fatal(err)
+	}
+	p := Pool{Name: "part", Vdevs: []string{"/dev/sdb1"}}
+	if err := Create(ctx, run, p); err != nil {
+		t.Fatalf("pool on a blank partition: %v", err)
+	}
+	if err := Export(ctx, run, "part"); err != nil {
+		t.Fatal(err)
+	}
+	if imported, err := Import(ctx, run, p); err != nil || !imported {
+		t.Fatalf("import from the partition: %v %v", imported, err)
+	}
+	var nb *host.NotBlankError
+	for _, dev := range []string{"/dev/sdb2", "/dev/sdb"} {
+		err := Create(ctx, run, Pool{Name: "other", Vdevs: []string{dev}})
+		if !errors.As(err, &nb) {
+			t.Errorf("create on %s: %v, want a NotBlankError", dev, err)
+		}
+	}
+	if got := logged(t, w, "zpool create"); len(got) != 1 || !strings.HasSuffix(got[0], " part /dev/sdb1") {
+		t.Fatalf("zpool create ran %v, want once on /dev/sdb1", got)
+	}
+}

@@ -74,8 +74,16 @@ func (r *release) peerOf(target, node string) string {
 // writeNote writes a user property on the target's dataset on node: a
 // write that must survive the fault. It returns the host's error.
 func (r *release) writeNote(target, node, note string) error {
+	return r.writeNoteWithin(target, node, note, time.Minute)
+}
+
+// writeNoteWithin is writeNote bounded by d: a writer on frozen DRBD I/O
+// blocks until then.
+func (r *release) writeNoteWithin(target, node, note string, d time.Duration) error {
 	tp, _ := r.plan.Target(target)
-	_, err := host.Run(context.Background(), r.w.Host(node), "zfs", "set", "lustre:note="+note, tp.Dataset)
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	_, err := host.Run(ctx, r.w.Host(node), "zfs", "set", "lustre:note="+note, tp.Dataset)
 	return err
 }
 
@@ -360,7 +368,8 @@ func faultPartition(t testing.TB, r *release) {
 		_ = r.w.HealLink(h, p)
 		r.e.nodes.HealAPI(t, h)
 	}()
-	if err := r.writeNote(target, h, "after-partition"); !host.ExitedWith(err, 1, "I/O suspended") {
+	// A writer on frozen I/O blocks until its context ends: never acknowledged.
+	if err := r.writeNoteWithin(target, h, "after-partition", time.Second); !hostsim.BlockedOnFrozenIO(err) {
 		t.Fatalf("%s acknowledged a write its peer lacks after the partition: %v", h, err)
 	}
 	poll(t, 3*time.Minute, target+" serving on "+p, func() bool { return r.serving(t, target, p) })

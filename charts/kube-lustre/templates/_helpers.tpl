@@ -94,6 +94,23 @@ kube-lustre.io/target: {{ .short }}
 {{- printf "%s/%s.%s" (.root.Values.labelPrefix | default "kube-lustre.io") (include "kube-lustre.fsname" .root) .role -}}
 {{- end -}}
 
+{{/*
+kube-lustre.clientAffinity: root -> the affinity of every pod that uses the
+client mount (client DaemonSet, CSI node plugin and controller): never on a
+node that serves a target of this filesystem. The node that takes over a
+target on failover evicts its own client without recovery, and that client
+loses the writes it had not synced. The rules refuse such a node in
+clients.nodes and the labeler does not make one a client through
+clients.nodeSelector; this keeps a stray client label from placing one.
+*/}}
+{{- define "kube-lustre.clientAffinity" -}}
+nodeAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    nodeSelectorTerms:
+      - matchExpressions:
+          - {key: {{ include "kube-lustre.nodeLabel" (dict "root" . "role" "server") | quote }}, operator: DoesNotExist}
+{{- end -}}
+
 {{/* kube-lustre.fsname: the filesystem's name, as topology.Validate derives it: fsname, else external.fsname, else lfs1. */}}
 {{- define "kube-lustre.fsname" -}}
 {{- .Values.fsname | default (dig "fsname" "" (index .Values "external" | default dict)) | default "lfs1" -}}
@@ -127,7 +144,7 @@ same schema and rules as helm lustre validate before any host is touched.
 */}}
 {{- define "kube-lustre.topology" -}}
 {{- $v := .Values -}}
-{{- $t := dict "fsname" $v.fsname "labelPrefix" $v.labelPrefix "lnet" $v.lnet "nodes" $v.nodes "targets" $v.targets "clients" $v.clients "failover" $v.failover "install" $v.install -}}
+{{- $t := dict "fsname" $v.fsname "labelPrefix" $v.labelPrefix "lnet" $v.lnet "lustre" $v.lustre "nodes" $v.nodes "targets" $v.targets "clients" $v.clients "failover" $v.failover "install" $v.install -}}
 {{- with index $v "external" }}{{ $_ := set $t "external" . }}{{ end -}}
 {{- /* Only what a host step needs: the MGS applies the quota settings. */ -}}
 {{- $p := $v.provisioner -}}

@@ -174,6 +174,44 @@ func TestDaemonSetsSelectJobLabels(t *testing.T) {
 	})
 }
 
+// Every pod that uses the client mount (client DaemonSet, CSI node plugin
+// and controller) is kept off the filesystem's server nodes by a required
+// node affinity: a client on the node that takes over a target is evicted
+// on failover and loses its unsynced writes.
+func TestClientPodsAvoidServerNodes(t *testing.T) {
+	forExamples(t, func(t *testing.T, in input) {
+		v, _ := plan(t, in)
+		r := render(t, in)
+		want := &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{
+			RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{NodeSelectorTerms: []corev1.NodeSelectorTerm{{
+				MatchExpressions: []corev1.NodeSelectorRequirement{{Key: v.RoleLabel("server"), Operator: corev1.NodeSelectorOpDoesNotExist}},
+			}}},
+		}}
+		pods := map[string]*corev1.PodSpec{}
+		for _, d := range r.ofKind("DaemonSet") {
+			ds := d.Obj.(*appsv1.DaemonSet)
+			pods["DaemonSet "+ds.Name] = &ds.Spec.Template.Spec
+		}
+		for _, d := range r.ofKind("Deployment") {
+			dep := d.Obj.(*appsv1.Deployment)
+			pods["Deployment "+dep.Name] = &dep.Spec.Template.Spec
+		}
+		n := 0
+		for name, spec := range pods {
+			if spec.NodeSelector[v.RoleLabel("client")] != "true" {
+				continue
+			}
+			n++
+			if !reflect.DeepEqual(spec.Affinity, want) {
+				t.Errorf("%s runs on client nodes with affinity %s, want %s", name, jsonOf(t, spec.Affinity), jsonOf(t, want))
+			}
+		}
+		if v.Clients.Enabled && n == 0 {
+			t.Errorf("no pod selects the client label %s", v.RoleLabel("client"))
+		}
+	})
+}
+
 // The topology ConfigMap carries the values the binaries plan from: reading
 // it as they do (topology.CheckDocument, no chart defaults underneath: Helm
 // already coalesced them) gives the same plan as the values file, and on no node do two DRBD
