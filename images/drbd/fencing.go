@@ -39,16 +39,18 @@ func parseLeases(s string) (map[string]string, error) {
 	return out, nil
 }
 
-// sockRel is the fence socket of a node in a simulated world, relative to
-// the world's directory (each process sees that directory elsewhere).
-func sockRel(node string) string { return filepath.Join("run", node, "fence.sock") }
+// simSockDir is the directory of a simulated node's fence sockets,
+// relative to the world's directory (each process sees that directory
+// elsewhere); the sockets in it are named as on a real host
+// (fencesock.Socket), one per release.
+func simSockDir(node string) string { return filepath.Join("run", node) }
 
 // serveFencing answers this node's DRBD fence handlers from now until ctx
 // ends: the resources are rendered with resource-and-stonith only after
 // this succeeded, so a handler always finds its socket (or, if this agent
 // died, fails and keeps I/O frozen, which loses nothing). On a real host
 // the handler program is this binary, copied to the host; on a simulated
-// host the world is told where the socket is.
+// host the world is told where the sockets are.
 func serveFencing(ctx context.Context, rt *entry.Runtime, n *entry.Node) (*failover.Fencer, error) {
 	leases, err := parseLeases(os.Getenv(leasesEnv))
 	if err != nil {
@@ -73,16 +75,36 @@ func serveFencing(ctx context.Context, rt *entry.Runtime, n *entry.Node) (*failo
 	}
 	fencer := n.Spec.Fencer(api, func(target string) string { return leases[target] })
 	fencer.Log = rt.Log
-
-	path := fencesock.DefaultPath
-	if rt.Env.HostSim != "" {
-		path = filepath.Join(rt.Env.HostSim, sockRel(rt.Env.Node))
-	} else if err := installHandler(); err != nil {
+	if rt.Env.HostSim == "" {
+		if err := installHandler(); err != nil {
+			return nil, err
+		}
+	}
+	if err := serveSocket(ctx, rt, n.Values.FSName, fencer); err != nil {
 		return nil, err
 	}
+	return fencer, nil
+}
+
+// serveSocket serves fencer on the fence socket of this release (the
+// filesystem fsname) on this node: its own socket, so that the agent of
+// another release on the node keeps its own, and a stale socket only of
+// this release is replaced. Every resource of the release is named
+// <fsname>-<target>, which is how the handler finds this socket.
+func serveSocket(ctx context.Context, rt *entry.Runtime, fsname string, fencer *failover.Fencer) error {
+	for res := range fencer.Resources {
+		if got := fencesock.FSNameOf(res); got != fsname {
+			return fmt.Errorf("DRBD resource %s is not named %s-<target>: its fence handler would not find this release's socket", res, fsname)
+		}
+	}
+	dir := fencesock.Dir
+	if rt.Env.HostSim != "" {
+		dir = filepath.Join(rt.Env.HostSim, simSockDir(rt.Env.Node))
+	}
+	path := fencesock.Socket(dir, fsname)
 	l, err := listen(path)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	go func() {
 		if err := fencesock.Serve(ctx, l, fencer); err != nil {
@@ -92,19 +114,21 @@ func serveFencing(ctx context.Context, rt *entry.Runtime, n *entry.Node) (*failo
 	if rt.Env.HostSim != "" {
 		sim, err := rt.Env.Simulated()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if err := sim.SetHandlerSocket(rt.Env.HostSim, rt.Env.Node, sockRel(rt.Env.Node)); err != nil {
-			return nil, err
+		if err := sim.SetHandlerSockets(rt.Env.HostSim, rt.Env.Node, simSockDir(rt.Env.Node)); err != nil {
+			return err
 		}
 	}
 	rt.Log.Info("answering DRBD fence handlers", "socket", path, "resources", len(fencer.Resources))
-	return fencer, nil
+	return nil
 }
 
-// listen opens the fence socket, replacing one a previous agent left
-// (nobody answers on it), readable by root only: the answers move Lease
-// marks.
+// listen opens the fence socket, replacing one a previous agent of the
+// same release left at path (nobody answers on it), readable by root
+// only: the answers move Lease marks. Only path is ever removed: the
+// sockets of other releases, and the node-wide one of earlier versions,
+// may have live agents behind them.
 func listen(path string) (net.Listener, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err

@@ -5,6 +5,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/kube-lustre/kube-lustre/internal/fencesock"
+	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
 )
 
 func TestParseLeases(t *testing.T) {
@@ -68,5 +71,28 @@ func TestCopyExecutable(t *testing.T) {
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, ".drbd-*")); len(left) > 0 {
 		t.Fatalf("temporary files left: %v", left)
+	}
+}
+
+// The handler finds a release's socket from the resource name alone: every
+// planned DRBD resource is named <fsname>-<target>, whatever the fsname.
+func TestResourceNamesLeadToTheirReleasesSocket(t *testing.T) {
+	for _, fsname := range []string{"lfs1", "my-fs", "a_b-c"} {
+		v, ps, err := helmvalues.Check(helmvalues.Options{Files: []string{"../../examples/ha.yaml"}, StringSets: []string{"fsname=" + fsname}})
+		if err != nil || len(ps) > 0 {
+			t.Fatal(err, ps)
+		}
+		n := 0
+		for _, np := range v.Plan().Nodes {
+			for _, r := range np.DRBD {
+				n++
+				if got := fencesock.FSNameOf(r.Name); got != fsname {
+					t.Errorf("resource %s: release %q, want %q", r.Name, got, fsname)
+				}
+			}
+		}
+		if n == 0 {
+			t.Fatal("examples/ha.yaml plans no DRBD resource")
+		}
 	}
 }

@@ -25,17 +25,24 @@ func main() {
 }
 
 // handler is a DRBD handler subcommand. DRBD names the resource in
-// DRBD_RESOURCE (an argument overrides it, for an operator's manual call);
-// KUBE_LUSTRE_FENCE_SOCKET overrides the socket path, for tests. Any
-// failure to get an answer exits 1, which DRBD treats as a failed fence:
-// I/O stays frozen and a Secondary is not promoted.
+// DRBD_RESOURCE (an argument overrides it, for an operator's manual call).
+// One handler binary serves every release on the node: it asks the socket
+// of the release that owns the resource (fencesock.SocketFor).
+// KUBE_LUSTRE_FENCE_DIR overrides the sockets' directory and
+// KUBE_LUSTRE_FENCE_SOCKET the socket itself, for tests. Any failure to
+// get an answer exits 1, which DRBD treats as a failed fence: I/O stays
+// frozen and a Secondary is not promoted.
 func handler(op string) entry.Command {
 	return func(ctx context.Context, rt *entry.Runtime, args []string) error {
 		resource := os.Getenv("DRBD_RESOURCE")
 		if len(args) > 0 {
 			resource = args[0]
 		}
-		path := fencesock.DefaultPath
+		dir := fencesock.Dir
+		if d := os.Getenv("KUBE_LUSTRE_FENCE_DIR"); d != "" {
+			dir = d
+		}
+		path := fencesock.SocketFor(dir, resource)
 		if p := os.Getenv("KUBE_LUSTRE_FENCE_SOCKET"); p != "" {
 			path = p
 		}
@@ -82,6 +89,7 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return n.Fail(err)
 	}
-	agent.DRBD(ctx, n.Runner, res, n.Status, n.Log, agent.Config{Unfence: fencer.UnfenceInSync})
+	mmp := n.Spec.MMP()
+	agent.DRBD(ctx, n.Runner, res, n.Status, n.Log, agent.Config{Unfence: fencer.UnfenceInSync, Refence: fencer.FencePeer, MMP: &mmp})
 	return nil
 }

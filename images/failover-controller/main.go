@@ -1,7 +1,9 @@
 // Command failover-controller releases target pods stuck on dead nodes
 // (force-delete, so the StatefulSet starts them on the peer) once, and only
-// once, their target's Lease has expired. Two replicas elect a leader with
-// a Lease of their own; only the leader acts.
+// once, their target's Lease has expired, and releases every new target
+// pod from its scheduling gate onto the node with the target's good data
+// (failover.PlacementGate). Two replicas elect a leader with a Lease of
+// their own; only the leader acts.
 package main
 
 import (

@@ -39,7 +39,8 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return n.Fail(err)
 	}
-	cfg := agent.Config{}
+	// One attempt may take an MMP-guarded import: failover.mmp decides.
+	cfg := agent.Config{StartAttempt: n.Spec.StartAttempt(), StopTimeout: n.Spec.StopTimeout()}
 	if s.Target.RunsMGS() {
 		// The MGS tells every target how to resolve identities and, for
 		// the CSI driver's volumes, to enforce project quotas.

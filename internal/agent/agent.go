@@ -9,12 +9,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
 // Status receives state changes (entry.Reporter in the binaries).
@@ -37,8 +39,15 @@ type Config struct {
 	// mark on this node's copy of resource when inSync (a fresh
 	// observation) holds (failover.Fencer.UnfenceInSync).
 	Unfence      func(ctx context.Context, resource string, inSync func() bool) (bool, error)
-	StopTimeout  time.Duration // bound on the stop sequence after SIGTERM; default 100s
-	StartAttempt time.Duration // bound on one start attempt, so the status says what it waits for; default 30s
+	StopTimeout  time.Duration // bound on a clean stop after SIGTERM (failover.stopSeconds: the binaries pass nodespec.Spec.StopTimeout); default 120s
+	StartAttempt time.Duration // bound on one start attempt, so the status says what it waits for; default 30s (the binaries pass nodespec.Spec.StartAttempt)
+	// Refence, for the DRBD loop with fencing, decides fence-peer again
+	// for a resource whose Primary sits with I/O suspended because its
+	// fence failed (failover.Fencer.FencePeer): DRBD 8.4 never asks again.
+	Refence func(ctx context.Context, resource string) int
+	// MMP, for the DRBD loop of a server node, is the zfs module's
+	// multihost timing to apply (failover.mmp); nil leaves it alone.
+	MMP *zfs.MMP
 	// MGSParams, for the MGS's target, are permanent parameters
 	// (NAME=VALUE) it sets once it serves (nodespec.Spec.MGSParams: the
 	// MDTs' identity upcall, the project quota enforcement the CSI
@@ -62,7 +71,7 @@ func (c Config) interval() time.Duration {
 
 func (c Config) stopTimeout() time.Duration {
 	if c.StopTimeout <= 0 {
-		return 100 * time.Second
+		return 120 * time.Second
 	}
 	return c.StopTimeout
 }
@@ -88,13 +97,33 @@ func DRBD(ctx context.Context, run host.Runner, res []drbd.Resource, st Status, 
 	// checked: resources whose mark was looked at since they last came in
 	// sync, so the Lease is read once per resync, not once per interval.
 	checked := map[string]bool{}
+	mmpSet := cfg.MMP == nil
 	every(ctx, cfg.interval(), func() {
 		var errs []error
+		if !mmpSet {
+			// Module parameters reset when the module loads (at boot):
+			// set them once per agent start, before any pool is imported
+			// on this node.
+			changed, err := zfs.EnsureMMP(ctx, run, *cfg.MMP)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("zfs multihost timing: %w", err))
+			} else {
+				mmpSet = true
+				if len(changed) > 0 {
+					log.Info("zfs multihost timing set", "params", changed, "importActivityCheck", cfg.MMP.ActivityCheck().String())
+				}
+			}
+		}
 		for _, r := range res {
 			rep, err := drbd.Ensure(ctx, run, r)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
 				continue
+			}
+			if cfg.Refence != nil && rep.State.Up && rep.State.Role == "Primary" && rep.State.CState != "Connected" {
+				if err := refence(ctx, run, r, cfg.Refence, log); err != nil {
+					errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
+				}
 			}
 			if !rep.State.InSync() {
 				checked[r.Name] = false
@@ -130,16 +159,41 @@ func DRBD(ctx context.Context, run host.Runner, res []drbd.Resource, st Status, 
 	st.Set(Stopping, "agent stopped; resources left up")
 }
 
+// refence resumes a Primary whose I/O a failed fence suspended, once the
+// fence decision, asked again, records the peer's copy as outdated (this
+// node holds the target's Lease): the API blip or agent restart that made
+// the first fence fail must not freeze the target for good. Any other
+// answer leaves I/O suspended: the peer may be the active side.
+func refence(ctx context.Context, run host.Runner, r drbd.Resource, decide func(context.Context, string) int, log *slog.Logger) error {
+	suspended, err := drbd.Suspended(ctx, run, r)
+	if err != nil || !suspended {
+		return err
+	}
+	code := decide(ctx, r.Name)
+	if code != failover.FencedOutdated {
+		log.Warn("I/O suspended after a failed fence; the fence decision still does not allow resuming", "resource", r.Name, "fencePeer", code)
+		return nil
+	}
+	if err := drbd.ResumeIO(ctx, run, r); err != nil {
+		return err
+	}
+	log.Warn("resumed I/O suspended by a failed fence: the peer's copy is now recorded outdated on the Lease", "resource", r.Name)
+	return nil
+}
+
 // Gate is the target's Lease (failover.Lease). Only its holder may
 // promote, import and mount, and only if the Lease does not mark this
 // node's copy outdated (CheckNotOutdated: a *failover.OutdatedError).
 type Gate interface {
 	TryAcquire(ctx context.Context) error
 	CheckNotOutdated(ctx context.Context) error
-	Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool) error
+	Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool, serveOn func() bool) error
 	Release(ctx context.Context) error
 	RenewInterval() time.Duration
 	RenewDeadline() time.Duration
+	// TookOverFrom names the node whose expired Lease was acquired ("" if
+	// it was free or released).
+	TookOverFrom() string
 }
 
 // Target serves one target until ctx ends, then stops it. With a gate it
@@ -151,7 +205,7 @@ type Gate interface {
 // restarts into waiting for the Lease again.
 func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st Status, log *slog.Logger, cfg Config) error {
 	if gate == nil {
-		return serve(ctx, run, s, st, log, cfg, cfg.stopTimeout())
+		return serve(ctx, run, s, st, log, cfg, cfg.stopTimeout)
 	}
 	for {
 		err := acquire(ctx, gate)
@@ -173,24 +227,45 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 	// Holding the Lease, taken only once the previous holder's expired,
 	// is what makes taking over a crashed holder's pool safe.
 	s.TakeOver = true
+	// Taken from a node that stopped renewing: its pool is likely still
+	// marked active by it, so import with -f straight away and wait for
+	// the MMP activity check once, not twice (a plain import waits too).
+	s.PreviousHolderGone = gate.TookOverFrom() != ""
+	// The Lease is renewed while serving and through a clean stop: a busy
+	// MDT's unmount may take minutes (failover.stopSeconds), and a holder
+	// that stopped renewing at SIGTERM would have to cut its stop short
+	// at the renew deadline, skip export and demote, and leave its peer
+	// unable to promote.
+	holding, stopHolding := context.WithCancel(context.Background())
+	defer stopHolding()
 	serving, stopServing := context.WithCancel(ctx)
-	lost := make(chan error, 1)
+	defer stopServing()
+	var lost error
+	var lostFlag atomic.Bool
+	held := make(chan struct{})
 	go func() {
-		if err := gate.Hold(serving, failover.Sleep); err != nil {
-			lost <- err
+		defer close(held)
+		if err := gate.Hold(holding, failover.Sleep, serveOn(run, s, log)); err != nil {
+			lost = err
+			lostFlag.Store(true)
 			stopServing()
 		}
 	}()
 	// After a lost Lease the stop must be done before the peer may take
 	// over: what is left of the Lease once the renew deadline passed.
-	stopErr := serve(serving, run, s, st, log, cfg, gate.RenewDeadline())
-	stopServing()
-	select {
-	case err := <-lost:
-		log.Error("lease lost: stopped serving", "target", s.Target.Svname(), "err", err.Error(), "stopErr", fmt.Sprint(stopErr))
-		st.Set(Failed, "lease lost: "+err.Error())
-		return errors.Join(err, stopErr)
-	default:
+	budget := func() time.Duration {
+		if lostFlag.Load() {
+			return gate.RenewDeadline()
+		}
+		return cfg.stopTimeout()
+	}
+	stopErr := serve(serving, run, s, st, log, cfg, budget)
+	stopHolding()
+	<-held
+	if lost != nil {
+		log.Error("lease lost: stopped serving", "target", s.Target.Svname(), "err", lost.Error(), "stopErr", fmt.Sprint(stopErr))
+		st.Set(Failed, "lease lost: "+lost.Error())
+		return errors.Join(lost, stopErr)
 	}
 	if stopErr != nil {
 		return stopErr // still serving: keep the Lease
@@ -201,6 +276,33 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 		log.Warn("could not release the lease; the peer waits for it to expire", "err", err.Error())
 	}
 	return nil
+}
+
+// serveOn says whether a holder that cannot renew its Lease may serve on:
+// only while its DRBD resource is Primary with the peer connected, when
+// DRBD itself refuses to promote the peer. A target without DRBD (shared
+// or local disks) has no such guard and stops, as do both sides of a cut
+// link (docs/failover.md).
+func serveOn(run host.Runner, s lustre.Server, log *slog.Logger) func() bool {
+	if !s.HasDRBD() {
+		return nil
+	}
+	warned := false
+	return func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		st, err := drbd.Observe(ctx, run, s.Resource)
+		ok := err == nil && st.Up && st.Role == "Primary" && (st.CState == "Connected" || st.CState == "SyncSource")
+		switch {
+		case ok && !warned:
+			log.Warn("cannot renew the target's lease; serving on: DRBD's peer is connected, so it cannot promote", "target", s.Target.Svname(), "drbd", st.String())
+			warned = true
+		case !ok:
+			log.Error("cannot renew the target's lease and DRBD's peer is not connected: stopping", "target", s.Target.Svname(), "drbd", st.String(), "err", fmt.Sprint(err))
+			warned = false
+		}
+		return ok
+	}
 }
 
 // acquire takes the Lease unless it marks this node's copy outdated. The
@@ -226,8 +328,8 @@ func acquire(ctx context.Context, gate Gate) error {
 
 // serve starts the target (retried until it succeeds, each step
 // idempotent), watches the mount, and once ctx ends unmounts, exports and
-// demotes within stopTimeout.
-func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log *slog.Logger, cfg Config, stopTimeout time.Duration) error {
+// demotes within the budget it gives at that moment.
+func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log *slog.Logger, cfg Config, stopBudget func() time.Duration) error {
 	started, paramsSet := false, false
 	// setParams applies MGSParams once per start of the MGS; a failure
 	// leaves the target serving (clients need the MGS more than quotas)
@@ -274,7 +376,7 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 	})
 	st.Set(Stopping, "stopping "+s.Target.Svname())
 	// ctx is done: the stop gets its own bounded context.
-	sctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), stopBudget())
 	defer cancel()
 	if err := lustre.Stop(sctx, run, s); err != nil {
 		st.Set(Failed, "stop: "+err.Error())

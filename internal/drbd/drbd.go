@@ -43,6 +43,47 @@ type Resource struct {
 	// peer and refuses to promote a disconnected Secondary, so failover
 	// stops working. Both nodes of a pair must agree on it.
 	Fence bool
+	// Timing is how fast DRBD notices a lost peer (failover.drbd).
+	Timing Timing
+}
+
+// Timing is the net section's peer-loss timing; zero fields keep DRBD's
+// defaults (ping-int 10 s, ping-timeout 0.5 s, connect-int 10 s). DRBD
+// notices a dead peer after up to ping-int + ping-timeout: until then a
+// takeover's promote is refused.
+type Timing struct {
+	PingIntSeconds    int // ping-int
+	PingTimeoutTenths int // ping-timeout, in tenths of a second
+	ConnectIntSeconds int // connect-int
+}
+
+// netLines renders the set options of the net section.
+func (t Timing) netLines() string {
+	var b strings.Builder
+	for _, o := range []struct {
+		name string
+		v    int
+	}{{"ping-int", t.PingIntSeconds}, {"ping-timeout", t.PingTimeoutTenths}, {"connect-int", t.ConnectIntSeconds}} {
+		if o.v > 0 {
+			fmt.Fprintf(&b, "    %s %d;\n", o.name, o.v)
+		}
+	}
+	return b.String()
+}
+
+// validate applies drbd.conf(5)'s ranges.
+func (t Timing) validate(name string) error {
+	var errs []error
+	for _, o := range []struct {
+		name    string
+		v, max  int
+		explain string
+	}{{"ping-int", t.PingIntSeconds, 120, "seconds"}, {"ping-timeout", t.PingTimeoutTenths, 300, "tenths of a second"}, {"connect-int", t.ConnectIntSeconds, 120, "seconds"}} {
+		if o.v < 0 || o.v > o.max {
+			errs = append(errs, fmt.Errorf("resource %s: %s %d out of range 1..%d (%s)", name, o.name, o.v, o.max, o.explain))
+		}
+	}
+	return errors.Join(errs...)
 }
 
 var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
@@ -59,6 +100,9 @@ func (r Resource) Validate() error {
 	}
 	if r.Port < 1 || r.Port > 65535 {
 		errs = append(errs, fmt.Errorf("resource %s: port %d out of range", r.Name, r.Port))
+	}
+	if err := r.Timing.validate(r.Name); err != nil {
+		errs = append(errs, err)
 	}
 	if p := r.protocol(); p != "A" && p != "B" && p != "C" {
 		errs = append(errs, fmt.Errorf("resource %s: protocol %q is not A, B or C", r.Name, r.Protocol))
@@ -124,7 +168,7 @@ const resHeader = `# Written by kube-lustre; changes are overwritten.
 resource %s {
   net {
     protocol %s;
-    after-sb-0pri disconnect;
+%s    after-sb-0pri disconnect;
     after-sb-1pri disconnect;
     after-sb-2pri disconnect;
   }
@@ -162,7 +206,7 @@ func Render(r Resource) ([]byte, error) {
 	if r.Fence {
 		fencing, handlers = "resource-and-stonith", resHandlers
 	}
-	fmt.Fprintf(&b, resHeader, r.Name, r.protocol(), fencing, handlers)
+	fmt.Fprintf(&b, resHeader, r.Name, r.protocol(), r.Timing.netLines(), fencing, handlers)
 	for _, n := range nodes {
 		fmt.Fprintf(&b, resNode, n.Name, r.Minor, r.Minor, n.Disk, n.Address, r.Port)
 	}
@@ -458,17 +502,71 @@ func WaitUpToDate(ctx context.Context, run host.Runner, r Resource, o WaitOption
 	}
 }
 
+// PromoteRetry is how often Promote asks again while DRBD has not yet
+// noticed that its peer is gone.
+var PromoteRetry = 500 * time.Millisecond
+
 // Promote makes the resource Primary; never with --force, so DRBD itself
 // refuses while the peer is Primary or the local data is not UpToDate.
+//
+// Right after the peer crashed, DRBD may not have dealt with it yet (it
+// notices after ping-int + ping-timeout, then fences): it refuses with
+// "(-7) Refusing to be Primary while peer is not outdated", which changes
+// by itself once the fence ran, so Promote asks again every PromoteRetry
+// until ctx ends instead of failing the whole start attempt (the VM suite
+// saw the first promote after a crash fail this way, and the next attempt
+// came up to 10 s later). Any other refusal returns at once: a connected
+// Primary peer (-1) is a live one.
 func Promote(ctx context.Context, run host.Runner, r Resource) error {
-	st, err := Observe(ctx, run, r)
+	for {
+		st, err := Observe(ctx, run, r)
+		if err != nil {
+			return err
+		}
+		if st.Up && st.Role == "Primary" {
+			return nil
+		}
+		_, err = host.Run(ctx, run, "drbdadm", "primary", r.Name)
+		if err == nil || !host.ExitedWith(err, 11, "(-7) Refusing to be Primary while peer is not outdated") {
+			return err
+		}
+		t := time.NewTimer(PromoteRetry)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+	}
+}
+
+// Suspended reports whether the resource's I/O is suspended: a Primary
+// whose fence-peer handler failed when it lost its peer (resource-and-
+// stonith) acknowledges no write until the fence succeeds or the peer
+// returns, and DRBD 8.4 never runs the handler again by itself. 8.4's
+// `drbdadm status` prints the /proc/drbd line, whose first I/O flag is s
+// for suspended (r running); DRBD 9's names it: suspended:fencing.
+func Suspended(ctx context.Context, run host.Runner, r Resource) (bool, error) {
+	res, err := host.Run(ctx, run, "drbdadm", "status", r.Name)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if st.Up && st.Role == "Primary" {
-		return nil
+	for _, line := range strings.Split(res.Stdout, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && f[0] == r.Name && strings.HasPrefix(f[1], "role:") {
+			return strings.Contains(line, " suspended:"), nil
+		}
+		if len(f) >= 2 && strings.HasPrefix(f[1], "cs:") {
+			return strings.HasPrefix(f[len(f)-1], "s"), nil
+		}
 	}
-	_, err = host.Run(ctx, run, "drbdadm", "primary", r.Name)
+	return false, fmt.Errorf("drbdadm status %s: no state line in %q", r.Name, res.Stdout)
+}
+
+// ResumeIO resumes a Primary's suspended I/O, once the fence it waited for
+// has been decided in its favour (the peer's copy recorded as outdated).
+func ResumeIO(ctx context.Context, run host.Runner, r Resource) error {
+	_, err := host.Run(ctx, run, "drbdadm", "resume-io", r.Name)
 	return err
 }
 

@@ -466,3 +466,54 @@ func TestHasMetadataAnswers(t *testing.T) {
 		})
 	}
 }
+
+// The first promote after the peer crashed may be refused while DRBD has
+// not fenced yet ((-7), seen on real kernels); Promote asks again within
+// the same call instead of failing the start attempt.
+func TestPromoteRetriesWhileTheFenceIsPending(t *testing.T) {
+	w := newWorld(t, hostsim.DRBD84)
+	ensureBoth(t, w)
+	ctx := context.Background()
+	if _, err := InitialSync(ctx, w.Host("s1"), resource(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if err := Demote(ctx, w.Host("s1"), resource(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	refused := host.Result{ExitCode: 11, Stderr: "r0: State change failed: (-7) Refusing to be Primary while peer is not outdated\nCommand 'drbdsetup-84 primary 0' terminated with exit code 11\n"}
+	if err := w.FailNext("s1", hostsim.Match{Args: []string{"drbdadm", "primary"}}, refused); err != nil {
+		t.Fatal(err)
+	}
+	defer func(d time.Duration) { PromoteRetry = d }(PromoteRetry)
+	PromoteRetry = 10 * time.Millisecond
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := Promote(actx, w.Host("s1"), resource(0, 1)); err != nil {
+		t.Fatalf("promote after one (-7) refusal: %v", err)
+	}
+	if n := len(ran(t, w, "s1", "drbdadm primary r0")); n != 2 {
+		t.Fatalf("drbdadm primary ran %d times, want the refused one and the retry", n)
+	}
+	// A live, connected Primary peer is not waited for.
+	if err := Promote(ctx, w.Host("s2"), resource(1, 0)); !host.ExitedWith(err, 11, "Multiple primaries") {
+		t.Fatalf("promote while the peer is Primary: %v", err)
+	}
+}
+
+// failover.drbd's timing lands in the net section; out-of-range values
+// are refused before a file is written.
+func TestRenderTiming(t *testing.T) {
+	r := resource(0, 1)
+	r.Timing = Timing{PingIntSeconds: 3, PingTimeoutTenths: 10, ConnectIntSeconds: 3}
+	b, err := Render(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "  net {\n    protocol C;\n    ping-int 3;\n    ping-timeout 10;\n    connect-int 3;\n    after-sb-0pri disconnect;") {
+		t.Fatalf("net section:\n%s", b)
+	}
+	r.Timing.PingTimeoutTenths = 301
+	if _, err := Render(r); err == nil || !strings.Contains(err.Error(), "ping-timeout 301") {
+		t.Fatalf("ping-timeout 301: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,6 +16,7 @@ import (
 // the controller uses.
 type PodClient interface {
 	List(ctx context.Context, opts metav1.ListOptions) (*corev1.PodList, error)
+	Update(ctx context.Context, pod *corev1.Pod, opts metav1.UpdateOptions) (*corev1.Pod, error)
 	Delete(ctx context.Context, name string, opts metav1.DeleteOptions) error
 }
 
@@ -36,6 +38,11 @@ type EventClient interface {
 // renewing a whole Lease ago by our own clock, or someone else holds it):
 // the holder stops serving before that, so releasing the pod cannot make
 // two nodes serve. It never acts while the Lease is live.
+//
+// It also places target pods where the data is (placement.go): each new
+// target pod is created with the PlacementGate, and the controller
+// releases it onto the node with the target's good data when the Lease
+// marks the other node's copy outdated (or the other node still holds it).
 type Controller struct {
 	Pods     PodClient
 	Nodes    NodeGetter
@@ -53,8 +60,12 @@ type Controller struct {
 // Decision is what one pass decided for one pod.
 type Decision struct {
 	Pod, Node, Lease, Holder string
-	Released                 bool
-	Reason                   string
+	// Released: force-deleted from a dead node.
+	Released bool
+	// Placed: a gated pod released to the scheduler, pinned to Node
+	// unless Node is empty.
+	Placed bool
+	Reason string
 }
 
 // Reconcile makes one pass over the target pods.
@@ -82,7 +93,7 @@ func (c *Controller) Reconcile(ctx context.Context) ([]Decision, error) {
 }
 
 func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, error) {
-	if p.Spec.NodeName == "" {
+	if p.Spec.NodeName == "" && !gated(p) {
 		return nil, nil
 	}
 	leaseName := podEnv(p, "KUBE_LUSTRE_LEASE")
@@ -93,6 +104,9 @@ func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, erro
 	if !ok {
 		obs = &Lease{Client: c.Leases, Name: leaseName, Duration: c.Duration, Now: c.Now}
 		c.observers[leaseName] = obs
+	}
+	if p.Spec.NodeName == "" {
+		return c.place(ctx, p, obs)
 	}
 	// Observe on every pass, whatever the node's state: the Lease's
 	// expiry then runs from its last renewal as this controller saw it,
@@ -191,17 +205,34 @@ func podEnv(p *corev1.Pod, name string) string {
 }
 
 // Run reconciles every interval while this replica holds the controller's
-// own Lease (leader election between the replicas), until ctx ends.
+// own Lease (leader election between the replicas), until ctx ends. For a
+// few intervals after it released a pod from a dead node it passes ten
+// times as often: the replacement the StatefulSet creates is gated
+// (PlacementGate), and releasing it is on the failover's path.
 func (c *Controller) Run(ctx context.Context, leader *Lease, interval time.Duration) {
+	var quickUntil time.Time
 	for {
-		if err := leader.TryAcquire(ctx); err == nil {
-			if _, err := c.Reconcile(ctx); err != nil {
+		quick := time.Now().Before(quickUntil)
+		var err error
+		if !quick || !leader.Held() {
+			err = leader.TryAcquire(ctx)
+		}
+		if err == nil {
+			ds, err := c.Reconcile(ctx)
+			if err != nil {
 				c.Log.Error("reconcile", "err", err.Error())
+			}
+			if slices.ContainsFunc(ds, func(d Decision) bool { return d.Released }) {
+				quickUntil = time.Now().Add(5 * interval)
 			}
 		} else if !leaderHeldElsewhere(err) {
 			c.Log.Warn("leader election", "err", err.Error())
 		}
-		if !Sleep(ctx, interval) {
+		wait := interval
+		if time.Now().Before(quickUntil) {
+			wait = interval / 10
+		}
+		if !Sleep(ctx, wait) {
 			rctx, cancel := context.WithTimeout(context.Background(), interval)
 			defer cancel()
 			_ = leader.Release(rctx)

@@ -83,9 +83,12 @@ func (w *world) podExists(t *testing.T) bool {
 	return err == nil
 }
 
-func (w *world) events(t *testing.T) []string {
+func (w *world) events(t *testing.T) []string { return eventReasons(t, w.cs) }
+
+// eventReasons lists the reasons of the Events recorded in ns, in order.
+func eventReasons(t *testing.T, cs *fake.Clientset) []string {
 	t.Helper()
-	list, err := w.cs.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
+	list, err := cs.CoreV1().Events(ns).List(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

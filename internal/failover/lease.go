@@ -49,7 +49,14 @@ type Lease struct {
 	observedVersion string
 	observedAt      time.Time
 	lastRenew       time.Time // last successful acquire or renew by us
+	tookOverFrom    string    // the holder whose expired Lease we acquired
 }
+
+// TookOverFrom is the other node whose Lease had expired when this one
+// acquired it ("" when it was free, released or already ours): that node
+// stopped renewing without releasing, so it may have left the target's
+// pool imported (it crashed).
+func (l *Lease) TookOverFrom() string { return l.tookOverFrom }
 
 func (l *Lease) now() time.Time {
 	if l.Now != nil {
@@ -101,6 +108,9 @@ func (l *Lease) TryAcquire(ctx context.Context) error {
 	updated, err := l.Client.Update(ctx, next, metav1.UpdateOptions{})
 	if err != nil {
 		return err
+	}
+	if holder != l.Identity {
+		l.tookOverFrom = holder
 	}
 	l.observedVersion, l.observedAt, l.lastRenew = updated.ResourceVersion, now, now
 	return nil
@@ -183,17 +193,33 @@ var ErrLost = errors.New("lease lost: could not renew before the deadline")
 // renew deadline passes without a successful renewal (ErrLost), which the
 // caller turns into "stop serving". Transient API errors are retried until
 // then.
-func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool) error {
+//
+// Past the deadline, serveOn (may be nil) is asked whether serving on is
+// safe without the Lease: true when this node is Primary with its DRBD
+// peer connected, since DRBD itself then refuses to promote the peer
+// (docs/failover.md). While it says so, Hold goes on trying to renew
+// instead of giving up: an API server outage (an upgrade, an etcd
+// election) then stops no target. Another holder (HeldError) always ends
+// the hold: that node took the Lease and will take over once this one
+// stops.
+func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool, serveOn func() bool) error {
 	for {
 		if !sleep(ctx, l.RenewInterval()) {
 			return nil
 		}
+		if l.lastRenew.IsZero() {
+			return fmt.Errorf("%w: not acquired", ErrLost)
+		}
 		// A renewal that hangs (packets to the API server dropped, not
 		// refused) must not outlive the renew deadline: past it the holder
-		// has to be stopping, whatever the request would have said.
+		// has to be stopping, whatever the request would have said, unless
+		// serveOn holds.
 		left := l.RenewDeadline() - l.now().Sub(l.lastRenew)
-		if l.lastRenew.IsZero() || left <= 0 {
-			return fmt.Errorf("%w: no renewal within %s", ErrLost, l.RenewDeadline())
+		if left <= 0 {
+			if serveOn == nil || !serveOn() {
+				return fmt.Errorf("%w: no renewal within %s", ErrLost, l.RenewDeadline())
+			}
+			left = l.RenewInterval()
 		}
 		actx, cancel := context.WithTimeout(ctx, left)
 		err := l.TryAcquire(actx)
@@ -205,7 +231,7 @@ func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Durat
 			// Someone else holds it: they saw ours expire. Stop at once.
 			l.lastRenew = time.Time{}
 			return fmt.Errorf("%w: %w", ErrLost, err)
-		case !l.Held():
+		case !l.Held() && (serveOn == nil || !serveOn()):
 			return fmt.Errorf("%w: %w", ErrLost, err)
 		}
 	}

@@ -96,7 +96,7 @@ func TestHoldStopsBeforeThePeerMayTakeOver(t *testing.T) {
 	}
 	store.SetDown(true)
 	var slept time.Duration
-	err := a.Hold(ctx, func(_ context.Context, d time.Duration) bool { c.advance(d); slept += d; return true })
+	err := a.Hold(ctx, func(_ context.Context, d time.Duration) bool { c.advance(d); slept += d; return true }, nil)
 	if !errors.Is(err, ErrLost) {
 		t.Fatalf("Hold = %v, want ErrLost", err)
 	}
@@ -118,7 +118,7 @@ func TestHoldReturnsAtOnceWhenSomeoneElseHoldsIt(t *testing.T) {
 	if err := b.TryAcquire(ctx); err != nil {
 		t.Fatal(err)
 	}
-	err := a.Hold(ctx, func(context.Context, time.Duration) bool { return true })
+	err := a.Hold(ctx, func(context.Context, time.Duration) bool { return true }, nil)
 	if !errors.Is(err, ErrLost) || a.Held() {
 		t.Fatalf("Hold = %v, held=%v", err, a.Held())
 	}
@@ -131,7 +131,7 @@ func TestHoldEndsCleanlyOnCancel(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	if err := a.Hold(ctx, Sleep); err != nil {
+	if err := a.Hold(ctx, Sleep, nil); err != nil {
 		t.Fatalf("Hold after cancel = %v", err)
 	}
 }
@@ -157,7 +157,7 @@ func TestHoldGivesUpOnAHangingRenewal(t *testing.T) {
 	}
 	renewed := time.Now()
 	l.Client = hanging{l.Client}
-	if err := l.Hold(ctx, Sleep); !errors.Is(err, ErrLost) {
+	if err := l.Hold(ctx, Sleep, nil); !errors.Is(err, ErrLost) {
 		t.Fatalf("Hold = %v, want ErrLost", err)
 	}
 	if since := time.Since(renewed); since >= l.Duration {
@@ -213,5 +213,60 @@ func TestObserverTimesARenewalFromItsGETsReturn(t *testing.T) {
 	c.t = renewedAt.Add(a.Duration + 2*time.Second + time.Millisecond)
 	if err := b.TryAcquire(ctx); err != nil {
 		t.Fatalf("takeover a whole Lease after the GET returned: %v", err)
+	}
+}
+
+// TookOverFrom names the holder whose expired Lease was taken, and nobody
+// for a free or released one.
+func TestTookOverFrom(t *testing.T) {
+	_, c, a, b := pair(t)
+	ctx := context.Background()
+	if err := a.TryAcquire(ctx); err != nil || a.TookOverFrom() != "" {
+		t.Fatalf("first acquire: %v, took over from %q", err, a.TookOverFrom())
+	}
+	heldBy(t, b.TryAcquire(ctx), "s1")
+	c.advance(11 * time.Second)
+	if err := b.TryAcquire(ctx); err != nil || b.TookOverFrom() != "s1" {
+		t.Fatalf("acquire after expiry: %v, took over from %q", err, b.TookOverFrom())
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.TryAcquire(ctx); err != nil || a.TookOverFrom() != "" {
+		t.Fatalf("acquire after a release: %v, took over from %q", err, a.TookOverFrom())
+	}
+}
+
+// While serveOn says DRBD itself forbids the peer to promote (its link is
+// up), an API outage past the renew deadline does not end the hold; once
+// the API answers again the renewal goes on. When serveOn turns false
+// (the link is gone too), the hold ends: the holder stops.
+func TestHoldServesOnThroughAnAPIOutageWhileTheLinkIsUp(t *testing.T) {
+	store, c, a, _ := pair(t)
+	ctx := context.Background()
+	if err := a.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	store.SetDown(true)
+	linkUp, slept := true, time.Duration(0)
+	err := a.Hold(ctx, func(_ context.Context, d time.Duration) bool {
+		c.advance(d)
+		slept += d
+		switch {
+		case slept == 5*time.Minute:
+			store.SetDown(false) // the API is back after 5 minutes
+		case slept == 6*time.Minute:
+			if !a.Held() {
+				t.Errorf("no renewal once the API answered again")
+			}
+			store.SetDown(true)
+			linkUp = false
+		case slept > 7*time.Minute:
+			t.Fatal("the hold outlived both the API and the DRBD link")
+		}
+		return true
+	}, func() bool { return linkUp })
+	if !errors.Is(err, ErrLost) || slept < 6*time.Minute {
+		t.Fatalf("Hold = %v after %s, want ErrLost once the link went too", err, slept)
 	}
 }

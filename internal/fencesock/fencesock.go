@@ -1,8 +1,9 @@
 // Package fencesock carries DRBD's fence decisions from the handler program
 // to the node's DRBD agent. DRBD runs its handlers on the host, as root,
 // with no Kubernetes credentials; the agent has them (RBAC get/update on
-// the release's Leases). The handler asks over a unix socket in a hostPath
-// directory both see, one line per question, and exits with the answer.
+// the release's Leases). The handler asks over the unix socket of the
+// release that owns its resource, in a hostPath directory both see, one
+// line per question, and exits with the answer.
 package fencesock
 
 import (
@@ -10,15 +11,59 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// DefaultPath is the socket on the host (and in the agent's hostPath
-// mount at the same path).
-const DefaultPath = "/var/lib/kube-lustre/run/fence.sock"
+// Dir is the host directory of the fence sockets (the DRBD agents mount
+// it at the same path).
+const Dir = "/var/lib/kube-lustre/run"
+
+// DefaultPath is the one node-wide socket of versions before per-release
+// sockets: the handler falls back to it only for a resource whose
+// release has no socket of its own (an agent not upgraded yet, or the VM
+// suite's guest agent). No agent of this version listens there or
+// removes it: it may be another release's.
+const DefaultPath = Dir + "/fence.sock"
+
+// Socket is the fence socket of the release whose filesystem is fsname, in
+// dir. One per release: two releases' DRBD agents on one node each serve
+// (and, when stale, replace) only their own, and a handler reaches the
+// agent of the release that owns its resource.
+func Socket(dir, fsname string) string {
+	return filepath.Join(dir, "fence-"+fsname+".sock")
+}
+
+// FSNameOf is the filesystem a DRBD resource belongs to: kube-lustre names
+// every resource <fsname>-<target> (topology.Plan), and a target's short
+// name (mgs, mdt0, ost12) has no '-'. "" for a name of another form.
+func FSNameOf(resource string) string {
+	i := strings.LastIndexByte(resource, '-')
+	if i <= 0 || i == len(resource)-1 {
+		return ""
+	}
+	return resource[:i]
+}
+
+// SocketFor is the socket in dir a handler asks about resource: that of
+// the release owning it (Socket), or the node-wide socket of earlier
+// versions (DefaultPath, in dir) when the release has none there. Another
+// release's agent answering there refuses a resource it does not own (a
+// failed fence), so the fallback never decides for the wrong release.
+func SocketFor(dir, resource string) string {
+	if fsname := FSNameOf(resource); fsname != "" {
+		p := Socket(dir, fsname)
+		if _, err := os.Lstat(p); !errors.Is(err, fs.ErrNotExist) {
+			return p
+		}
+	}
+	return filepath.Join(dir, filepath.Base(DefaultPath))
+}
 
 // Operations a handler may ask for.
 const (
@@ -80,6 +125,12 @@ func answer(ctx context.Context, conn net.Conn, f Decider) {
 		code = f.Unfence(qctx, resource)
 	}
 	fmt.Fprintf(conn, "%d\n", code)
+}
+
+// AskFor is Ask at the socket in dir that answers for resource
+// (SocketFor): what the handler program does.
+func AskFor(ctx context.Context, dir, op, resource string) (int, error) {
+	return Ask(ctx, SocketFor(dir, resource), op, resource)
 }
 
 // Ask is the handler side: the exit code for op on resource, or

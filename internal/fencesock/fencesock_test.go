@@ -64,3 +64,37 @@ func TestAskAndServe(t *testing.T) {
 		t.Fatalf("bad name: %d %v", got, err)
 	}
 }
+
+// Each release has its own socket, found from the resource name
+// (<fsname>-<target>, an fsname may contain '-'); a resource whose release
+// has no socket, or a name of another form, is asked at the node-wide
+// socket of earlier versions.
+func TestSocketFor(t *testing.T) {
+	for res, want := range map[string]string{"lfs1-mdt0": "lfs1", "my-fs-ost12": "my-fs", "r0": "", "-mgs": "", "lfs1-": ""} {
+		if got := FSNameOf(res); got != want {
+			t.Errorf("FSNameOf(%q) = %q, want %q", res, got, want)
+		}
+	}
+	dir := t.TempDir()
+	legacy := filepath.Join(dir, filepath.Base(DefaultPath))
+	for _, fsname := range []string{"lfsa", "my-fs"} {
+		l, err := net.Listen("unix", Socket(dir, fsname))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+	}
+	for res, want := range map[string]string{
+		"lfsa-mdt0":    Socket(dir, "lfsa"),
+		"my-fs-ost12":  Socket(dir, "my-fs"),
+		"lfsb-mdt0":    legacy,
+		"r0":           legacy,
+		"fence-mdt0":   legacy,
+		"lfsa-ost0":    Socket(dir, "lfsa"),
+		"my-fs-x-ost0": legacy,
+	} {
+		if got := SocketFor(dir, res); got != want {
+			t.Errorf("SocketFor(%q) = %s, want %s", res, got, want)
+		}
+	}
+}

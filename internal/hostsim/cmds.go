@@ -85,6 +85,9 @@ func (h *hostState) loadModule(m string) (string, bool) {
 			return msg, false
 		}
 	}
+	if m == "zfs" && !h.Modules[m] {
+		h.zfsParamDefaults()
+	}
 	h.Modules[m] = true
 	if m == "ptlrpc" && !h.LNetUp {
 		h.lnetDefaults()

@@ -449,6 +449,15 @@ func cmdDrbdadm(st *state, h *hostState, c host.Cmd) host.Result {
 		return res
 	}
 	r := h.DRBD[name]
+	if st.DRBDVersion == DRBD84 && r != nil && r.Minor != local.Minor {
+		switch sub {
+		case "role", "cstate", "dstate", "primary", "secondary", "outdate":
+			// drbd-utils drive 8.4 through drbdsetup-84 MINOR, the minor
+			// the resource file gives now: a resource running under the
+			// minor of an earlier file is not found there.
+			r = h.drbdByMinor(local.Minor)
+		}
+	}
 	switch sub {
 	case "create-md":
 		return st.drbdCreateMD(h, name, local, force, c.Stdin)
@@ -507,6 +516,14 @@ func cmdDrbdadm(st *state, h *hostState, c host.Cmd) host.Result {
 		}
 		if m := h.meta(r); m.Disk == "UpToDate" {
 			m.Disk = "Outdated"
+		}
+		return ok("")
+	case "resume-io":
+		// What a fence-peer handler's success does: a Primary frozen by
+		// a failed fence writes on without its peer.
+		if r.Frozen {
+			r.Frozen = false
+			st.event(h, name, "io-resumed")
 		}
 		return ok("")
 	case "disconnect":
@@ -699,9 +716,19 @@ func (st *state) drbdShow(h *hostState, name string, r *drbdRun, what string) st
 	}
 	if v84 {
 		// As seen on 8.4 kernels (host-facts.md): the /proc/drbd style line.
-		return fmt.Sprintf("%2d: cs:%s ro:%s/%s ds:%s/%s C r-----\n", r.Minor, cs, role, peerRole, ds, pds)
+		// The first I/O flag: r running, s suspended (fencing froze it;
+		// from DRBD's documentation of /proc/drbd, not seen here yet).
+		io := "r"
+		if r.Frozen {
+			io = "s"
+		}
+		return fmt.Sprintf("%2d: cs:%s ro:%s/%s ds:%s/%s C %s-----\n", r.Minor, cs, role, peerRole, ds, pds, io)
 	}
-	lines := []string{fmt.Sprintf("%s role:%s", name, role), "  disk:" + ds}
+	first := fmt.Sprintf("%s role:%s", name, role)
+	if r.Frozen {
+		first += " suspended:fencing"
+	}
+	lines := []string{first, "  disk:" + ds}
 	switch {
 	case !r.Connected:
 		lines = append(lines, fmt.Sprintf("  %s connection:%s", r.Peer, cs))
@@ -728,4 +755,14 @@ func (st *state) procDRBD(h *hostState) string {
 		lines = append(lines, fmt.Sprintf("%2d: cs:%s ro:%s/%s ds:%s/%s C r-----", r.Minor, cs, role, peerRole, ds, pds))
 	}
 	return joinLines(lines)
+}
+
+// drbdByMinor returns the running resource with that minor, nil if none.
+func (h *hostState) drbdByMinor(minor int) *drbdRun {
+	for _, name := range sortedKeys(h.DRBD) {
+		if r := h.DRBD[name]; r.Minor == minor {
+			return r
+		}
+	}
+	return nil
 }

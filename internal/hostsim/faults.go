@@ -1,6 +1,10 @@
 package hostsim
 
-import "github.com/kube-lustre/kube-lustre/internal/host"
+import (
+	"time"
+
+	"github.com/kube-lustre/kube-lustre/internal/host"
+)
 
 // When says whether CrashAt crashes the host before the matched command
 // runs or right after it took effect.
@@ -36,6 +40,13 @@ func (w *World) FailAlways(hostName string, m Match, res host.Result) error {
 // Hang makes the next matching command block until its context is done.
 func (w *World) Hang(hostName string, m Match) error {
 	return w.addFault(&fault{Host: hostName, Match: m, Kind: faultHang})
+}
+
+// Delay makes the next matching command on hostName wait d (real time,
+// not scaled), then run: a host that is slow to come up, such as an MGS
+// whose first mount starts after the OSTs'. m.Skip is not honoured.
+func (w *World) Delay(hostName string, m Match, d time.Duration) error {
+	return w.addFault(&fault{Host: hostName, Match: m, Kind: faultDelay, Delay: int64(d)})
 }
 
 // CrashAt crashes hostName at the next matching command, before it runs or

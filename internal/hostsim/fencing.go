@@ -27,28 +27,31 @@ var helpers = struct {
 	m map[string]Handler
 }{m: map[string]Handler{}}
 
-// SetHandlerSocket makes the host's handler programs ask the unix socket at
-// path (relative to the world's directory, which every process sharing the
-// world may see at a different place), as the real program (images/drbd fence-peer, unfence) asks its
-// node's agent: the way processes other than the one serving the socket
-// (a target pod's promote, a test's CutLink) reach the decision. A
-// registered Go function takes precedence. An empty path removes it.
-func (w *World) SetHandlerSocket(hostName, path string) error {
+// SetHandlerSockets makes the host's handler programs ask the unix sockets
+// in dir (relative to the world's directory, which every process sharing
+// the world may see at a different place), as the real program
+// (images/drbd fence-peer, unfence) asks its node's agents: the socket of
+// the release that owns the resource (fencesock.SocketFor), so the agents
+// of two releases on one host each answer for their own. It is how
+// processes other than the one serving a socket (a target pod's promote,
+// a test's CutLink) reach the decision. A registered Go function takes
+// precedence. An empty dir removes it.
+func (w *World) SetHandlerSockets(hostName, dir string) error {
 	return w.update(func(st *state) error {
 		h, err := st.hostOf(hostName)
 		if err != nil {
 			return err
 		}
-		h.HandlerSocket = path
+		h.HandlerSockets = dir
 		return nil
 	})
 }
 
 // askSocket is the handler program: its subcommand is the command's last
 // word (".../drbd fence-peer"); no answer is exit 1, a failed fence.
-func askSocket(path, command, resource string) int {
+func askSocket(dir, command, resource string) int {
 	f := strings.Fields(command)
-	code, _ := fencesock.Ask(context.Background(), path, f[len(f)-1], resource)
+	code, _ := fencesock.AskFor(context.Background(), dir, f[len(f)-1], resource)
 	return code
 }
 
@@ -98,8 +101,8 @@ func (st *state) runHelper(h *hostState, name, which string) (code int, ran bool
 	code = 127
 	if fn := lookupHelper(st.dir, command); fn != nil {
 		code = fn(h.Name, name, env)
-	} else if h.HandlerSocket != "" {
-		code = askSocket(filepath.Join(st.dir, h.HandlerSocket), command, name)
+	} else if h.HandlerSockets != "" {
+		code = askSocket(filepath.Join(st.dir, h.HandlerSockets), command, name)
 	}
 	h.kernelLog("drbd %s: helper command: /sbin/drbdadm %s minor-%d exit code %d (0x%x)", name, which, local.Minor, code, code<<8)
 	st.events = append(st.events, LogEntry{Host: h.Name, Argv: append(strings.Fields(command), name), Exit: code, Event: "helper " + which})

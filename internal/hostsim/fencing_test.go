@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -339,7 +340,10 @@ func TestHandlerSocket(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := stonithPair(t)
-			path := filepath.Join(w.dir, "s1-fence.sock")
+			// r0 names no release, so the handler asks the node-wide
+			// socket in the directory (fencesock.SocketFor).
+			path := fencesock.SocketFor(filepath.Join(w.dir, "s1-run"), "r0")
+			must(t, os.MkdirAll(filepath.Dir(path), 0o700))
 			d := &decider{code: tc.code}
 			if tc.serve {
 				l, err := net.Listen("unix", path)
@@ -350,7 +354,7 @@ func TestHandlerSocket(t *testing.T) {
 				defer cancel()
 				go func() { _ = fencesock.Serve(ctx, l, d) }()
 			}
-			must(t, w.SetHandlerSocket("s1", "s1-fence.sock"))
+			must(t, w.SetHandlerSockets("s1", "s1-run"))
 			must(t, w.CutLink("s1", "s2"))
 			if blocked, err := blockedOnFrozen(w, "s1", cmd("zfs", "set", "lustre:note=x", "p0/t")); tc.frozen != blocked {
 				t.Fatalf("write after the cut: %v, want frozen=%v", err, tc.frozen)
@@ -367,7 +371,7 @@ func TestHandlerSocket(t *testing.T) {
 			}
 			must(t, w.Crash("s1"))
 			if err := w.view(func(st *state) error {
-				if s := st.Hosts["s1"].HandlerSocket; s != "" {
+				if s := st.Hosts["s1"].HandlerSockets; s != "" {
 					return fmt.Errorf("socket %q survived the crash", s)
 				}
 				return nil

@@ -60,6 +60,37 @@ type limits struct {
 	BHard uint64 `json:"bhard,omitempty"`
 	ISoft uint64 `json:"isoft,omitempty"`
 	IHard uint64 `json:"ihard,omitempty"`
+	// Full is set when an OST refused a write of the project for lack of
+	// quota while its writer waited for the answer (cmdDd's model);
+	// FullAt is the project's usage (KiB) then. While Full holds and the
+	// usage has not dropped below FullAt, every write call of the project
+	// fails with EDQUOT at once. lfs setquota clears it.
+	Full   bool   `json:"full,omitempty"`
+	FullAt uint64 `json:"fullAt,omitempty"`
+}
+
+// full reports whether writes of project id fail at once (limits.Full),
+// and forgets the mark once the usage dropped (files removed, truncated
+// or moved to another project): every write asks before it adds usage.
+func (d *lustreDisk) full(id uint32) bool {
+	l := d.Limits[id]
+	if l == nil || !l.Full {
+		return false
+	}
+	if used, _ := d.usage(id); used < l.FullAt {
+		l.Full, l.FullAt = false, 0
+		return false
+	}
+	return true
+}
+
+// markFull records that an OST refused a write of project id that its
+// writer waited for.
+func (d *lustreDisk) markFull(id uint32) {
+	if l := d.Limits[id]; l != nil {
+		l.Full = true
+		l.FullAt, _ = d.usage(id)
+	}
 }
 
 type param struct {
@@ -98,13 +129,18 @@ func (d *lustreDisk) node(p string) *lnode {
 	return d.Nodes[p]
 }
 
-// Space accounting, close to what ldiskfs and ZFS report: a directory
-// takes one 4 KiB block, a file its size rounded up to 4 KiB blocks.
-const blockSize = 4096
+// Space accounting, close to what Lustre on ZFS reports: a directory
+// accounts 33 KiB (an empty directory's usage in `lfs quota -p` on
+// Lustre 2.17, shared/reference/lustre-facts.md "Project quotas"), a
+// file its size rounded up to 4 KiB blocks.
+const (
+	blockSize = 4096
+	dirKiB    = 33
+)
 
 func (n *lnode) kib() uint64 {
 	if n.Dir {
-		return blockSize / 1024
+		return dirKiB
 	}
 	return uint64((n.Size+blockSize-1)/blockSize) * (blockSize / 1024)
 }
@@ -413,7 +449,8 @@ func (st *state) writeFile(h *hostState, l loc, data []byte) string {
 
 // grow sets a Lustre file to size bytes, as far as the project's block
 // limit allows when it is enforced, and returns the size reached. Data
-// needs an OST.
+// needs an OST. tee, which writes the driver's small files, uses it and
+// is refused at once; dd models the client's write-back (cmdDd).
 func (st *state) grow(l loc, n *lnode, size int64) (int64, string) {
 	n.Size, n.Data = 0, nil
 	if size == 0 {
@@ -427,6 +464,9 @@ func (st *state) grow(l loc, n *lnode, size int64) (int64, string) {
 	if n.Proj == 0 || !l.lustre.enforce.blocks || lim.BHard == 0 {
 		n.Size = size
 		return size, ""
+	}
+	if d.full(n.Proj) {
+		return 0, eDQUOT
 	}
 	used, _ := d.usage(n.Proj)
 	room := int64(0)

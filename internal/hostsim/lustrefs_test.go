@@ -116,7 +116,7 @@ func TestLustreNamespace(t *testing.T) {
 }
 
 // TestLustreProjectQuota: lfs project, setquota and quota as lfs.c and
-// lfs_project.c print them, and dd stopped at the hard block limit.
+// lfs_project.c print them; quota overrun is TestProjectQuotaOverrun's.
 func TestLustreProjectQuota(t *testing.T) {
 	runLustreCases(t, []lcase{
 		{name: "project -d", setup: [][]string{mkVol, projVol}, cmd: []string{"lfs", "project", "-d", "/mnt/lfs1/csi/vol"}, stdout: " 1001 P /mnt/lfs1/csi/vol\n", exactOut: true},
@@ -131,9 +131,9 @@ func TestLustreProjectQuota(t *testing.T) {
 		{name: "project -C with -s", setup: [][]string{mkVol}, cmd: []string{"lfs", "project", "-C", "-s", "/mnt/lfs1/csi/vol"}, exit: 22},
 		{name: "quota with no usage", cmd: quotaVol, stdout: quotaTitle + "      /mnt/lfs1       0       0       0       -       0       0       0       -\n", exactOut: true},
 		{name: "quota of a volume", setup: [][]string{mkVol, projVol, limitVol, dd("/mnt/lfs1/csi/vol/f", "1K", "10")},
-			cmd: quotaVol, stdout: quotaTitle + "      /mnt/lfs1      16       0    1024       -       2       0       0       -\n", exactOut: true},
+			cmd: quotaVol, stdout: quotaTitle + "      /mnt/lfs1      45       0    1024       -       2       0       0       -\n", exactOut: true},
 		{name: "quota with a long path wraps", setup: [][]string{mkVol, projVol},
-			cmd: []string{"lfs", "quota", "-p", "1001", "/mnt/lfs1/csi/vol"}, stdout: quotaTitle + "/mnt/lfs1/csi/vol\n                      4       0       0       -       1       0       0       -\n", exactOut: true},
+			cmd: []string{"lfs", "quota", "-p", "1001", "/mnt/lfs1/csi/vol"}, stdout: quotaTitle + "/mnt/lfs1/csi/vol\n                     33       0       0       -       1       0       0       -\n", exactOut: true},
 		{name: "quota outside Lustre", cmd: []string{"lfs", "quota", "-p", "1001", "/tmp"}, exit: 19, stderr: "lfs quota: '/tmp' not on a mounted Lustre filesystem"},
 		{name: "setquota keeps limits it is not given", setup: [][]string{{"lfs", "setquota", "-p", "1001", "-I", "100", "/mnt/lfs1"}, {"lfs", "setquota", "-p", "1001", "-B", "2G", "/mnt/lfs1"}},
 			cmd: quotaVol, stdout: "      /mnt/lfs1       0       0 2097152       -       0       0     100       -\n"},
@@ -143,12 +143,10 @@ func TestLustreProjectQuota(t *testing.T) {
 		{name: "setquota bad limit", cmd: []string{"lfs", "setquota", "-p", "1001", "-B", "10Q", "/mnt/lfs1"}, exit: 22, stderr: "invalid limit '10Q'"},
 		{name: "setquota no limit", cmd: []string{"lfs", "setquota", "-p", "1001", "/mnt/lfs1"}, exit: 22, stderr: "at least one limit"},
 		{name: "setquota outside Lustre", cmd: []string{"lfs", "setquota", "-p", "1001", "-B", "1G", "/tmp"}, exit: 19, stderr: "not on a mounted Lustre filesystem"},
-		{name: "dd within the limit", setup: [][]string{mkVol, projVol, limitVol}, cmd: dd("/mnt/lfs1/csi/vol/f", "1K", "1000"), stderr: "1024000 bytes copied"},
-		{name: "dd past the hard limit", setup: [][]string{mkVol, projVol, limitVol}, cmd: dd("/mnt/lfs1/csi/vol/f", "1M", "2"), exit: 1,
-			stderr: "dd: error writing '/mnt/lfs1/csi/vol/f': Disk quota exceeded\n1+0 records in\n0+1 records out\n1044480 bytes copied\n"},
-		{name: "usage at the limit is starred", setup: [][]string{mkVol, projVol, limitVol}, extra: func(t *testing.T, w *World) {
-			_, _ = run(w, "c1", cmd(dd("/mnt/lfs1/csi/vol/f", "1M", "2")...))
-		}, cmd: quotaVol, stdout: "    1024*      0    1024"},
+		{name: "dd within the limit", setup: [][]string{mkVol, projVol, limitVol, dd("/mnt/lfs1/csi/vol/f", "1K", "900")},
+			cmd: quotaVol, stdout: "      /mnt/lfs1     933       0    1024"},
+		{name: "usage over the limit is starred", setup: [][]string{mkVol, projVol, dd("/mnt/lfs1/csi/vol/f", "1M", "2"), limitVol},
+			cmd: quotaVol, stdout: "    2081*      0    1024"},
 		{name: "not enforced unless enabled", noQuota: true, setup: [][]string{mkVol, projVol, limitVol}, cmd: dd("/mnt/lfs1/csi/vol/f", "1M", "2"), stderr: "2097152 bytes copied"},
 		{name: "root is exempt without root_prj_enable", noQuota: true, setup: [][]string{mkVol, projVol, limitVol}, extra: func(t *testing.T, w *World) {
 			steps(t, w, "mds1", []string{"lctl", "set_param", "-P", "osd-*.lfs1-*.quota_slave.enabled=p"})
@@ -167,6 +165,83 @@ func TestLustreProjectQuota(t *testing.T) {
 	})
 }
 
+// TestProjectQuotaOverrun pins what Lustre 2.17 did past a project's hard
+// block limit (shared/reference/lustre-facts.md "Project quotas",
+// ci/vm/HOSTSIM-CORRECTIONS.md L-quota; the model is cmdDd's): buffered
+// writes succeed and the data is dropped unless fsync reports EIO; the
+// write call fails with EDQUOT with O_DIRECT and once the project is known
+// to be full.
+func TestProjectQuotaOverrun(t *testing.T) {
+	const f = "/mnt/lfs1/csi/vol/f"
+	vol := [][]string{mkVol, projVol, limitVol} // 1024 KiB, 33 KiB used
+	vol8M := [][]string{mkVol, projVol, {"lfs", "setquota", "-p", "1001", "-B", "8M", "/mnt/lfs1"}}
+	fsync := func(argv []string) []string { return append(argv, "conv=fsync") }
+	direct := func(argv []string) []string { return append(argv, "oflag=direct") }
+	usage := func(kib string) string { return "      /mnt/lfs1 " + kib }
+	// fails runs a command that must fail, as a setup step.
+	fails := func(argv ...[]string) func(t *testing.T, w *World) {
+		return func(t *testing.T, w *World) {
+			for _, a := range argv {
+				if _, err := run(w, "c1", cmd(a...)); err == nil {
+					t.Fatalf("%v succeeded", a)
+				}
+			}
+		}
+	}
+	overrun := "dd: error writing '" + f + "': Disk quota exceeded\n1+0 records in\n0+0 records out\n0 bytes copied\n"
+	runLustreCases(t, []lcase{
+		// Fact: a buffered 2 MiB write into a 1024 KiB project: dd and sync
+		// succeed, the usage stays 33 KiB.
+		{name: "buffered write past the limit succeeds", setup: vol, cmd: dd(f, "1M", "2"),
+			stderr: "2+0 records in\n2+0 records out\n2097152 bytes copied\n", exactOut: true},
+		{name: "and sync succeeds", setup: append(vol, dd(f, "1M", "2")), cmd: []string{"sync"}},
+		{name: "and its data was dropped", setup: append(vol, dd(f, "1M", "2"), []string{"sync"}), cmd: quotaVol, stdout: usage("     33       0    1024")},
+		{name: "one 2 MiB record alike", setup: append(vol, dd(f, "2M", "1")), cmd: quotaVol, stdout: usage("     33       0    1024")},
+		// Fact: with conv=fsync, `dd: fsync failed for '...': Input/output error`.
+		{name: "fsync reports EIO", setup: vol, cmd: fsync(dd(f, "1M", "2")), exit: 1,
+			stderr: "dd: fsync failed for '" + f + "': Input/output error\n2+0 records in\n2+0 records out\n2097152 bytes copied\n"},
+		{name: "fsync after a buffered overrun still reports EIO", setup: append(vol, dd(f, "1M", "2")), cmd: fsync(dd(f, "1M", "2")), exit: 1,
+			stderr: "dd: fsync failed for '" + f + "': Input/output error"},
+		{name: "nothing accounted after the EIO", setup: vol, extra: fails(fsync(dd(f, "1M", "2"))), cmd: quotaVol, stdout: usage("     33       0    1024")},
+		// Fact: after that, and with O_DIRECT: EDQUOT, 0+0 records out.
+		{name: "after the EIO a write fails with EDQUOT", setup: vol, extra: fails(fsync(dd(f, "1M", "2"))), cmd: dd(f, "1M", "2"), exit: 1, stderr: overrun},
+		{name: "also in another file", setup: vol, extra: fails(fsync(dd(f, "1M", "2"))), cmd: dd("/mnt/lfs1/csi/vol/g", "4K", "1"), exit: 1,
+			stderr: "dd: error writing '/mnt/lfs1/csi/vol/g': Disk quota exceeded\n1+0 records in\n0+0 records out\n"},
+		{name: "and from another client", setup: vol, extra: fails(fsync(dd(f, "1M", "2"))), host: "c2", cmd: dd(f, "4K", "1"), exit: 1, stderr: "Disk quota exceeded"},
+		{name: "and with tee", setup: vol, extra: func(t *testing.T, w *World) {
+			fails(fsync(dd(f, "1M", "2")))(t, w)
+			if _, err := run(w, "c1", host.Cmd{Name: "tee", Args: []string{"/mnt/lfs1/csi/vol/t"}, Stdin: []byte("x\n")}); err == nil {
+				t.Fatal("tee into a full project succeeded")
+			}
+		}, cmd: quotaVol, stdout: usage("     33       0    1024")},
+		{name: "O_DIRECT past the limit fails with EDQUOT", setup: vol, cmd: direct(dd(f, "1M", "2")), exit: 1, stderr: overrun},
+		{name: "O_DIRECT keeps the records that fit", setup: vol, cmd: direct(dd(f, "256K", "4")), exit: 1,
+			stderr: "dd: error writing '" + f + "': Disk quota exceeded\n4+0 records in\n3+0 records out\n786432 bytes copied\n"},
+		{name: "O_DIRECT within the limit", setup: vol, cmd: direct(dd(f, "256K", "3"))},
+		// Fact: an 8192 KiB limit and a 16 MiB write: 8+0 records out, then
+		// EDQUOT. The first 4 MiB RPC was taken, the second refused.
+		{name: "8 MiB limit, 16 MiB write", setup: vol8M, cmd: dd(f, "1M", "16"), exit: 1,
+			stderr: "dd: error writing '" + f + "': Disk quota exceeded\n9+0 records in\n8+0 records out\n8388608 bytes copied\n"},
+		{name: "with conv=fsync alike: dd does not fsync after a write error", setup: vol8M, cmd: fsync(dd(f, "1M", "16")), exit: 1,
+			stderr: "dd: error writing '" + f + "': Disk quota exceeded\n9+0 records in\n8+0 records out\n8388608 bytes copied\n"},
+		{name: "the first RPC is accounted", setup: vol8M, extra: fails(dd(f, "1M", "16")), cmd: quotaVol, stdout: usage("   4129       0    8192")},
+		{name: "a record that completes a refused RPC is taken", setup: vol8M, cmd: dd(f, "8M", "1"), stderr: "1+0 records in\n1+0 records out\n"},
+		{name: "and makes the project full", setup: append(vol8M, dd(f, "8M", "1")), cmd: dd("/mnt/lfs1/csi/vol/g", "4K", "1"), exit: 1, stderr: "Disk quota exceeded"},
+		// What clears the full mark.
+		{name: "raising the limit", setup: vol, extra: func(t *testing.T, w *World) {
+			fails(fsync(dd(f, "1M", "2")))(t, w)
+			steps(t, w, "c1", []string{"lfs", "setquota", "-p", "1001", "-B", "4M", "/mnt/lfs1"})
+		}, cmd: fsync(dd(f, "1M", "2"))},
+		{name: "freeing space", setup: vol8M, extra: func(t *testing.T, w *World) {
+			fails(dd(f, "1M", "16"))(t, w)
+			steps(t, w, "c1", []string{"rm", "-f", f})
+		}, cmd: fsync(dd(f, "1M", "7"))},
+		{name: "a truncated empty file frees nothing", setup: vol, extra: fails(fsync(dd(f, "1M", "2"))), cmd: dd(f, "4K", "1"), exit: 1, stderr: "Disk quota exceeded"},
+		{name: "buffered within the limit with fsync", setup: vol, cmd: fsync(dd(f, "1K", "900"))},
+		{name: "dd options not simulated", cmd: []string{"dd", "if=/dev/zero", "of=/mnt/lfs1/f", "bs=1", "count=1", "conv=notrunc"}, exit: 1, stderr: "[conv=fsync] [oflag=direct]"},
+	})
+}
+
 // TestBindMounts: mount --bind of a Lustre directory shows the filesystem
 // in /proc/mounts and the subdirectory in /proc/self/mountinfo; writes
 // through it are the volume's; read-only and unmount behave as in Linux.
@@ -177,7 +252,7 @@ func TestBindMounts(t *testing.T) {
 		{name: "proc mounts", setup: bound, cmd: []string{"cat", "/proc/mounts"}, stdout: "10.9.0.1@tcp:/lfs1 /var/lib/kubelet/pods/p1/volumes/v lustre rw,flock,lazystatfs 0 0\n"},
 		{name: "mountinfo names the subdirectory", setup: bound, cmd: []string{"cat", "/proc/self/mountinfo"}, stdout: " /csi/vol /var/lib/kubelet/pods/p1/volumes/v rw,relatime - lustre 10.9.0.1@tcp:/lfs1 rw,flock,lazystatfs\n"},
 		{name: "writes land in the volume", setup: append(bound, dd("/var/lib/kubelet/pods/p1/volumes/v/f", "4K", "1")), host: "c2", cmd: []string{"test", "-f", "/mnt/lfs1/csi/vol/f"}},
-		{name: "quota applies through the bind mount", setup: bound, cmd: dd("/var/lib/kubelet/pods/p1/volumes/v/f", "1M", "2"), exit: 1, stderr: "Disk quota exceeded"},
+		{name: "quota applies through the bind mount", setup: bound, cmd: append(dd("/var/lib/kubelet/pods/p1/volumes/v/f", "1M", "2"), "oflag=direct"), exit: 1, stderr: "Disk quota exceeded"},
 		{name: "read-only remount", setup: ro, cmd: dd("/var/lib/kubelet/pods/p1/volumes/v/f", "4K", "1"), exit: 1, stderr: "dd: failed to open '/var/lib/kubelet/pods/p1/volumes/v/f': Read-only file system"},
 		{name: "read-only shows in proc mounts", setup: ro, cmd: []string{"cat", "/proc/mounts"}, stdout: "/var/lib/kubelet/pods/p1/volumes/v lustre ro,flock,lazystatfs 0 0"},
 		{name: "mountpoint", setup: bound, cmd: []string{"mountpoint", "-q", "/var/lib/kubelet/pods/p1/volumes/v"}},

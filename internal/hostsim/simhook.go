@@ -17,12 +17,12 @@ func init() {
 			}
 			return w.Host(node), nil
 		},
-		SetHandlerSocket: func(dir, node, sock string) error {
+		SetHandlerSockets: func(dir, node, sockets string) error {
 			w, err := Open(dir)
 			if err != nil {
 				return err
 			}
-			return w.SetHandlerSocket(node, sock)
+			return w.SetHandlerSockets(node, sockets)
 		},
 	})
 }

@@ -3,6 +3,7 @@ package hostsim
 import (
 	"fmt"
 	"hash/fnv"
+	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
 )
@@ -87,11 +88,11 @@ type hostState struct {
 	Mounts   []mount             `json:"mounts"`
 	LNet     map[string]string   `json:"lnet"` // net (tcp0) -> interface; nil = unconfigured
 	LNetUp   bool                `json:"lnetUp"`
-	// HandlerSocket is where this host's DRBD handler program gets its
-	// answers (the node agent's fence socket, internal/fencesock), for
-	// handlers no process registered a Go function for. Processes die with
-	// the host, so a crash clears it.
-	HandlerSocket string `json:"handlerSocket,omitempty"`
+	// HandlerSockets is the directory where this host's DRBD handler
+	// program gets its answers (the node agents' fence sockets, one per
+	// release, internal/fencesock), for handlers no process registered a
+	// Go function for. Processes die with the host, so a crash clears it.
+	HandlerSockets string `json:"handlerSockets,omitempty"`
 	// MountSeq numbers mounts for /proc/self/mountinfo.
 	MountSeq int `json:"mountSeq,omitempty"`
 }
@@ -153,7 +154,7 @@ func (h *hostState) crash() {
 	h.Mounts = nil
 	h.LNet = map[string]string{}
 	h.LNetUp = false
-	h.HandlerSocket = ""
+	h.HandlerSockets = ""
 }
 
 func (h *hostState) kernelLog(format string, args ...any) {
@@ -293,6 +294,7 @@ type mount struct {
 const (
 	faultFail        = "fail"
 	faultHang        = "hang"
+	faultDelay       = "delay"
 	faultCrashBefore = "crash-before"
 	faultCrashAfter  = "crash-after"
 )
@@ -310,7 +312,19 @@ type fault struct {
 	Kind   string      `json:"kind"`
 	Result host.Result `json:"result"`
 	Always bool        `json:"always"`
+	Delay  int64       `json:"delay,omitempty"` // nanoseconds, faultDelay
 	Seen   int         `json:"seen"`
+}
+
+// delayFor returns the delay of the first pending delay fault matching
+// this command, without retiring it (takeFault does, once it waited).
+func (st *state) delayFor(hostName string, argv []string) time.Duration {
+	for _, f := range st.Faults {
+		if f.Kind == faultDelay && f.Host == hostName && hasPrefix(argv, f.Match.Args) {
+			return time.Duration(f.Delay)
+		}
+	}
+	return 0
 }
 
 // takeFault returns the fault that fires for this command, if any, and

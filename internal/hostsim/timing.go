@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,9 @@ const (
 	// mount.lustre of a new target whose MGS does not answer fails with
 	// ETIMEDOUT after about 62 s (lustre-facts.md).
 	mgsMountTimeout = 62 * time.Second
+	// umount of a server target (an MDT, lustre-facts.md): Lustre flushes
+	// and disconnects its clients first.
+	targetUmount = 10 * time.Second
 	// ZFS's default zfs_multihost_interval (ms) and
 	// zfs_multihost_import_intervals.
 	defaultMMPIntervalMS   = 1000
@@ -65,6 +69,23 @@ func (h *hostState) moduleParam(mod, name string, def int) int {
 	return v
 }
 
+// zfsParamDir is where the zfs module shows its parameters.
+const zfsParamDir = "/sys/module/zfs/parameters"
+
+// zfsParamDefaults is what loading the zfs module shows: the MMP
+// parameters at ZFS's defaults (they reset with every load, so at boot).
+func (h *hostState) zfsParamDefaults() {
+	for d := zfsParamDir; d != "/"; d = path.Dir(d) {
+		h.Dirs[d] = true
+	}
+	for name, v := range map[string]int{
+		"zfs_multihost_interval": defaultMMPIntervalMS, "zfs_multihost_import_intervals": defaultImportIntervals,
+		"zfs_multihost_fail_intervals": 10,
+	} {
+		h.Files[zfsParamDir+"/"+name] = []byte(strconv.Itoa(v) + "\n")
+	}
+}
+
 // mmpActivityCheck is how long `zpool import` of a multihost pool that
 // another host left active watches for that host's MMP writes: the import
 // intervals times the interval, plus one interval of slack (the VM suite
@@ -88,7 +109,13 @@ func (st *state) pause(h *hostState, c host.Cmd, waited bool) (time.Duration, st
 			return frozenPoll, frozenWhy + dev
 		}
 	}
-	if waited || t.wait == nil || st.TimeScale == 0 {
+	if waited {
+		return 0, ""
+	}
+	if d := st.delayFor(h.Name, c.Argv()); d > 0 {
+		return d, "delayed by a test (World.Delay)"
+	}
+	if t.wait == nil || st.TimeScale == 0 {
 		return 0, ""
 	}
 	d, why := t.wait(st, h, c)
@@ -162,6 +189,18 @@ func mountWait(st *state, h *hostState, c host.Cmd) (time.Duration, string) {
 		if exists && props["lustre:svname"] != "" && !st.mgsAnswers(h, props) {
 			return mgsMountTimeout, "mount of " + src + " waiting for its MGS"
 		}
+	}
+	return 0, ""
+}
+
+// umountWait: unmounting a server target takes time (10 s for an MDT
+// under emulation, lustre-facts.md); a busy mount fails at once.
+func umountWait(st *state, h *hostState, c host.Cmd) (time.Duration, string) {
+	if len(c.Args) != 1 {
+		return 0, ""
+	}
+	if i := h.mountAt(c.Args[0]); i >= 0 && h.Mounts[i].Svname != "" && !h.Mounts[i].Busy {
+		return targetUmount, "unmount of " + h.Mounts[i].Svname
 	}
 	return 0, ""
 }

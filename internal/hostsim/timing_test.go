@@ -68,11 +68,52 @@ func TestImportWaitsForTheMMPActivityCheck(t *testing.T) {
 		t.Fatalf("an interrupted import imported: %q", res.Stdout)
 	}
 	// A short MMP interval makes the check short: -f then imports.
-	steps(t, w, "s2", []string{"mkdir", "-p", "/sys/module/zfs/parameters"})
 	mustRun(t, w, "s2", host.Cmd{Name: "tee", Args: []string{"/sys/module/zfs/parameters/zfs_multihost_interval"}, Stdin: []byte("10\n")})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := w.Host("s2").Run(ctx, cmd(append([]string{"zpool", "import", "-f"}, importP[2:]...)...)); err != nil {
 		t.Fatalf("zpool import -f after a 210 ms activity check: %v", err)
+	}
+}
+
+// DRBD 8.4's tools find a resource through the minor its file gives now:
+// a Primary running under the minor of an earlier file is "not allocated"
+// to role and secondary, as on real 8.4 (drbdsetup-84 role MINOR).
+func TestDRBD84FindsResourcesThroughTheFilesMinor(t *testing.T) {
+	w := syncedPair(t, DRBD84)
+	moved := strings.ReplaceAll(testRes, "minor 0;", "minor 5;")
+	mustRun(t, w, "s1", host.Cmd{Name: "tee", Args: []string{"/etc/drbd.d/r0.res"}, Stdin: []byte(moved)})
+	for _, sub := range []string{"role", "secondary"} {
+		res, err := run(w, "s1", cmd("drbdadm", sub, "r0"))
+		checkResult(t, res, err, 10, "", "5: Failure: (127) Device minor not allocated", false)
+	}
+	mustRun(t, w, "s1", host.Cmd{Name: "tee", Args: []string{"/etc/drbd.d/r0.res"}, Stdin: []byte(testRes)})
+	if out := mustRun(t, w, "s1", cmd("drbdadm", "role", "r0")); out.Stdout != "Primary/Secondary\n" {
+		t.Fatalf("role under the running minor: %q", out.Stdout)
+	}
+}
+
+// World.Delay holds one command back (unscaled), then runs it; an
+// interrupted one did nothing and stays pending.
+func TestDelayFault(t *testing.T) {
+	w := stonithConfig(t)
+	lustreReady(t, w)
+	steps(t, w, "s1", mkfsMDT, []string{"mkdir", "-p", "/mnt/mdt0"})
+	mount := cmd("mount", "-t", "lustre", "p0/mdt0", "/mnt/mdt0")
+	must(t, w.Delay("s1", Match{Args: []string{"mount", "-t", "lustre", "p0/mdt0"}}, time.Hour))
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	_, err := w.Host("s1").Run(ctx, mount)
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("delayed mount: %v, want interrupted", err)
+	}
+	if m, _ := w.Mounted("s1"); len(m) != 0 {
+		t.Fatalf("an interrupted delayed mount mounted: %v", m)
+	}
+	must(t, w.ClearFaults())
+	must(t, w.Delay("s1", Match{Args: []string{"mount", "-t", "lustre", "p0/mdt0"}}, 10*time.Millisecond))
+	mustRun(t, w, "s1", mount)
+	if m, _ := w.Mounted("s1"); len(m) != 1 {
+		t.Fatalf("mounts after the delayed mount: %v", m)
 	}
 }

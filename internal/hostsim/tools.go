@@ -98,7 +98,7 @@ func init() {
 		"mkfs.lustre":   {run: cmdMkfsLustre, effect: always(writesStorage)},
 		"tunefs.lustre": {run: cmdTunefsLustre},
 		"mount":         {run: cmdMount, wait: mountWait},
-		"umount":        {run: cmdUmount, effect: always(writesStorage)},
+		"umount":        {run: cmdUmount, effect: always(writesStorage), wait: umountWait},
 		"mountpoint":    {run: cmdMountpoint},
 		"lnetctl":       {run: cmdLnetctl},
 		"lctl":          {run: cmdLctl},

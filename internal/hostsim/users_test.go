@@ -61,7 +61,7 @@ func TestUserQuotaWithoutRootEnforcement(t *testing.T) {
 	runLustreCases(t, []lcase{
 		{name: "user limited", noQuota: true, setup: [][]string{mkVol, projVol, limitVol},
 			extra: onMDS(upcallNone, []string{"lctl", "set_param", "-P", "osd-*.lfs1-*.quota_slave.enabled=p"}),
-			cmd:   as("1000", dd("/mnt/lfs1/csi/vol/f", "1M", "2")...), exit: 1, stderr: "Disk quota exceeded"},
+			cmd:   as("1000", append(dd("/mnt/lfs1/csi/vol/f", "1M", "2"), "oflag=direct")...), exit: 1, stderr: "Disk quota exceeded"},
 		{name: "root not limited", noQuota: true, setup: [][]string{mkVol, projVol, limitVol},
 			extra: onMDS(upcallNone, []string{"lctl", "set_param", "-P", "osd-*.lfs1-*.quota_slave.enabled=p"}),
 			cmd:   dd("/mnt/lfs1/csi/vol/f", "1M", "2")},

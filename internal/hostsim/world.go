@@ -559,6 +559,10 @@ func (s *simHost) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
 		// up on first use clears the mark (targetDisk).
 		st.unchanged = effectOf(c) == readsOnly
 		res = runCommand(st, h, c)
+	case f.Kind == faultDelay:
+		// Waited in the pause above: now it runs.
+		st.unchanged = false
+		res = runCommand(st, h, c)
 	case f.Kind == faultFail:
 		entry.Fault = "fail"
 		res = f.Result

@@ -132,8 +132,8 @@ func (l *Leases) Update(ctx context.Context, lease *coordinationv1.Lease, _ meta
 	return out, err
 }
 
-// Pods lists and deletes Pods in one namespace (the typed PodInterface's
-// signatures).
+// Pods lists, updates and deletes Pods in one namespace (the typed
+// PodInterface's signatures).
 type Pods struct {
 	c  *rest.RESTClient
 	ns string
@@ -152,6 +152,14 @@ func NewPods(cfg *rest.Config, ns string) (*Pods, error) {
 func (p *Pods) List(ctx context.Context, opts metav1.ListOptions) (*corev1.PodList, error) {
 	out := &corev1.PodList{}
 	err := p.c.Get().Namespace(p.ns).Resource("pods").Param("labelSelector", opts.LabelSelector).Do(ctx).Into(out)
+	return out, err
+}
+
+// Update replaces a pod (conditioned on its resourceVersion: a pod changed
+// meanwhile fails with Conflict).
+func (p *Pods) Update(ctx context.Context, pod *corev1.Pod, _ metav1.UpdateOptions) (*corev1.Pod, error) {
+	out := &corev1.Pod{}
+	err := p.c.Put().Namespace(p.ns).Resource("pods").Name(pod.Name).Body(pod).Do(ctx).Into(out)
 	return out, err
 }
 

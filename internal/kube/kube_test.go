@@ -119,7 +119,8 @@ func TestLeasesRequests(t *testing.T) {
 	}
 }
 
-// A force delete sends grace period 0 and the UID precondition in the body.
+// A force delete sends grace period 0 and the UID precondition in the body;
+// an update replaces the pod (with its resourceVersion) by name.
 func TestPodsAndEventsRequests(t *testing.T) {
 	var seen []string
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -131,6 +132,8 @@ func TestPodsAndEventsRequests(t *testing.T) {
 			_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"PodList","items":[{"metadata":{"name":"p0"}}]}`))
 		case "DELETE":
 			_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"Status","status":"Success"}`))
+		case "PUT":
+			_, _ = w.Write(b)
 		default:
 			_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"Event","metadata":{"name":"e"}}`))
 		}
@@ -156,7 +159,12 @@ func TestPodsAndEventsRequests(t *testing.T) {
 	if _, err := events.Create(ctx, &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: "e"}, Reason: "R"}, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if len(seen) != 3 || !strings.HasPrefix(seen[0], "GET /api/v1/namespaces/lustre/pods?labelSelector=a%3Db") ||
+	up := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "p0", ResourceVersion: "7"}, Spec: corev1.PodSpec{NodeSelector: map[string]string{"k": "s2"}}}
+	if got, err := pods.Update(ctx, up, metav1.UpdateOptions{}); err != nil || got.Spec.NodeSelector["k"] != "s2" {
+		t.Fatalf("update: %+v %v", got, err)
+	}
+	if len(seen) != 4 || !strings.HasPrefix(seen[3], "PUT /api/v1/namespaces/lustre/pods/p0? ") ||
+		!strings.Contains(seen[3], `"kind":"Pod"`) || !strings.Contains(seen[3], `"resourceVersion":"7"`) || !strings.Contains(seen[3], `"nodeSelector":{"k":"s2"}`) || !strings.HasPrefix(seen[0], "GET /api/v1/namespaces/lustre/pods?labelSelector=a%3Db") ||
 		!strings.HasPrefix(seen[1], "DELETE /api/v1/namespaces/lustre/pods/p0? ") ||
 		!strings.Contains(seen[1], `"gracePeriodSeconds":0`) || !strings.Contains(seen[1], `"uid":"u1"`) ||
 		!strings.HasPrefix(seen[2], "POST /api/v1/namespaces/lustre/events? ") || !strings.Contains(seen[2], `"kind":"Event"`) {

@@ -446,3 +446,35 @@ func TestNewOSTStartsOnceItsMGSServes(t *testing.T) {
 		t.Fatalf("mkfs.lustre ran %d times on c1", n)
 	}
 }
+
+// A takeover from a holder whose Lease expired (it crashed) imports with
+// -f at once: every import of a pool another host left active waits for
+// the MMP activity check, so a refused plain import first would wait twice
+// and outlast the start attempt on real hosts.
+func TestTakeoverFromACrashedHolderImportsOnce(t *testing.T) {
+	p := newPair(t, hostsim.DRBD84)
+	for i := range p.srv {
+		p.srv[i].Resource.Fence = true
+	}
+	// The fence decision (the Lease, in the pods): the peer is gone.
+	p.w.RegisterHandler(drbd.FencePeerHandler, func(string, string, map[string]string) int { return 7 })
+	p.mustBringUp()
+	must(t, p.w.Crash(hosts[0]))
+	s := p.srv[1]
+	s.TakeOver, s.PreviousHolderGone = true, true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := Start(ctx, p.host(1), s)
+	if err != nil || !rep.TookOver || !rep.Mounted {
+		t.Fatalf("takeover on %s: %+v %v", hosts[1], rep, err)
+	}
+	var imports []string
+	for _, e := range p.log() {
+		if c := strings.Join(e.Argv, " "); e.Host == hosts[1] && strings.HasPrefix(c, "zpool import") {
+			imports = append(imports, c)
+		}
+	}
+	if len(imports) != 1 || !strings.Contains(imports[0], "import -f ") {
+		t.Fatalf("imports on %s: %q, want one zpool import -f", hosts[1], imports)
+	}
+}

@@ -31,6 +31,14 @@ type Server struct {
 	// acquired after the previous holder's had expired: it allows importing
 	// a pool that a crashed holder left imported (zpool import -f).
 	TakeOver bool
+	// PreviousHolderGone, with TakeOver, says the Lease was taken from a
+	// node whose Lease expired (it crashed or was cut off): its pool is
+	// expected active on its hostid, and the import goes straight to -f.
+	// Every import of a multihost pool another host left active waits for
+	// the MMP activity check (20 to 25 s at ZFS's defaults): a plain
+	// import that is refused as "previously in use" and then -f would wait
+	// twice. -f never overrides MMP: a pool in use elsewhere is refused.
+	PreviousHolderGone bool
 }
 
 // HasDRBD tells a replicated target from one whose pool lives on local or
@@ -122,10 +130,15 @@ func StartStorage(ctx context.Context, run host.Runner, s Server) (StartReport, 
 			return rep, err
 		}
 	}
-	rep.Imported, err = zfs.Import(ctx, run, s.Pool)
-	if errors.Is(err, zfs.ErrPreviouslyInUse) && s.TakeOver {
+	if s.TakeOver && s.PreviousHolderGone {
 		rep.Imported, err = zfs.ForceImport(ctx, run, s.Pool)
-		rep.TookOver = err == nil
+		rep.TookOver = err == nil && rep.Imported
+	} else {
+		rep.Imported, err = zfs.Import(ctx, run, s.Pool)
+		if errors.Is(err, zfs.ErrPreviouslyInUse) && s.TakeOver {
+			rep.Imported, err = zfs.ForceImport(ctx, run, s.Pool)
+			rep.TookOver = err == nil
+		}
 	}
 	if errors.Is(err, zfs.ErrNoPool) {
 		// No pool of that name on the device: create one, which proves the

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
@@ -60,7 +61,7 @@ func (s Spec) resource(ctx context.Context, r topology.DRBDResource) (drbd.Resou
 		return drbd.Resource{}, err
 	}
 	return drbd.Resource{
-		Name: r.Name, Minor: r.Minor, Port: r.Port, Protocol: r.Protocol, Fence: s.Fence,
+		Name: r.Name, Minor: r.Minor, Port: r.Port, Protocol: r.Protocol, Fence: s.Fence, Timing: s.DRBDTiming(),
 		Local: drbd.Node{Name: s.Node, Disk: r.Disk, Address: local},
 		Peer:  drbd.Node{Name: r.Peer, Disk: r.PeerDisk, Address: peer},
 	}, nil
@@ -168,6 +169,41 @@ func (s Spec) Server(ctx context.Context, name string) (lustre.Server, error) {
 			Pool: tp.Pool, Dataset: tp.Name, MountPoint: tp.MountPoint, MGSNodes: mgs, ServiceNodes: svc,
 		},
 	}, nil
+}
+
+// DRBDTiming is failover.drbd for every resource file.
+func (s Spec) DRBDTiming() drbd.Timing {
+	d := s.Values.Failover.DRBD
+	return drbd.Timing{PingIntSeconds: d.PingIntSeconds, PingTimeoutTenths: d.PingTimeoutTenths, ConnectIntSeconds: d.ConnectIntSeconds}
+}
+
+// MMP is failover.mmp, the zfs module parameters of every server node.
+func (s Spec) MMP() zfs.MMP {
+	m := s.Values.Failover.MMP
+	return zfs.MMP{IntervalMS: m.IntervalMS, ImportIntervals: m.ImportIntervals, FailIntervals: m.FailIntervals}
+}
+
+// MinStartAttempt is the least time one start attempt of a target needs
+// besides its waits for DRBD: promote, mount (an MDT mount took 14 s on
+// real kernels under emulation) and the rest.
+const MinStartAttempt = 30 * time.Second
+
+// StartAttempt bounds one start attempt of a target pod: never shorter
+// than an MMP-guarded import (a takeover's import -f waits for the MMP
+// activity check, and an attempt cut short during it repeats the wait
+// forever), plus MinStartAttempt for everything else.
+func (s Spec) StartAttempt() time.Duration {
+	return s.MMP().ActivityCheck() + MinStartAttempt
+}
+
+// StopTimeout bounds a target's clean stop: failover.stopSeconds, the
+// value the chart also renders into terminationGracePeriodSeconds.
+func (s Spec) StopTimeout() time.Duration {
+	secs := s.Values.Failover.StopSeconds
+	if secs <= 0 {
+		secs = topology.DefaultStopSeconds
+	}
+	return time.Duration(secs) * time.Second
 }
 
 // MGSParams are the permanent parameters (NAME=VALUE, lctl set_param -P)

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/kube-lustre/kube-lustre/internal/drbd"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
 )
 
@@ -137,5 +139,27 @@ func TestMGSParams(t *testing.T) {
 	v, _, _ := topology.CheckDocument([]byte("external: {mgsNids: [\"10.0.0.1@tcp\"], fsname: scratch}\nclients: {enabled: true, nodes: [c1]}\n"))
 	if got := (Spec{Values: v, Plan: v.Plan(), Node: "c1"}).MGSParams(); got != nil {
 		t.Fatalf("external mode MGSParams %q, want none", got)
+	}
+}
+
+// failover.mmp and failover.drbd reach the agents: the start attempt is
+// never shorter than one MMP-guarded import, and every resource file
+// carries the DRBD timing.
+func TestFailoverTiming(t *testing.T) {
+	s := spec(t, "s1")
+	if got, want := s.StartAttempt(), 21*time.Second+MinStartAttempt; got != want {
+		t.Errorf("start attempt at ZFS's defaults %s, want %s", got, want)
+	}
+	v, ps, err := topology.CheckDocument([]byte(doc + "failover: {mmp: {intervalMs: 2000, importIntervals: 30, failIntervals: 10}, drbd: {pingIntSeconds: 3, pingTimeoutTenths: 10}}\n"))
+	if err != nil || len(ps) > 0 {
+		t.Fatalf("err=%v problems=%v", err, ps)
+	}
+	s.Values, s.Plan = v, v.Plan()
+	if got := s.StartAttempt(); got < s.MMP().ActivityCheck() || got != 62*time.Second+MinStartAttempt {
+		t.Errorf("start attempt %s with a 62 s activity check", got)
+	}
+	res, err := s.DRBDResources(context.Background())
+	if err != nil || len(res) != 1 || res[0].Timing != (drbd.Timing{PingIntSeconds: 3, PingTimeoutTenths: 10}) {
+		t.Fatalf("resources %+v %v", res, err)
 	}
 }

@@ -328,3 +328,108 @@ func TestPeerDoesNotServeACopyWithoutTheHoldersWrites(t *testing.T) {
 		t.Fatalf("%d Primaries at once", n)
 	}
 }
+
+// A clean stop (a drained node, a deleted pod) gets the whole stop budget
+// (failover.stopSeconds), not what a lost Lease leaves: the Lease stays
+// renewed while a slow unmount runs, export and demote follow, and the
+// released Lease lets the peer take over at once.
+func TestCleanStopKeepsTheLeaseThroughASlowUnmount(t *testing.T) {
+	c, r := failoverCluster(t)
+	// An MDT unmount takes 10 s real time (lustre-facts.md): 3 s here,
+	// longer than the 1 s a lost Lease would leave the stop.
+	if err := c.World.SetTimeScale(0.3); err != nil {
+		t.Fatal(err)
+	}
+	begin := time.Now()
+	r.StopPod("target-mdt0@s1")
+	took := time.Since(begin)
+	if err := r.Errors(); err != nil {
+		t.Fatalf("clean stop: %v", err)
+	}
+	if took < 3*time.Second {
+		t.Fatalf("the stop took %s: the unmount was not modelled as slow", took)
+	}
+	if m, _ := c.World.Mounted("s1"); slices.Contains(m, "/lustre/lfs1/mdt0") {
+		t.Fatalf("mdt0 still mounted on s1: %v", m)
+	}
+	if role, _, _, _, _, _ := c.World.DRBDState("s1", "lfs1-mdt0"); role != "Secondary" {
+		t.Fatalf("s1 role %s after the clean stop", role)
+	}
+	if h := c.Leases.Holder("lfs1-mdt0"); h != "" {
+		t.Fatalf("Lease held by %q after the clean stop, want released", h)
+	}
+	if err := c.World.SetTimeScale(hostsim.DefaultTimeScale); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartTarget("mdt0", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, r, "target-mdt0@s2", 20*time.Second)
+	if forced, _ := c.World.Ran("s2", "zpool import -f"); len(forced) != 0 {
+		t.Fatalf("forced imports on s2 after a clean handover: %v", forced)
+	}
+}
+
+// The API server is unreachable from the holder for several Leases while
+// its DRBD link is up: DRBD refuses to promote the peer, so the holder
+// serves on and acknowledges writes; when the API answers again it renews
+// and goes on serving. Nothing stopped.
+func TestAPIOutageStopsNoTargetWhileTheLinkIsUp(t *testing.T) {
+	c, r := failoverCluster(t)
+	ctx := context.Background()
+	c.CutAPI("s1", true)
+	time.Sleep(3 * shortLease)
+	if m, _ := c.World.Mounted("s1"); !slices.Contains(m, "/lustre/lfs1/mdt0") {
+		t.Fatalf("mdt0 unmounted on s1 during the API outage: %v", m)
+	}
+	if _, err := host.Run(ctx, c.World.Host("s1"), "zfs", "set", "lustre:note=during", "lfs1-mdt0/mdt0"); err != nil {
+		t.Fatalf("write during the API outage: %v", err)
+	}
+	c.CutAPI("s1", false)
+	time.Sleep(shortLease)
+	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != agent.Ready {
+		t.Fatalf("s1 after the API outage: %s %q", st, msg)
+	}
+	if h := c.Leases.Holder("lfs1-mdt0"); h != "s1" {
+		t.Fatalf("Lease holder %q after the outage, want s1 renewing again", h)
+	}
+	if exported, _ := c.World.Ran("s1", "zpool export"); len(exported) != 0 {
+		t.Fatalf("s1 stopped during the outage: %v", exported)
+	}
+	if err := r.Errors(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The holder's fence fails once (the API blinked as its link broke), so
+// DRBD froze its I/O; DRBD 8.4 never asks again. The DRBD agent asks the
+// fence decision again once the API answers, records the peer outdated on
+// the Lease and resumes I/O: the target does not stay frozen under a live
+// Lease.
+func TestFailedFenceIsRetriedAndIOResumes(t *testing.T) {
+	c, r := failoverCluster(t)
+	ctx := context.Background()
+	c.CutAPI("s1", true)
+	if err := c.World.CutLink("s1", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	// The fence runs at s1's next command and fails: I/O frozen.
+	wctx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+	_, err := host.Run(wctx, c.World.Host("s1"), "zfs", "set", "lustre:note=frozen", "lfs1-mdt0/mdt0")
+	cancel()
+	if !hostsim.BlockedOnFrozenIO(err) {
+		t.Fatalf("write after a failed fence: %v, want blocked", err)
+	}
+	c.CutAPI("s1", false) // back within the renew deadline: the Lease holds
+	wctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := host.Run(wctx, c.World.Host("s1"), "zfs", "set", "lustre:note=after", "lfs1-mdt0/mdt0"); err != nil {
+		t.Fatalf("write once the API answered again: %v (I/O still frozen)", err)
+	}
+	if m, _ := failover.Outdated(ctx, c.Leases.Client(nil), "lfs1-mdt0"); m != "s2" {
+		t.Fatalf("outdated mark %q, want s2", m)
+	}
+	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != agent.Ready {
+		t.Fatalf("holder %s %q", st, msg)
+	}
+}

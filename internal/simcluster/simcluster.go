@@ -245,6 +245,9 @@ func (r *Running) StartDRBD(node string) error {
 	}
 	cfg := r.cfg
 	cfg.Unfence = r.c.fencer(node).UnfenceInSync
+	cfg.Refence = r.c.fencer(node).FencePeer
+	mmp := r.c.Spec(node).MMP() // as images/drbd applies it
+	cfg.MMP = &mmp
 	r.launch("drbd-"+node, node, "drbd", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
 		agent.DRBD(ctx, run, res, st, l, cfg)
 		return nil
@@ -263,6 +266,9 @@ func (r *Running) StartTarget(target, node string) error {
 	}
 	// As images/lustre-target does: only the MGS sets parameters.
 	cfg := r.cfg
+	if cfg.StopTimeout == 0 {
+		cfg.StopTimeout = spec.StopTimeout() // as images/lustre-target
+	}
 	cfg.MGSParams = nil
 	if s.Target.RunsMGS() {
 		cfg.MGSParams = spec.MGSParams()
@@ -273,6 +279,30 @@ func (r *Running) StartTarget(target, node string) error {
 		return agent.Target(ctx, run, s, gate, st, l, cfg)
 	})
 	return nil
+}
+
+// RestartTarget starts target's pod again after it was deleted, where
+// the StatefulSet, the scheduler and the failover controller would put the
+// replacement with both nodes up: on the node the target's Lease says has
+// the good data (failover.PlaceOnData: the Lease marks the other node's
+// copy outdated, or the other node still holds it), else on the preferred
+// node. It returns the node.
+func (r *Running) RestartTarget(target string) (string, error) {
+	tp, ok := r.c.Plan.Target(target)
+	if !ok {
+		return "", fmt.Errorf("no target %s", target)
+	}
+	name := r.c.LeaseName(target)
+	marked, err := failover.Outdated(r.root, r.c.Leases.Client(nil), name)
+	if err != nil {
+		return "", err
+	}
+	holder := r.c.Leases.Holder(name)
+	node, _ := failover.PlaceOnData(marked, holder, holder != "", tp.Nodes)
+	if node == "" {
+		node = tp.Preferred
+	}
+	return node, r.StartTarget(target, node)
 }
 
 func (r *Running) launch(name, node, kind string, fn func(context.Context, *Status, host.Runner, *slog.Logger) error) {

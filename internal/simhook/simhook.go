@@ -12,10 +12,10 @@ type Hooks struct {
 	// Open returns the runner of the simulated host node in the world
 	// stored in dir.
 	Open func(dir, node string) (host.Runner, error)
-	// SetHandlerSocket tells the world where node's DRBD fence handler
-	// socket is (relative to dir), as installing the handler does on a
-	// real host.
-	SetHandlerSocket func(dir, node, sock string) error
+	// SetHandlerSockets tells the world the directory of node's DRBD
+	// fence handler sockets, one per release (relative to dir), as
+	// installing the handler does on a real host.
+	SetHandlerSockets func(dir, node, sockets string) error
 }
 
 var hooks *Hooks

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
 // Validate checks vals (as returned by Load) against the schema and the
@@ -80,12 +82,36 @@ func checkRules(v *Values) []Problem {
 		ps = append(ps, checkClientsOffServers(v)...)
 	}
 	ps = append(ps, checkProvisioner(v)...)
+	ps = append(ps, checkMMP(v)...)
 	for i, t := range v.Targets {
 		ps = append(ps, checkTarget(i, t)...)
 	}
 	ps = append(ps, checkPerNode(v)...)
 	ps = append(ps, checkNodeFacts(v)...)
 	return ps
+}
+
+// checkMMP: an import must watch a pool longer than a live holder may go
+// without an MMP write before it suspends the pool itself, or the import
+// may miss the holder (ZFS's own defaults: 20 > 10).
+func checkMMP(v *Values) []Problem {
+	m := v.Failover.MMP
+	imp, fail := m.ImportIntervals, m.FailIntervals
+	if imp == 0 {
+		imp = zfs.DefaultMMPImportIntervals
+	}
+	if fail == 0 {
+		fail = zfs.DefaultMMPFailIntervals
+	}
+	if imp > fail {
+		return nil
+	}
+	return []Problem{{
+		Path:     "failover.mmp.importIntervals",
+		Message:  fmt.Sprintf("%d import intervals do not exceed %d fail intervals: an import could finish its activity check while a live holder that has not written for a while still runs the pool", imp, fail),
+		Conflict: "failover.mmp.failIntervals",
+		Hint:     "make failover.mmp.importIntervals larger than failover.mmp.failIntervals (ZFS's defaults are 20 and 10)",
+	}}
 }
 
 // checkRoles: one MGS, MDT0, at least one OST, type+index unique.

@@ -170,6 +170,32 @@ type Clients struct {
 type Failover struct {
 	Mode         string `json:"mode"`
 	LeaseSeconds int    `json:"leaseSeconds"`
+	// StopSeconds bounds a target's clean stop (and, plus 15 s, its pod's
+	// terminationGracePeriodSeconds); 0 means DefaultStopSeconds.
+	StopSeconds int `json:"stopSeconds"`
+	// MMP is ZFS multihost protection's timing, applied as zfs module
+	// parameters on every server node; the start-attempt bound of a
+	// target pod follows from it (zfs.MMP).
+	MMP FailoverMMP `json:"mmp"`
+	// DRBD is how fast DRBD notices a lost peer (drbd.Timing).
+	DRBD FailoverDRBD `json:"drbd"`
+}
+
+// DefaultStopSeconds is the chart's failover.stopSeconds.
+const DefaultStopSeconds = 120
+
+// FailoverMMP is failover.mmp; zero fields take ZFS's defaults.
+type FailoverMMP struct {
+	IntervalMS      int `json:"intervalMs"`
+	ImportIntervals int `json:"importIntervals"`
+	FailIntervals   int `json:"failIntervals"`
+}
+
+// FailoverDRBD is failover.drbd; zero fields take DRBD's defaults.
+type FailoverDRBD struct {
+	PingIntSeconds    int `json:"pingIntSeconds"`
+	PingTimeoutTenths int `json:"pingTimeoutTenths"`
+	ConnectIntSeconds int `json:"connectIntSeconds"`
 }
 
 // Install configures the module install/verify step.

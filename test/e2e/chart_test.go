@@ -399,7 +399,16 @@ func testMinimal(t *testing.T, e *chartEnv) {
 // an OST, then a crash of a primary's node.
 func testHA(t *testing.T, e *chartEnv) {
 	r := e.newRelease(t, "kl-ha", "ha", e.example("ha.yaml"))
+	// A fresh install with the MGS slower to come up than the OSTs: their
+	// first mounts, which register them with the MGS, fail (ETIMEDOUT
+	// after real Lustre's 62 s, scaled) while it is down, and must be
+	// retried until it answers (lustre-facts.md).
+	mgs := r.mgsTarget(t)
+	if err := r.w.Delay(mgs.Preferred, hostsim.Match{Args: []string{"mount", "-t", "lustre", mgs.Dataset}}, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
 	r.installAndServe(t, 4*time.Minute)
+	r.checkFirstMountsWaitedForTheMGS(t)
 	for _, tp := range r.plan.Targets {
 		r.checkDRBD(t, tp.Name, tp.Preferred)
 	}
@@ -656,4 +665,38 @@ func withTarget(t testing.TB, dir, base string, target map[string]any) string {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// mgsTarget is the target that runs the MGS.
+func (r *release) mgsTarget(t testing.TB) topology.TargetPlan {
+	t.Helper()
+	for _, tp := range r.plan.Targets {
+		if tp.MGS {
+			return tp
+		}
+	}
+	t.Fatal("no target runs the MGS")
+	return topology.TargetPlan{}
+}
+
+// checkFirstMountsWaitedForTheMGS: some OST's first mount failed with
+// ETIMEDOUT while the MGS was down, and the OST serves all the same.
+func (r *release) checkFirstMountsWaitedForTheMGS(t testing.TB) {
+	t.Helper()
+	log, err := r.w.Log()
+	if err != nil {
+		t.Fatal(err)
+	}
+	timedOut := map[string]bool{}
+	for _, e := range log {
+		for _, tp := range r.plan.Targets {
+			if !tp.MGS && e.Exit == 110 && strings.Join(e.Argv, " ") == "mount -t lustre "+tp.Dataset+" "+tp.MountPoint {
+				timedOut[tp.Name] = true
+			}
+		}
+	}
+	if len(timedOut) == 0 {
+		t.Fatal("no target's first mount timed out waiting for the MGS: the slow MGS did not happen")
+	}
+	t.Logf("first mounts that timed out waiting for the MGS, retried until it served: %v", slices.Sorted(maps.Keys(timedOut)))
 }

@@ -178,12 +178,18 @@ func testCSI(t *testing.T, r *release) {
 	node := pod.Spec.NodeName
 	run := r.w.Host(node)
 	target := fmt.Sprintf("/var/lib/kubelet/pods/%s/volumes/kubernetes.io~csi/%s/mount", pod.UID, pv)
+	// Past its capacity a buffered write succeeds and Lustre drops the
+	// data; fsync reports EIO, then writes fail with EDQUOT (L-quota in
+	// ci/vm/HOSTSIM-CORRECTIONS.md). conv=fsync makes dd see the overrun.
 	write := func(mib int) error {
-		_, err := host.Run(ctx, run, "dd", "if=/dev/zero", "of="+target+"/data", "bs=1M", fmt.Sprintf("count=%d", mib))
+		_, err := host.Run(ctx, run, "dd", "if=/dev/zero", "of="+target+"/data", "bs=1M", fmt.Sprintf("count=%d", mib), "conv=fsync")
 		return err
 	}
-	if err := write(3); !host.ExitedWith(err, 1, "Disk quota exceeded") {
-		t.Fatalf("writing 3 MiB to a 2 MiB volume through the pod's mount: %v, want EDQUOT", err)
+	if err := write(3); !host.ExitedWith(err, 1, "Input/output error") {
+		t.Fatalf("writing 3 MiB to a 2 MiB volume through the pod's mount: %v, want fsync's EIO", err)
+	}
+	if err := write(1); !host.ExitedWith(err, 1, "Disk quota exceeded") {
+		t.Fatalf("writing after the EIO: %v, want EDQUOT", err)
 	}
 	vol, ok := allocations(t, r, root).Volumes[pv]
 	if !ok {
@@ -194,7 +200,7 @@ func testCSI(t *testing.T, r *release) {
 	if err != nil || q.Limits.BlockHardKiB != 2048 {
 		t.Fatalf("quota of project %d: %+v %v, want a 2048 KiB hard limit", id, q, err)
 	}
-	t.Logf("a 3 MiB write to the 2 MiB volume %s stopped with EDQUOT at %d KiB", pv, q.UsedKiB)
+	t.Logf("a 3 MiB write to the 2 MiB volume %s failed its fsync with EIO, then writes got EDQUOT; usage %d KiB", pv, q.UsedKiB)
 
 	// Expansion raises the limit; the same write then fits.
 	start = time.Now()

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"sigs.k8s.io/yaml"
+
 	"github.com/kube-lustre/kube-lustre/internal/agent"
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
 	"github.com/kube-lustre/kube-lustre/internal/entry"
@@ -25,6 +27,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
 	"github.com/kube-lustre/kube-lustre/internal/nodespec"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
+	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
@@ -46,8 +49,7 @@ targets:
     nodes: [vm1, vm2]
     sharedStorage: true
     zpool: {vdevs: [/dev/disk/by-id/virtio-kl-shared]}
-clients:
-  nodes: [vm1]
+clients: {enabled: false}
 `
 
 // guestModules are what the installer's module check would load on a
@@ -180,8 +182,11 @@ func (s *suite) drbdAgent(t *testing.T, guests ...*Guest) {
 			actx, stop := context.WithCancel(ctx)
 			done := make(chan struct{})
 			go func() {
+				// As images/drbd: failover.mmp applied as zfs module
+				// parameters before any pool is imported.
+				mmp := s.spec(g.Name).MMP()
 				agent.DRBD(actx, g, res, st, slog.New(slog.NewTextHandler(io.Discard, nil)),
-					agent.Config{Interval: 2 * time.Second, Unfence: s.fencers[g.Name].UnfenceInSync})
+					agent.Config{Interval: 2 * time.Second, Unfence: s.fencers[g.Name].UnfenceInSync, MMP: &mmp})
 				close(done)
 			}()
 			select {
@@ -273,8 +278,18 @@ func newSuite(t *testing.T) *suite {
 		}
 		os.RemoveAll(dir)
 	})
+	// What the chart renders for the pods: the chart's defaults (failover
+	// timing among them) under the suite's values, as helm install merges.
+	merged, err := helmvalues.LoadBytes([]byte(topologyYAML))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := yaml.Marshal(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
 	topo := filepath.Join(dir, "values.yaml")
-	if err := os.WriteFile(topo, []byte(topologyYAML), 0o644); err != nil {
+	if err := os.WriteFile(topo, doc, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	// The entrypoints' own loader: the same validation and plan.
@@ -425,7 +440,7 @@ func (s *suite) bringUp(t *testing.T, mdt1 lustre.Server) {
 	}
 	hctx, stop := context.WithCancel(context.Background())
 	s.stopHolding, s.held = stop, make(chan error, 1)
-	go func() { s.held <- l1.Hold(hctx, failover.Sleep) }()
+	go func() { s.held <- l1.Hold(hctx, failover.Sleep, nil) }()
 	start = time.Now()
 	rep, err := lustre.StartStorage(ctx, s.vm1, mdt1)
 	if err != nil {
@@ -581,21 +596,31 @@ func (s *suite) failover(t *testing.T, mdt1, mdt2 lustre.Server) {
 	}
 	s.measure(t, "failover: vm2 holds the Lease %.1f s after the crash (leaseSeconds %d)", time.Since(crash).Seconds(), int(leaseTimeout.Seconds()))
 	before := len(s.vm2.Log.Entries())
-	// Retried as agent.Target's serve loop retries its start. DRBD 8.4
-	// may still count the dead peer as connected (up to ping-int, 10 s):
-	// `drbdadm primary` then waits for the ping to time out, fences the
-	// peer through the handler, and still fails with -7 because its
-	// retries ran out; the next promotion succeeds.
+	// As agent.Target: the Lease was taken from a holder that stopped
+	// renewing, so the import goes straight to -f (one MMP activity
+	// check), and each start attempt has the pod's production bound
+	// (nodespec.Spec.StartAttempt: the activity check plus 30 s), retried
+	// at the pod's interval. DRBD 8.4 may still count the dead peer as
+	// connected (up to ping-int): drbd.Promote asks again on its "(-7)"
+	// refusal within the attempt.
+	mdt2.PreviousHolderGone = l2.TookOverFrom() != ""
+	if !mdt2.PreviousHolderGone {
+		t.Errorf("vm2 took the Lease from nobody, want from vm1 (its Lease expired)")
+	}
+	bound := s.spec("vm2").StartAttempt()
 	var rep lustre.StartReport
 	var err error
 	attempts := 0
 	for {
 		attempts++
-		if rep, err = lustre.StartStorage(ctx, s.vm2, mdt2); err == nil || ctx.Err() != nil {
+		actx, cancel := context.WithTimeout(ctx, bound)
+		rep, err = lustre.StartStorage(actx, s.vm2, mdt2)
+		cancel()
+		if err == nil || ctx.Err() != nil {
 			break
 		}
-		t.Logf("vm2 start attempt %d: %v", attempts, err)
-		failover.Sleep(ctx, 2*time.Second)
+		t.Logf("vm2 start attempt %d (bound %s): %v", attempts, bound, err)
+		failover.Sleep(ctx, 10*time.Second) // agent.Config's default interval
 	}
 	total := time.Since(crash).Seconds()
 	for _, e := range s.vm2.Log.Entries()[before:] {
@@ -607,9 +632,13 @@ func (s *suite) failover(t *testing.T, mdt1, mdt2 lustre.Server) {
 		t.Fatalf("vm2 takeover: %v", err)
 	}
 	if !rep.TookOver {
-		t.Errorf("vm2 report %+v: want the pool taken over (import -f after 'previously in use')", rep)
+		t.Errorf("vm2 report %+v: want the pool taken over (import -f)", rep)
 	}
-	s.measure(t, "failover: vm1 killed to pool imported on vm2: %.1f s (%d start attempt(s), 2 s apart)", total, attempts)
+	if attempts != 1 {
+		t.Errorf("the takeover took %d start attempts of %s: the pod's bound must hold one takeover", attempts, bound)
+	}
+	s.measure(t, "failover: vm1 killed to pool imported on vm2: %.1f s (%d start attempt(s) bounded at %s, MMP %+v, DRBD %+v)",
+		total, attempts, bound, s.spec("vm2").MMP(), s.spec("vm2").DRBDTiming())
 	for _, e := range s.vm2.Log.Entries()[before:] {
 		if e.ExitCode == 0 && (strings.HasPrefix(e.Cmd.String(), "drbdadm primary") || strings.HasPrefix(e.Cmd.String(), "zpool import")) {
 			s.measure(t, "failover: %s took %.1f s", e.Cmd, e.Duration.Seconds())

@@ -285,6 +285,12 @@ DaemonSets and the target StatefulSets: pods that act on the host through
 nsenter into PID 1's namespaces, so they need hostPID, hostNetwork (LNet and
 DRBD use the node's interfaces) and privileged. The installer init container
 makes sure modules and tools are there before the main loop starts.
+
+A target pod (failover.mode automatic) is created behind the scheduling gate
+kube-lustre.io/placement (failover.PlacementGate): the failover controller
+releases it within a second, pinned to the node with the target's good data
+when the Lease marks the other node's copy outdated, else as it is, so that
+its preferred node affinity sends it home (docs/failover.md, "Placement").
 */}}
 {{- define "kube-lustre.hostPodSpec" -}}
 serviceAccountName: {{ .serviceAccount }}
@@ -292,6 +298,9 @@ automountServiceAccountToken: {{ .automount }}
 hostNetwork: true
 hostPID: true
 dnsPolicy: ClusterFirstWithHostNet
+{{- if and (eq .component "target") (eq .root.Values.failover.mode "automatic") }}
+schedulingGates: [{name: kube-lustre.io/placement}]
+{{- end }}
 {{- with .root.Values.priorityClassName }}
 priorityClassName: {{ . }}
 {{- end }}

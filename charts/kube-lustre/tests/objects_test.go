@@ -52,7 +52,7 @@ var allowedRules = map[string]map[string][]rbacv1.PolicyRule{
 		// StatefulSets below).
 		"drbd": {{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "update"}}},
 		"failover": {
-			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "delete"}},
+			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "update", "delete"}},
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		},
@@ -681,7 +681,8 @@ func TestNotes(t *testing.T) {
 	})
 }
 
-// failover.mode manual: no controller, no rights to delete pods.
+// failover.mode manual: no controller, no rights to delete pods, no gate on
+// the target pods.
 func TestManualFailoverRendersNoController(t *testing.T) {
 	in := input{Files: []string{filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")}, Sets: []string{"failover.mode=manual"}}
 	r := render(t, in)
@@ -693,6 +694,12 @@ func TestManualFailoverRendersNoController(t *testing.T) {
 			if slices.Contains(rule.Verbs, "delete") {
 				t.Fatalf("%s may delete %v in manual mode", d.Meta.GetName(), rule.Resources)
 			}
+		}
+	}
+	// Nothing would release a gated pod: the scheduler alone places them.
+	for _, d := range r.ofKind("StatefulSet") {
+		if g := d.Obj.(*appsv1.StatefulSet).Spec.Template.Spec.SchedulingGates; len(g) != 0 {
+			t.Fatalf("%s: scheduling gates %v in manual mode", d.Meta.GetName(), g)
 		}
 	}
 	auto := render(t, input{Files: in.Files})

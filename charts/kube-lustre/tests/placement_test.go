@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 
+	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
 	"github.com/kube-lustre/kube-lustre/test/helmcli"
 )
@@ -99,6 +100,11 @@ func checkTargetPod(t *testing.T, r *rendered, sts *appsv1.StatefulSet, tp topol
 		if !found {
 			t.Errorf("%s: no NoExecute toleration of %s for %d s", sts.Name, key, secs)
 		}
+	}
+	// Released by the failover controller, onto the node with the data
+	// (docs/failover.md, "Placement").
+	if v.Failover.Mode == "automatic" && !reflect.DeepEqual(spec.SchedulingGates, []corev1.PodSchedulingGate{{Name: failover.PlacementGate}}) {
+		t.Errorf("%s: scheduling gates %v, want exactly %s", sts.Name, spec.SchedulingGates, failover.PlacementGate)
 	}
 	if g := spec.TerminationGracePeriodSeconds; g == nil || *g < 60 {
 		t.Errorf("%s: terminationGracePeriodSeconds %v: too short for unmount, export and demote", sts.Name, g)
