@@ -87,15 +87,8 @@ func registeredSvname(sv string) string { return strings.Replace(sv, ":", "-", 1
 // targetMountSource returns SOURCE of `mount -t lustre SOURCE DIR` when it
 // names a server target (POOL/DATASET), not a client's NIDS:/fsname.
 func targetMountSource(c host.Cmd) (string, bool) {
-	var pos []string
-	for i := 0; i < len(c.Args); i++ {
-		if a := c.Args[i]; a == "-t" || a == "-o" {
-			i++
-		} else if !strings.HasPrefix(a, "-") {
-			pos = append(pos, a)
-		}
-	}
-	if len(pos) != 2 || strings.Contains(pos[0], ":/") {
+	fstype, opts, pos, msg := parseMount(c.Args)
+	if msg != "" || fstype != "lustre" || slices.Contains(opts, "bind") || len(pos) != 2 || strings.Contains(pos[0], ":/") {
 		return "", false
 	}
 	return pos[0], true
@@ -256,25 +249,34 @@ func intersects(a, b []string) bool {
 	return false
 }
 
-func cmdMount(st *state, h *hostState, c host.Cmd) host.Result {
-	var fstype string
-	var opts, pos []string
-	for i := 0; i < len(c.Args); i++ {
-		switch a := c.Args[i]; {
-		case (a == "-t" || a == "-o") && i+1 < len(c.Args):
+// parseMount splits mount(8)'s arguments: -t TYPE, -o OPTS (several
+// allowed), --bind/-B, and the positional SOURCE and DIR. msg names an
+// option hostsim does not simulate.
+func parseMount(args []string) (fstype string, opts, pos []string, msg string) {
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case (a == "-t" || a == "-o") && i+1 < len(args):
 			i++
 			if a == "-t" {
-				fstype = c.Args[i]
+				fstype = args[i]
 			} else {
-				opts = append(opts, strings.Split(c.Args[i], ",")...)
+				opts = append(opts, strings.Split(args[i], ",")...)
 			}
 		case a == "--bind" || a == "-B":
 			opts = append(opts, "bind")
 		case strings.HasPrefix(a, "-"):
-			return fail(1, "mount: option %s not simulated", a)
+			return "", nil, nil, fmt.Sprintf("mount: option %s not simulated", a)
 		default:
 			pos = append(pos, a)
 		}
+	}
+	return fstype, opts, pos, ""
+}
+
+func cmdMount(st *state, h *hostState, c host.Cmd) host.Result {
+	fstype, opts, pos, msg := parseMount(c.Args)
+	if msg != "" {
+		return fail(1, "%s", msg)
 	}
 	has := func(o string) bool { return slices.Contains(opts, o) }
 	switch {
