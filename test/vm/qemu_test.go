@@ -1,7 +1,8 @@
 //go:build e2evm
 
 // Package vm is the suite that runs kube-lustre's real host steps on real
-// DRBD and ZFS kernels: two Debian 12 guests under qemu (make e2e-vm). This
+// DRBD and ZFS kernels: two Debian 12 guests under qemu (make e2e-vm), and
+// three with a user's Lustre when KUBE_LUSTRE_VM_LUSTRE names it. This
 // file starts, kills and restarts the guests and connects to their agents.
 package vm
 
@@ -15,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,6 +46,8 @@ type Guest struct {
 	Name  string
 	IP    string
 	Index int
+	// MemMB is the guest's memory; 0 is 1536.
+	MemMB int
 
 	dir, image, agentDisk string
 	disks                 []Disk
@@ -116,9 +120,13 @@ func (g *Guest) sh(ctx context.Context, t testing.TB, script string) string {
 }
 
 func (g *Guest) qemuArgs(img string) []string {
+	mem := g.MemMB
+	if mem == 0 {
+		mem = 1536
+	}
 	args := []string{
 		"-name", g.Name,
-		"-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "1", "-m", "1536",
+		"-accel", "tcg,thread=multi", "-cpu", "max", "-smp", "1", "-m", strconv.Itoa(mem),
 		"-nodefaults", "-display", "none", "-monitor", "none",
 		"-serial", "file:" + filepath.Join(g.dir, g.Name+"-console.log"),
 		"-kernel", filepath.Join(img, "vmlinuz"), "-initrd", filepath.Join(img, "initrd.img"),
@@ -130,8 +138,9 @@ func (g *Guest) qemuArgs(img string) []string {
 		"-device", "virtio-blk-pci,drive=root,serial=kl-root",
 		"-drive", "file=" + g.agentDisk + ",if=none,id=agent,format=raw,readonly=on",
 		"-device", "virtio-blk-pci,drive=agent,serial=kl-agent",
-		// The private replication link: a datagram socket pair between
-		// the two qemus, nothing leaves the machine.
+		// The private link: a datagram socket pair between the two
+		// qemus (peerSock is the other's), or a port of the suite's own
+		// Ethernet switch for three guests; nothing leaves the machine.
 		"-netdev", fmt.Sprintf("dgram,id=n0,local.type=unix,local.path=%s,remote.type=unix,remote.path=%s",
 			filepath.Join(g.dir, g.Name+"-net.sock"), g.peerSock),
 		"-device", fmt.Sprintf("virtio-net-pci,netdev=n0,mac=52:54:00:6b:6c:%02x", g.Index),
@@ -238,11 +247,12 @@ func (g *Guest) Questions() []string {
 	return append([]string(nil), g.questions...)
 }
 
-// Kill is kill -9 of the guest's qemu: a node crash.
+// Kill is kill -9 of the guest's qemu: a node crash. A guest already
+// killed stays down.
 func (g *Guest) Kill(t testing.TB) {
 	g.mu.Lock()
 	cmd, exited, cl := g.qemu, g.exited, g.client
-	g.client = nil
+	g.qemu, g.client = nil, nil
 	g.mu.Unlock()
 	if cmd == nil {
 		return
@@ -299,12 +309,26 @@ func run(t testing.TB, name string, args ...string) string {
 // (0 when the cache had it).
 func guestImage(t testing.TB) (string, float64) {
 	t.Helper()
+	return imageStep(t, "image.sh")
+}
+
+// lustreImage is the guest image with the Lustre of dir installed
+// (ci/vm/image-lustre.sh: a variant of base, cached by dir's content).
+func lustreImage(t testing.TB, base, dir string) (string, float64) {
+	t.Helper()
+	return imageStep(t, "image-lustre.sh", base, dir)
+}
+
+// imageStep runs an image script of ci/vm, which prints the image's
+// directory, and returns it and the build seconds (0 when cached).
+func imageStep(t testing.TB, script string, args ...string) (string, float64) {
+	t.Helper()
 	start := time.Now()
-	cmd := exec.Command(filepath.Join(repoRoot(t), "ci", "vm", "image.sh"))
+	cmd := exec.Command(filepath.Join(repoRoot(t), "ci", "vm", script), args...)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("ci/vm/image.sh: %v", err)
+		t.Fatalf("ci/vm/%s: %v", script, err)
 	}
 	dir := strings.TrimSpace(string(out))
 	secs := time.Since(start).Seconds()

@@ -57,22 +57,33 @@ clients: {enabled: false}
 var guestModules = []string{"zfs", "drbd"}
 
 type suite struct {
+	// top is the test the suite serves: loops that outlive a case (pods,
+	// fencers) log there, never to a subtest that may have ended.
+	top        *testing.T
 	dir        string
+	image      string
+	agentImg   string
 	vm1, vm2   *Guest
 	values     *topology.Values
 	plan       *topology.Plan
 	probe      Disk
 	measured   []string
 	measuredMu sync.Mutex
+	// lustre: the guests load the modules of their role with LNet, as
+	// the installer does (the Lustre cases); otherwise guestModules.
+	lustre bool
 
 	// leases stand for the API server's Leases; fencers are the DRBD
 	// agents' fence deciders of each node, on those Leases.
 	leases  *memLeases
 	fencers map[string]*failover.Fencer
-	// holding renews vm1's Lease on mdt0 while it serves (agent.Target's
-	// Hold); stopHolding ends it when vm1 dies, held reports how it ended.
-	stopHolding context.CancelFunc
-	held        chan error
+	// held reports how vm1's renewals of its Lease on mdt0 ended
+	// (agent.Target's Hold, while it serves; they end with vm1).
+	held chan error
+
+	// running is what runs on each node and ends with it (crash).
+	runningMu sync.Mutex
+	running   map[string][]func()
 }
 
 // leaseTimeout is failover.leaseSeconds, the chart's default.
@@ -147,19 +158,26 @@ func (s *suite) resources(t *testing.T, node string) []drbd.Resource {
 	return res
 }
 
-// readyStatus ends the DRBD agent's loop at its first "ready", the point
-// where the pod's readiness probe would pass.
+// readyStatus is a pod's status: ready is closed at its first "ready",
+// the point where the pod's readiness probe would pass. With log, each
+// change of the status is logged.
 type readyStatus struct {
 	once  sync.Once
 	ready chan struct{}
 	mu    sync.Mutex
 	last  string
+	log   func(string)
 }
 
 func (r *readyStatus) Set(state, msg string) {
+	line := state + ": " + msg
 	r.mu.Lock()
-	r.last = state + ": " + msg
+	changed := line != r.last
+	r.last = line
 	r.mu.Unlock()
+	if changed && r.log != nil {
+		r.log(line)
+	}
 	if state == agent.Ready {
 		r.once.Do(func() { close(r.ready) })
 	}
@@ -169,42 +187,87 @@ func (r *readyStatus) Set(state, msg string) {
 // images/drbd runs) on each guest until every one reported ready.
 func (s *suite) drbdAgent(t *testing.T, guests ...*Guest) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, len(guests))
-	for _, g := range guests {
-		res := s.resources(t, g.Name)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st := &readyStatus{ready: make(chan struct{})}
-			actx, stop := context.WithCancel(ctx)
-			done := make(chan struct{})
-			go func() {
-				// As images/drbd: failover.mmp applied as zfs module
-				// parameters before any pool is imported.
-				mmp := s.spec(g.Name).MMP()
-				agent.DRBD(actx, g, res, st, slog.New(slog.NewTextHandler(io.Discard, nil)),
-					agent.Config{Interval: 2 * time.Second, Unfence: s.fencers[g.Name].UnfenceInSync, MMP: &mmp})
-				close(done)
-			}()
-			select {
-			case <-st.ready:
-			case <-ctx.Done():
-				st.mu.Lock()
-				errs <- fmt.Errorf("%s: DRBD agent never ready, last status %q", g.Name, st.last)
-				st.mu.Unlock()
-			}
-			stop()
-			<-done
-		}()
+	pods := make([]*pod, len(guests))
+	for i, g := range guests {
+		pods[i] = s.drbdPod(t, g, agent.Config{Interval: 2 * time.Second, Unfence: s.fencers[g.Name].UnfenceInSync}, true)
 	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
+	deadline := time.Now().Add(5 * time.Minute)
+	for _, p := range pods {
+		p.waitReady(t, time.Now(), time.Until(deadline))
+		p.stop()
 	}
+}
+
+// drbdPod starts the DRBD agent's loop on g with cfg, and with failover.mmp
+// applied as zfs module parameters before any pool is imported, as
+// images/drbd does. quiet discards its log.
+func (s *suite) drbdPod(t *testing.T, g *Guest, cfg agent.Config, quiet bool) *pod {
+	t.Helper()
+	res := s.resources(t, g.Name)
+	mmp := s.spec(g.Name).MMP()
+	cfg.MMP = &mmp
+	return s.startPod(g, "drbd", quiet, func(ctx context.Context, st agent.Status, log *slog.Logger) error {
+		agent.DRBD(ctx, g, res, st, log, cfg)
+		return nil
+	})
+}
+
+// pod is one pod's main loop running on a guest through its agent, as
+// the pod's image runs it. It ends with its node (crash), when stopped, or
+// at the end of the test.
+type pod struct {
+	name     string
+	st       *readyStatus
+	cancel   context.CancelFunc
+	finished chan struct{}
+	err      error
+}
+
+// startPod runs loop as the pod name on g. Unless quiet, its log and each
+// change of its status go to the test's log.
+func (s *suite) startPod(g *Guest, name string, quiet bool, loop func(ctx context.Context, st agent.Status, log *slog.Logger) error) *pod {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &pod{name: g.Name + " " + name, st: &readyStatus{ready: make(chan struct{})}, cancel: cancel, finished: make(chan struct{})}
+	var w io.Writer = io.Discard
+	if !quiet {
+		w = &testWriter{t: s.top, prefix: p.name + ": "}
+		p.st.log = func(line string) { s.top.Logf("%s status %s", p.name, line) }
+	}
+	log := slog.New(slog.NewTextHandler(w, nil))
+	go func() {
+		p.err = loop(ctx, p.st, log)
+		close(p.finished)
+	}()
+	s.whileUp(g, p.stop)
+	return p
+}
+
+// stop ends the pod's loop as SIGTERM would and waits for it (a pod on a
+// killed guest fails its stop at once: the guest does not answer).
+func (p *pod) stop() {
+	p.cancel()
+	<-p.finished
+}
+
+// waitReady waits at most limit for the pod's first "ready" and returns
+// the seconds from since.
+func (p *pod) waitReady(t *testing.T, since time.Time, limit time.Duration) float64 {
+	t.Helper()
+	select {
+	case <-p.st.ready:
+		return time.Since(since).Seconds()
+	case <-p.finished:
+		t.Fatalf("%s ended before it was ready: %v (last status %q)", p.name, p.err, p.st.lastStatus())
+	case <-time.After(limit):
+		t.Fatalf("%s never ready within %s, last status %q", p.name, limit.Round(time.Second), p.st.lastStatus())
+	}
+	return 0
+}
+
+func (r *readyStatus) lastStatus() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.last
 }
 
 // waitInSync polls the real DRBD state until both disks are UpToDate.
@@ -262,8 +325,10 @@ func ran(entries []host.Entry, want ...string) bool {
 	return false
 }
 
-func newSuite(t *testing.T) *suite {
-	image, buildSecs := guestImage(t)
+// newSuite prepares what the guests of a suite share: a work directory,
+// the values as the pods get them and the agent disk. Guests come with
+// addGuest, their fencing with serveFencing.
+func newSuite(t *testing.T, image, topologyYAML string) *suite {
 	manifest, _ := os.ReadFile(filepath.Join(image, "manifest"))
 	t.Logf("guest image %s:\n%s", image, manifest)
 
@@ -297,61 +362,124 @@ func newSuite(t *testing.T) *suite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &suite{dir: dir, values: v, plan: p, leases: newMemLeases(), fencers: map[string]*failover.Fencer{}}
-	if buildSecs > 0 {
-		s.measure(t, "image build (cold): %.0f s", buildSecs)
-	}
+	s := &suite{top: t, dir: dir, image: image, values: v, plan: p, leases: newMemLeases(),
+		fencers: map[string]*failover.Fencer{}, running: map[string][]func(){}}
+	// Registered before the guests: runs after their qemus are killed,
+	// so what still ran on them ends as on a crashed node.
+	t.Cleanup(s.endAll)
+	s.agentImg = agentDisk(t, dir)
+	return s
+}
 
-	agentImg := agentDisk(t, dir)
-	shared := Disk{Serial: "kl-shared", File: filepath.Join(dir, "shared.img"), SizeMB: 256, Shared: true}
-	s.probe = Disk{Serial: "kl-probe", File: filepath.Join(dir, "vm1-probe.img"), SizeMB: 400}
-	mk := func(i int, name, ip string, extra ...Disk) *Guest {
-		g := &Guest{Name: name, IP: ip, Index: i, dir: dir, image: image, agentDisk: agentImg,
-			peerSock: filepath.Join(dir, fmt.Sprintf("vm%d-net.sock", 3-i))}
-		// 128 MiB: the initial sync is the suite's longest step under TCG.
-		g.disks = append([]Disk{{Serial: "kl-drbd", File: filepath.Join(dir, name+"-drbd.img"), SizeMB: 128}, shared}, extra...)
-		tr, err := os.Create(filepath.Join(dir, name+"-transcript.jsonl"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		g.transcript = tr
-		g.Log = host.NewLog(host.RunnerFunc(g.direct))
-		run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", filepath.Join(image, "root.img"),
-			filepath.Join(dir, name+"-root.qcow2"))
-		for _, d := range g.disks {
-			if _, err := os.Stat(d.File); err == nil {
-				continue // the shared disk, made for the first guest
-			}
-			// Sparse and all zeroes: a blank disk.
-			run(t, "truncate", "-s", fmt.Sprintf("%dM", d.SizeMB), d.File)
-		}
-		t.Cleanup(func() { g.Kill(t); tr.Close() })
-		return g
+// addGuest makes guest i (its MAC), a copy-on-write root disk on the
+// suite's image and the data disks, sparse and blank (a shared disk once,
+// for the first guest that has it). Its network card's peer (peerSock) is
+// set by the caller: the other guest of a pair, or a switch port.
+func (s *suite) addGuest(t *testing.T, i int, name, ip string, disks ...Disk) *Guest {
+	g := &Guest{Name: name, IP: ip, Index: i, dir: s.dir, image: s.image, agentDisk: s.agentImg, disks: disks}
+	tr, err := os.Create(filepath.Join(s.dir, name+"-transcript.jsonl"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	s.vm1 = mk(1, "vm1", "10.99.0.1", s.probe)
-	s.vm2 = mk(2, "vm2", "10.99.0.2")
-	// Each node's fence decisions, served as the DRBD agent serves them
-	// (fencesock), on the host where the Leases are; the guest agent
-	// passes its handler's questions here.
+	g.transcript = tr
+	g.Log = host.NewLog(host.RunnerFunc(g.direct))
+	run(t, "qemu-img", "create", "-q", "-f", "qcow2", "-F", "raw", "-b", filepath.Join(s.image, "root.img"),
+		filepath.Join(s.dir, name+"-root.qcow2"))
+	for _, d := range g.disks {
+		if _, err := os.Stat(d.File); err == nil {
+			continue // the shared disk, made for the first guest
+		}
+		// Sparse and all zeroes: a blank disk.
+		run(t, "truncate", "-s", fmt.Sprintf("%dM", d.SizeMB), d.File)
+	}
+	t.Cleanup(func() { g.Kill(t); tr.Close() })
+	return g
+}
+
+// netSock is the guest's end of its network link (qemu's local.path).
+func (g *Guest) netSock() string { return filepath.Join(g.dir, g.Name+"-net.sock") }
+
+// serveFencing serves each node's fence decisions as the DRBD agent serves
+// them (fencesock), on the host where the Leases are; the guest agent
+// passes its handler's questions here.
+func (s *suite) serveFencing(t *testing.T, guests ...*Guest) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	for _, g := range []*Guest{s.vm1, s.vm2} {
+	for _, g := range guests {
 		f := s.spec(g.Name).Fencer(s.leases, leaseOf)
 		f.Log = slog.New(slog.NewTextHandler(&testWriter{t: t, prefix: g.Name + " fencer: "}, nil))
 		s.fencers[g.Name] = f
-		g.fenceSock = filepath.Join(dir, g.Name+"-fence.sock")
+		g.fenceSock = filepath.Join(s.dir, g.Name+"-fence.sock")
 		l, err := net.Listen("unix", g.fenceSock)
 		if err != nil {
 			t.Fatal(err)
 		}
 		go fencesock.Serve(ctx, l, f)
 	}
+}
+
+// newDRBDSuite is the suite of TestVM: MGS+MDT0 on a DRBD pair, an OST on
+// a disk both guests see, two guests on a datagram socket pair.
+func newDRBDSuite(t *testing.T) *suite {
+	image, buildSecs := guestImage(t)
+	s := newSuite(t, image, topologyYAML)
+	if buildSecs > 0 {
+		s.measure(t, "image build (cold): %.0f s", buildSecs)
+	}
+	shared := Disk{Serial: "kl-shared", File: filepath.Join(s.dir, "shared.img"), SizeMB: 256, Shared: true}
+	s.probe = Disk{Serial: "kl-probe", File: filepath.Join(s.dir, "vm1-probe.img"), SizeMB: 400}
+	// 128 MiB: the initial sync is the suite's longest step under TCG.
+	drbdDisk := func(name string) Disk {
+		return Disk{Serial: "kl-drbd", File: filepath.Join(s.dir, name+"-drbd.img"), SizeMB: 128}
+	}
+	s.vm1 = s.addGuest(t, 1, "vm1", "10.99.0.1", drbdDisk("vm1"), shared, s.probe)
+	s.vm2 = s.addGuest(t, 2, "vm2", "10.99.0.2", drbdDisk("vm2"), shared)
+	s.vm1.peerSock, s.vm2.peerSock = s.vm2.netSock(), s.vm1.netSock()
+	s.serveFencing(t, s.vm1, s.vm2)
 	return s
 }
 
+// whileUp registers stop as something running on node g that ends with it
+// (a pod's process, the Lease renewals it makes).
+func (s *suite) whileUp(g *Guest, stop func()) {
+	s.runningMu.Lock()
+	s.running[g.Name] = append(s.running[g.Name], stop)
+	s.runningMu.Unlock()
+}
+
+// crash is a node crash: kill -9 of the guest's qemu, and what ran on the
+// node ends with it, undone by nobody (nothing unmounted, no Lease
+// released). It returns when the guest died.
+func (s *suite) crash(t testing.TB, g *Guest) time.Time {
+	g.Kill(t)
+	at := time.Now()
+	s.runningMu.Lock()
+	stops := s.running[g.Name]
+	delete(s.running, g.Name)
+	s.runningMu.Unlock()
+	for _, stop := range stops {
+		stop()
+	}
+	return at
+}
+
+// endAll ends what still runs on any node, at the end of the test.
+func (s *suite) endAll() {
+	s.runningMu.Lock()
+	all := s.running
+	s.running = map[string][]func(){}
+	s.runningMu.Unlock()
+	for _, stops := range all {
+		for _, stop := range stops {
+			stop()
+		}
+	}
+}
+
 // boot starts the guests in parallel and prepares each as a node would be
-// before the pods start: replication address, and the kernel modules the
-// installer's check loads (lustre.EnsureModules, the project's own step).
+// before the pods start: its address, the kernel modules the installer's
+// check loads (loadModules, the project's own steps) and, on a node with
+// DRBD, the fence handler.
 func (s *suite) boot(t *testing.T, guests ...*Guest) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -373,51 +501,78 @@ func (s *suite) boot(t *testing.T, guests ...*Guest) {
 		s.measure(t, "%s boot to a ready agent: %.1f s", g.Name, secs[i])
 		g.sh(ctx, t, fmt.Sprintf("ip link set eth0 up && { ip -4 addr show dev eth0 | grep -q 'inet %s/' || ip addr add %s/24 dev eth0; }", g.IP, g.IP))
 		start := time.Now()
-		if err := lustre.EnsureModules(ctx, g, guestModules); err != nil {
+		mods, err := s.loadModules(ctx, g)
+		if err != nil {
 			t.Fatalf("%s: %v", g.Name, err)
 		}
-		s.measure(t, "%s modprobe %s: %.1f s", g.Name, strings.Join(guestModules, " "), time.Since(start).Seconds())
-		// What the DRBD agent's installHandler does on a node: the
-		// handler DRBD runs is the drbd image's own binary, on the host.
-		g.sh(ctx, t, "install -D -m 0755 /run/kl-agent/drbd "+drbd.HostBinDir+"/drbd")
+		s.measure(t, "%s modprobe %s: %.1f s", g.Name, strings.Join(mods, " "), time.Since(start).Seconds())
+		if np, _ := s.plan.Node(g.Name); len(np.DRBD) > 0 {
+			// What the DRBD agent's installHandler does on a node: the
+			// handler DRBD runs is the drbd image's own binary, on the host.
+			g.sh(ctx, t, "install -D -m 0755 /run/kl-agent/drbd "+drbd.HostBinDir+"/drbd")
+		}
 	}
 }
 
+// loadModules is what the installer's check loads on the node before its
+// pods start: guestModules below Lustre, or, for the Lustre cases, the
+// modules of the node's role with LNet configured between lnet and the
+// rest (lustre.EnsureModulesAndLNet, as images/installer verify).
+func (s *suite) loadModules(ctx context.Context, g *Guest) ([]string, error) {
+	if !s.lustre {
+		return guestModules, lustre.EnsureModules(ctx, g, guestModules)
+	}
+	mods := roleModules(s.plan, g.Name)
+	return mods, lustre.EnsureModulesAndLNet(ctx, g, mods, s.values.LNet.Networks)
+}
+
 func TestVM(t *testing.T) {
-	s := newSuite(t)
-	t.Cleanup(func() {
-		if s.stopHolding != nil {
-			s.stopHolding()
-		}
-	})
+	s := newDRBDSuite(t)
 	s.boot(t, s.vm1, s.vm2)
-	t.Log("Lustre is not packaged for Debian 12: mkfs.lustre, the Lustre mount and LNet stay on hostsim; " +
-		"this suite runs every step below them (DRBD, ZFS, blank-disk proof) on real kernels")
+	t.Log("Lustre is not packaged for Debian 12: here mkfs.lustre, the Lustre mount and LNet stay on hostsim; " +
+		"this test runs every step below them (DRBD, ZFS, blank-disk proof) on real kernels, TestVMLustre the rest on a Lustre given in " + LustreEnv)
 
 	mdt1 := s.server(t, "vm1", "mdt0")
 	mdt2 := s.server(t, "vm2", "mdt0")
 	res := mdt1.Resource
 
-	steps := []struct {
-		name string
-		fn   func(t *testing.T)
-	}{
+	s.cases(t, []vmCase{
 		{"1-bring-up", func(t *testing.T) { s.bringUp(t, mdt1) }},
 		{"2-restart-idempotent", func(t *testing.T) { s.restart(t, mdt1) }},
 		{"3-second-import-refused", func(t *testing.T) { s.secondImport(t, mdt2) }},
 		{"4-failover", func(t *testing.T) { s.failover(t, mdt1, mdt2) }},
 		{"5-old-primary-returns", func(t *testing.T) { s.rejoin(t, res) }},
 		{"6-blank-proof", func(t *testing.T) { s.blankProof(t, res) }},
-	}
-	for _, st := range steps {
+	})
+}
+
+type vmCase struct {
+	name string
+	fn   func(t *testing.T)
+}
+
+// cases runs the suite's cases in order, then prints what they measured.
+func (s *suite) cases(t *testing.T, cases []vmCase) {
+	for _, c := range cases {
 		// Each case builds on the state the one before left: stop at the
 		// first failure rather than report its consequences.
-		if !t.Run(st.name, st.fn) {
+		if !t.Run(c.name, c.fn) {
 			break
 		}
 	}
 	t.Log("measured:\n  " + strings.Join(s.measured, "\n  "))
 	t.Logf("command transcripts (every real answer, for comparison with hostsim): %s/vm*-transcript.jsonl", s.dir)
+}
+
+// logCommands logs each of entries (commands g ran) that keep selects,
+// with its exit code and duration.
+func logCommands(t *testing.T, g *Guest, entries []host.Entry, keep func(host.Cmd) bool) {
+	t.Helper()
+	for _, e := range entries {
+		if keep(e.Cmd) {
+			t.Logf("%s: exit %d after %5.1f s: %s (%s)", g.Name, e.ExitCode, e.Duration.Seconds(), e.Cmd, e.Err)
+		}
+	}
 }
 
 // bringUp: blank disks to a replicated pool, through the DRBD pod's loop
@@ -439,7 +594,8 @@ func (s *suite) bringUp(t *testing.T, mdt1 lustre.Server) {
 		t.Fatalf("vm1: lease: %v", err)
 	}
 	hctx, stop := context.WithCancel(context.Background())
-	s.stopHolding, s.held = stop, make(chan error, 1)
+	s.held = make(chan error, 1)
+	s.whileUp(s.vm1, stop)
 	go func() { s.held <- l1.Hold(hctx, failover.Sleep, nil) }()
 	start = time.Now()
 	rep, err := lustre.StartStorage(ctx, s.vm1, mdt1)
@@ -571,9 +727,7 @@ func (s *suite) failover(t *testing.T, mdt1, mdt2 lustre.Server) {
 	sum := strings.Fields(s.vm1.sh(ctx, t, "sha256sum /srv/kl/blob"))[0]
 	waitInSync(t, s.vm1, mdt1.Resource, 2*time.Minute)
 
-	s.vm1.Kill(t)
-	crash := time.Now()
-	s.stopHolding() // vm1's pod died with it: nobody renews its Lease
+	crash := s.crash(t, s.vm1) // vm1's pod dies with it: nobody renews its Lease
 	if err := <-s.held; err != nil {
 		t.Errorf("vm1 lost its Lease while serving: %v", err)
 	}
@@ -623,11 +777,7 @@ func (s *suite) failover(t *testing.T, mdt1, mdt2 lustre.Server) {
 		failover.Sleep(ctx, 10*time.Second) // agent.Config's default interval
 	}
 	total := time.Since(crash).Seconds()
-	for _, e := range s.vm2.Log.Entries()[before:] {
-		if e.Cmd.Name == "drbdadm" || e.Cmd.Name == "zpool" {
-			t.Logf("vm2: exit %d after %5.1f s: %s (%s)", e.ExitCode, e.Duration.Seconds(), e.Cmd, e.Err)
-		}
-	}
+	logCommands(t, s.vm2, s.vm2.Log.Entries()[before:], func(c host.Cmd) bool { return c.Name == "drbdadm" || c.Name == "zpool" })
 	if err != nil {
 		t.Fatalf("vm2 takeover: %v", err)
 	}
