@@ -65,7 +65,7 @@ func statusWorld(t *testing.T) *fake.Clientset {
 		t.Fatal(err)
 	}
 	// The rendered topology carries the chart defaults, as the chart's does.
-	doc := string(ha) + "clients: {enabled: true, nodes: [c1, c2]}\n"
+	doc := strings.Replace(string(ha), "clients:\n", "clients:\n  enabled: true\n", 1)
 	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "lfs1-kube-lustre-topology", Namespace: "lustre", Labels: rel("topology")},
 		Data: map[string]string{"values.yaml": doc}}
 	leaseEnv := func(t string) corev1.EnvVar {

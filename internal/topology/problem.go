@@ -17,10 +17,14 @@ type Problem struct {
 }
 
 // String renders a problem on two lines: "path: message" and "fix: hint".
+// A problem of the whole document (it is empty, or not a mapping) has no
+// path: its line is the message alone.
 func (p Problem) String() string {
 	var b strings.Builder
-	b.WriteString(p.Path)
-	b.WriteString(": ")
+	if p.Path != "" {
+		b.WriteString(p.Path)
+		b.WriteString(": ")
+	}
 	b.WriteString(p.Message)
 	if p.Conflict != "" {
 		fmt.Fprintf(&b, " (clashes with %s)", p.Conflict)

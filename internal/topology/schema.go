@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -120,6 +121,9 @@ func preferredBranches(e *jsonschema.ValidationError) []*jsonschema.ValidationEr
 
 func (t *translator) leaf(e *jsonschema.ValidationError) {
 	loc := e.InstanceLocation
+	if k, ok := e.ErrorKind.(*kind.PropertyNames); ok {
+		loc = t.propertyNamesLoc(loc, k.Property)
+	}
 	path := renderPath(t.inst, loc)
 	desc := "expected: " + describe(t.schemaAt(loc))
 	switch k := e.ErrorKind.(type) {
@@ -281,6 +285,52 @@ func (t *translator) allowedKeys(loc []string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// propertyNamesLoc finds the object whose key broke propertyNames.
+// jsonschema v6.0.3 hands that error its validator's location slice
+// without copying it (validator.go: InstanceLocation = vd.vloc), so
+// validating a later sibling overwrites it: "nodes" comes back as
+// "targets". Its length stays right; the object is the one at that depth
+// that has the key and whose schema has propertyNames.
+func (t *translator) propertyNamesLoc(loc []string, key string) []string {
+	var found []string
+	var walk func(cur any, at []string) bool
+	walk = func(cur any, at []string) bool {
+		if len(at) == len(loc) {
+			m, ok := cur.(map[string]any)
+			if _, has := m[key]; ok && has && t.propertyNamesAt(at) != nil {
+				if slices.Equal(at, loc) {
+					found = loc // the reported one, if right, wins
+					return true
+				}
+				if found == nil {
+					found = slices.Clone(at)
+				}
+			}
+			return false
+		}
+		switch c := cur.(type) {
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(c)) {
+				if walk(c[k], append(at, k)) {
+					return true
+				}
+			}
+		case []any:
+			for i, v := range c {
+				if walk(v, append(at, strconv.Itoa(i))) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	walk(t.inst, nil)
+	if found == nil {
+		return loc
+	}
+	return found
 }
 
 func (t *translator) propertyNamesAt(loc []string) map[string]any {

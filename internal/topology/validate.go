@@ -40,7 +40,8 @@ func Validate(vals map[string]any) (*Values, Problems, error) {
 	}
 
 	var rules []Problem
-	for _, p := range append(checkRules(v), checkExternal(v, given, named)...) {
+	found := append(checkRules(v), checkExternal(v, given, named)...)
+	for _, p := range append(found, checkResources(b)...) {
 		if !coveredBy(p, shape) {
 			rules = append(rules, p)
 		}
@@ -88,6 +89,7 @@ func checkRules(v *Values) []Problem {
 	}
 	ps = append(ps, checkPerNode(v)...)
 	ps = append(ps, checkNodeFacts(v)...)
+	ps = append(ps, checkHostRules(v)...)
 	return ps
 }
 

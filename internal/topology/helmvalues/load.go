@@ -8,6 +8,7 @@ package helmvalues
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"sync"
 
 	"helm.sh/helm/v3/pkg/chart"
@@ -71,6 +72,9 @@ func LoadBytes(doc []byte) (map[string]any, error) {
 // Check loads and validates: the plugin's edge. err is an I/O or parse
 // failure (exit 2); problems are mistakes in the values (exit 1).
 func Check(o Options) (*topology.Values, topology.Problems, error) {
+	if ps := fileProblems(o); len(ps) > 0 {
+		return nil, ps, nil
+	}
 	vals, err := Load(o)
 	if err != nil {
 		return nil, nil, err
@@ -80,11 +84,46 @@ func Check(o Options) (*topology.Values, topology.Problems, error) {
 
 // CheckBytes is Check for one document in memory, chart defaults included.
 func CheckBytes(doc []byte) (*topology.Values, topology.Problems, error) {
+	ps, empty := topology.DocumentProblems(doc, "")
+	if empty {
+		ps = append(ps, topology.EmptyValues(1))
+	}
+	if len(ps) > 0 {
+		return nil, ps, nil
+	}
 	vals, err := LoadBytes(doc)
 	if err != nil {
 		return nil, nil, err
 	}
 	return topology.Validate(vals)
+}
+
+// fileProblems checks each values file as YAML before Helm reads it:
+// Helm keeps the last of two equal keys without a word and answers a list
+// at the top level with a JSON decoding error. An empty file is fine among
+// others (it layers nothing), not as all there is. A file it cannot read
+// ("-", which is stdin, or a missing one) is left to Load to report.
+func fileProblems(o Options) topology.Problems {
+	var ps topology.Problems
+	allEmpty := len(o.Sets) == 0 && len(o.StringSets) == 0
+	for _, f := range o.Files {
+		b, err := os.ReadFile(f)
+		if f == "-" || err != nil {
+			allEmpty = false
+			continue
+		}
+		name := ""
+		if len(o.Files) > 1 {
+			name = f // tell the files apart
+		}
+		found, empty := topology.DocumentProblems(b, name)
+		ps = append(ps, found...)
+		allEmpty = allEmpty && empty
+	}
+	if allEmpty && len(o.Files) > 0 {
+		ps = append(ps, topology.EmptyValues(len(o.Files)))
+	}
+	return ps
 }
 
 func coalesce(user map[string]any) (map[string]any, error) {

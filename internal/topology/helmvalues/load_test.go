@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -68,5 +69,43 @@ func TestLoadErrorsAreIOErrors(t *testing.T) {
 	}
 	if _, err := Load(Options{Sets: []string{"a[=1"}}); err == nil {
 		t.Fatal("bad --set: want an error")
+	}
+}
+
+// Each file is checked as YAML before Helm merges it: a key given twice is
+// named with its file when there are several; an empty file is fine as a
+// layer but not as all there is.
+func TestCheckReadsEachFileAsYAML(t *testing.T) {
+	ha := "../../../examples/ha.yaml"
+	empty := writeFile(t, "empty.yaml", "# nothing\n")
+	dup := writeFile(t, "dup.yaml", "fsname: a\nfsname: b\n")
+	list := writeFile(t, "list.yaml", "- a\n")
+	cases := []struct {
+		name string
+		o    Options
+		want string // first line of the only problem; "" for none
+	}{
+		{"empty layer", Options{Files: []string{ha, empty}}, ""},
+		{"empty with --set", Options{Files: []string{empty}, Sets: []string{"fsname=x"}}, "targets: no MDT with index 0: the filesystem root lives there"},
+		{"all empty", Options{Files: []string{empty, empty}}, "values files are all empty: there is no filesystem to validate"},
+		{"one empty", Options{Files: []string{empty}}, "values file is empty: there is no filesystem to validate"},
+		{"key twice, one file", Options{Files: []string{dup}}, "fsname: is given twice, on lines 1 and 2: YAML keeps only the last one, silently"},
+		{"key twice, named", Options{Files: []string{ha, dup}}, "fsname: is given twice, on lines 1 and 2 of " + dup + ": YAML keeps only the last one, silently"},
+		{"list", Options{Files: []string{list}}, "top level must be a mapping of values, got a list"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			_, ps, err := Check(c.o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			if len(ps) > 0 {
+				got = strings.SplitN(ps[0].String(), "\n", 2)[0]
+			}
+			if got != c.want {
+				t.Fatalf("got %q, want %q; all:\n%v", got, c.want, ps)
+			}
+		})
 	}
 }
