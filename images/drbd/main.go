@@ -90,6 +90,6 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 		return n.Fail(err)
 	}
 	mmp := n.Spec.MMP()
-	agent.DRBD(ctx, n.Runner, res, n.Status, n.Log, agent.Config{Unfence: fencer.UnfenceInSync, Refence: fencer.FencePeer, MMP: &mmp})
+	agent.DRBD(ctx, n.Runner, res, n.Status, n.Log, agent.Config{Unfence: fencer.UnfenceInSync, Refence: fencer.FencePeer, PeerLost: fencer.PeerLost, MMP: &mmp})
 	return nil
 }

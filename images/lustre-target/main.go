@@ -39,6 +39,7 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return n.Fail(err)
 	}
+	lease.Quiet = n.Spec.QuietLease()
 	// One attempt may take an MMP-guarded import: failover.mmp decides.
 	cfg := agent.Config{StartAttempt: n.Spec.StartAttempt(), StopTimeout: n.Spec.StopTimeout()}
 	if s.Target.RunsMGS() {

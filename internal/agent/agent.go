@@ -45,6 +45,13 @@ type Config struct {
 	// for a resource whose Primary sits with I/O suspended because its
 	// fence failed (failover.Fencer.FencePeer): DRBD 8.4 never asks again.
 	Refence func(ctx context.Context, resource string) int
+	// PeerLost, for the DRBD loop with fencing, cuts the quiet Lease of
+	// the target whose Secondary this node is back to one Lease duration
+	// when the link to the Primary is gone (failover.Fencer.PeerLost), so
+	// a crashed holder is taken over without waiting out a quiet Lease.
+	// It is checked every PeerWatch (default 2s).
+	PeerLost  func(ctx context.Context, resource string) (bool, error)
+	PeerWatch time.Duration
 	// MMP, for the DRBD loop of a server node, is the zfs module's
 	// multihost timing to apply (failover.mmp); nil leaves it alone.
 	MMP *zfs.MMP
@@ -67,6 +74,13 @@ func (c Config) interval() time.Duration {
 		return 10 * time.Second
 	}
 	return c.Interval
+}
+
+func (c Config) peerWatch() time.Duration {
+	if c.PeerWatch <= 0 {
+		return 2 * time.Second
+	}
+	return c.PeerWatch
 }
 
 func (c Config) stopTimeout() time.Duration {
@@ -98,6 +112,14 @@ func DRBD(ctx context.Context, run host.Runner, res []drbd.Resource, st Status, 
 	// sync, so the Lease is read once per resync, not once per interval.
 	checked := map[string]bool{}
 	mmpSet := cfg.MMP == nil
+	if cfg.PeerLost != nil {
+		watched := make(chan struct{})
+		defer func() { <-watched }()
+		go func() {
+			defer close(watched)
+			watchPeers(ctx, run, res, cfg, log)
+		}()
+	}
 	every(ctx, cfg.interval(), func() {
 		var errs []error
 		if !mmpSet {
@@ -157,6 +179,36 @@ func DRBD(ctx context.Context, run host.Runner, res []drbd.Resource, st Status, 
 		st.Set(Ready, fmt.Sprintf("%d resource(s) up", len(res)))
 	})
 	st.Set(Stopping, "agent stopped; resources left up")
+}
+
+// watchPeers reports every Secondary that lost its link (cfg.PeerLost),
+// once per loss: at this cadence, not the reconcile interval's, because
+// the report starts the clock of a crashed holder's takeover.
+func watchPeers(ctx context.Context, run host.Runner, res []drbd.Resource, cfg Config, log *slog.Logger) {
+	reported := map[string]bool{}
+	every(ctx, cfg.peerWatch(), func() {
+		for _, r := range res {
+			st, err := drbd.Observe(ctx, run, r)
+			if err != nil || !st.LostPrimaryPeer() {
+				reported[r.Name] = false
+				continue
+			}
+			if reported[r.Name] {
+				continue
+			}
+			cut, err := cfg.PeerLost(ctx, r.Name)
+			if err != nil {
+				if ctx.Err() == nil {
+					log.Warn("lost the DRBD peer but could not report it on the target's Lease; retrying", "resource", r.Name, "err", err.Error())
+				}
+				continue
+			}
+			reported[r.Name] = true
+			if cut {
+				log.Warn("lost the DRBD link to the holder: cut its quiet Lease to one Lease duration, so a crashed holder is taken over then", "resource", r.Name, "drbd", st.String())
+			}
+		}
+	})
 }
 
 // refence resumes a Primary whose I/O a failed fence suspended, once the
@@ -245,7 +297,7 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 	held := make(chan struct{})
 	go func() {
 		defer close(held)
-		if err := gate.Hold(holding, failover.Sleep, serveOn(run, s, log)); err != nil {
+		if err := gate.Hold(holding, failover.Sleep, DRBDGuard(run, s, log)); err != nil {
 			lost = err
 			lostFlag.Store(true)
 			stopServing()
@@ -278,28 +330,29 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 	return nil
 }
 
-// serveOn says whether a holder that cannot renew its Lease may serve on:
-// only while its DRBD resource is Primary with the peer connected, when
-// DRBD itself refuses to promote the peer. A target without DRBD (shared
-// or local disks) has no such guard and stops, as do both sides of a cut
-// link (docs/failover.md).
-func serveOn(run host.Runner, s lustre.Server, log *slog.Logger) func() bool {
+// DRBDGuard says whether DRBD alone keeps the peer from promoting: this
+// node Primary with the peer connected. While it does, the holder renews
+// quietly and serves on through an API outage (failover.Lease.Hold). A
+// target without DRBD (shared or local disks) has no such guard, and both
+// sides of a cut link lose it (docs/failover.md). It logs each change.
+func DRBDGuard(run host.Runner, s lustre.Server, log *slog.Logger) func() bool {
 	if !s.HasDRBD() {
 		return nil
 	}
-	warned := false
+	last := ""
 	return func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		st, err := drbd.Observe(ctx, run, s.Resource)
-		ok := err == nil && st.Up && st.Role == "Primary" && (st.CState == "Connected" || st.CState == "SyncSource")
-		switch {
-		case ok && !warned:
-			log.Warn("cannot renew the target's lease; serving on: DRBD's peer is connected, so it cannot promote", "target", s.Target.Svname(), "drbd", st.String())
-			warned = true
-		case !ok:
-			log.Error("cannot renew the target's lease and DRBD's peer is not connected: stopping", "target", s.Target.Svname(), "drbd", st.String(), "err", fmt.Sprint(err))
-			warned = false
+		ok := err == nil && st.KeepsPeerSecondary()
+		now := fmt.Sprintf("%v %s %v", ok, st.String(), err)
+		if now != last {
+			if ok {
+				log.Info("DRBD's peer is connected: it cannot promote; renewing the Lease quietly, and serving on if the API server is away", "target", s.Target.Svname(), "drbd", st.String())
+			} else {
+				log.Warn("DRBD's peer is not connected: the Lease alone decides; renewing it every Lease/5, and stopping if that fails", "target", s.Target.Svname(), "drbd", st.String(), "err", fmt.Sprint(err))
+			}
+			last = now
 		}
 		return ok
 	}

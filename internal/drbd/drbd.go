@@ -263,6 +263,26 @@ func (s State) InSync() bool {
 	return s.Up && s.CState == "Connected" && s.Disk == "UpToDate" && s.PeerDisk == "UpToDate"
 }
 
+// KeepsPeerSecondary reports a Primary whose peer is connected: DRBD then
+// refuses to promote the peer (two Primaries are never allowed), whatever
+// the Lease says.
+func (s State) KeepsPeerSecondary() bool {
+	return s.Up && s.Role == "Primary" && (s.CState == "Connected" || s.CState == "SyncSource")
+}
+
+// linkDown are the connection states (8.4 and 9) with no link to the peer.
+var linkDown = map[string]bool{
+	"StandAlone": true, "Disconnecting": true, "Unconnected": true, "Timeout": true, "BrokenPipe": true,
+	"NetworkFailure": true, "ProtocolError": true, "TearDown": true, "WFConnection": true, "Connecting": true,
+}
+
+// LostPrimaryPeer reports a current Secondary with no link to its peer: if
+// the peer was the Primary, it may have crashed, and this node is the one
+// that could take over.
+func (s State) LostPrimaryPeer() bool {
+	return s.Up && s.Role == "Secondary" && s.Disk == "UpToDate" && linkDown[s.CState]
+}
+
 func (s State) String() string {
 	if !s.Up {
 		return "down"

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -15,6 +16,11 @@ import (
 // "Outdated" disk state cannot be set on a peer that is unreachable, which
 // is exactly when it matters; the Lease is reachable by whoever may serve.
 const OutdatedAnnotation = "kube-lustre.io/outdated"
+
+// PeerLostAnnotation on a target's Lease names the node that cut the
+// holder's quiet Lease back to one Duration because it lost its DRBD link
+// to the holder (PeerLost); the holder's next renewal removes it.
+const PeerLostAnnotation = "kube-lustre.io/peer-lost"
 
 // fence-peer exit codes, as DRBD reads them (drbd.conf, handlers section).
 const (
@@ -68,6 +74,42 @@ func FencePeer(ctx context.Context, leases LeaseClient, leaseName, self, peer st
 		return FenceFailed, "marking " + peer + " outdated on Lease " + leaseName + ": " + err.Error()
 	}
 	return FencedOutdated, "marked " + peer + " outdated on Lease " + leaseName
+}
+
+// PeerLost is the Secondary's report that its DRBD link to the holder,
+// peer, is gone: a quiet Lease (one written with a duration above d while
+// the link vouched for the holder) is cut back to d, with an update
+// conditioned on the version read. Observers then time the Lease from this
+// write, so a crashed holder is taken over d after its peer noticed, and a
+// live one has renewed (fast) or fenced by then. It returns whether it cut.
+// A Lease held by anyone else, already short, or marking self outdated
+// (self cannot take over) is left alone.
+func PeerLost(ctx context.Context, leases LeaseClient, leaseName, self, peer string, d time.Duration) (bool, error) {
+	if d < time.Second {
+		return false, fmt.Errorf("no Lease duration to cut %s to", leaseName)
+	}
+	cur, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	secs := int32(d / time.Second)
+	if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != peer || cur.Annotations[OutdatedAnnotation] == self ||
+		cur.Spec.LeaseDurationSeconds == nil || *cur.Spec.LeaseDurationSeconds <= secs {
+		return false, nil
+	}
+	next := cur.DeepCopy()
+	next.Spec.LeaseDurationSeconds = &secs
+	if next.Annotations == nil {
+		next.Annotations = map[string]string{}
+	}
+	next.Annotations[PeerLostAnnotation] = self
+	if _, err := leases.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Unfence clears the mark after this node's copy was resynced
@@ -157,6 +199,9 @@ type Fencer struct {
 	Leases    LeaseClient
 	Node      string
 	Resources map[string]Fenced
+	// Duration is failover.leaseSeconds: what PeerLost cuts a quiet
+	// Lease back to.
+	Duration time.Duration
 	// Log, when set, gets every decision and its reason.
 	Log *slog.Logger
 }
@@ -169,6 +214,16 @@ func (f *Fencer) UnfenceInSync(ctx context.Context, resource string, inSync func
 		return false, nil
 	}
 	return UnfenceInSync(ctx, f.Leases, r.Lease, f.Node, inSync)
+}
+
+// PeerLost reports that this node, Secondary of resource, lost its link
+// to the peer (see PeerLost); an unknown resource reports nothing.
+func (f *Fencer) PeerLost(ctx context.Context, resource string) (bool, error) {
+	r, ok := f.Resources[resource]
+	if !ok {
+		return false, nil
+	}
+	return PeerLost(ctx, f.Leases, r.Lease, f.Node, r.Peer, f.Duration)
 }
 
 // FencePeer is the fence-peer answer for resource; an unknown resource

@@ -44,12 +44,23 @@ type Lease struct {
 	Name     string
 	Identity string        // the node name: the peer and the controller read it
 	Duration time.Duration // failover.leaseSeconds
-	Now      func() time.Time
+	// Quiet (failover.quietLeaseSeconds), when longer than Duration, is
+	// the duration a holder writes while Hold's guard says DRBD alone
+	// keeps the peer from promoting (this node Primary, the peer
+	// connected): it then renews every Quiet/5 instead of every
+	// Duration/5, so that Lease writes stay bounded as targets grow.
+	// The peer cuts a quiet Lease back to Duration when it loses the
+	// link (PeerLost), so a crashed holder is still taken over one
+	// Duration after that.
+	Quiet time.Duration
+	Now   func() time.Time
 
 	observedVersion string
 	observedAt      time.Time
-	lastRenew       time.Time // last successful acquire or renew by us
-	tookOverFrom    string    // the holder whose expired Lease we acquired
+	lastRenew       time.Time     // last successful acquire or renew by us
+	written         time.Duration // the duration that renewal wrote
+	deadline        time.Time     // serve only before this without a renewal
+	tookOverFrom    string        // the holder whose expired Lease we acquired
 }
 
 // TookOverFrom is the other node whose Lease had expired when this one
@@ -74,9 +85,18 @@ func (l *Lease) RenewDeadline() time.Duration { return l.Duration / 2 }
 func (l *Lease) RenewInterval() time.Duration { return l.Duration / 5 }
 
 // Held reports whether we hold the Lease and are still within the renew
-// deadline: the only state in which this node may serve.
+// deadline: the only state in which this node may serve. The deadline is
+// half the duration the last renewal wrote (so stopping has the other
+// half), cut to half a Duration from the moment a quiet holder lost its
+// DRBD peer (Hold).
 func (l *Lease) Held() bool {
-	return !l.lastRenew.IsZero() && l.now().Sub(l.lastRenew) < l.RenewDeadline()
+	return !l.lastRenew.IsZero() && l.now().Before(l.deadline)
+}
+
+// renewed records a successful write of the Lease with duration d at now.
+func (l *Lease) renewed(version string, now time.Time, d time.Duration) {
+	l.observedVersion, l.observedAt, l.lastRenew = version, now, now
+	l.written, l.deadline = d, now.Add(d/2)
 }
 
 // TryAcquire takes or renews the Lease. It succeeds when the Lease does not
@@ -85,10 +105,15 @@ func (l *Lease) Held() bool {
 // *HeldError. A conflict (someone else wrote first) is returned as is: the
 // caller retries, and the next Get observes the new version.
 func (l *Lease) TryAcquire(ctx context.Context) error {
+	return l.tryAcquire(ctx, l.Duration)
+}
+
+// tryAcquire is TryAcquire writing duration d.
+func (l *Lease) tryAcquire(ctx context.Context, d time.Duration) error {
 	now := l.now()
 	cur, err := l.Client.Get(ctx, l.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return l.create(ctx, now)
+		return l.create(ctx, now, d)
 	}
 	if err != nil {
 		return err
@@ -104,7 +129,7 @@ func (l *Lease) TryAcquire(ctx context.Context) error {
 		}
 	}
 	next := cur.DeepCopy()
-	l.fill(next, now, holder != l.Identity)
+	l.fill(next, now, d, holder != l.Identity)
 	updated, err := l.Client.Update(ctx, next, metav1.UpdateOptions{})
 	if err != nil {
 		return err
@@ -112,7 +137,7 @@ func (l *Lease) TryAcquire(ctx context.Context) error {
 	if holder != l.Identity {
 		l.tookOverFrom = holder
 	}
-	l.observedVersion, l.observedAt, l.lastRenew = updated.ResourceVersion, now, now
+	l.renewed(updated.ResourceVersion, now, d)
 	return nil
 }
 
@@ -136,20 +161,23 @@ func (l *Lease) durationOf(cur *coordinationv1.Lease) time.Duration {
 	return l.Duration
 }
 
-func (l *Lease) create(ctx context.Context, now time.Time) error {
+func (l *Lease) create(ctx context.Context, now time.Time, d time.Duration) error {
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: l.Name}}
-	l.fill(lease, now, true)
+	l.fill(lease, now, d, true)
 	created, err := l.Client.Create(ctx, lease, metav1.CreateOptions{})
 	if err != nil {
 		return err
 	}
-	l.observedVersion, l.observedAt, l.lastRenew = created.ResourceVersion, now, now
+	l.renewed(created.ResourceVersion, now, d)
 	return nil
 }
 
-func (l *Lease) fill(lease *coordinationv1.Lease, now time.Time, newHolder bool) {
+// fill writes a renewal by l.Identity with duration d. The peer's
+// PeerLost mark goes with it: the holder's own renewal is newer news.
+func (l *Lease) fill(lease *coordinationv1.Lease, now time.Time, d time.Duration, newHolder bool) {
 	id := l.Identity
-	secs := int32(l.Duration / time.Second)
+	secs := int32(d / time.Second)
+	delete(lease.Annotations, PeerLostAnnotation)
 	t := metav1.NewMicroTime(now)
 	lease.Spec.HolderIdentity = &id
 	lease.Spec.LeaseDurationSeconds = &secs
@@ -189,20 +217,26 @@ func (l *Lease) Release(ctx context.Context) error {
 // stop serving now.
 var ErrLost = errors.New("lease lost: could not renew before the deadline")
 
-// Hold renews the Lease every RenewInterval until ctx ends (nil) or the
-// renew deadline passes without a successful renewal (ErrLost), which the
-// caller turns into "stop serving". Transient API errors are retried until
-// then.
+// Hold renews the Lease until ctx ends (nil) or the renew deadline passes
+// without a successful renewal (ErrLost), which the caller turns into
+// "stop serving". Transient API errors are retried until then.
 //
-// Past the deadline, serveOn (may be nil) is asked whether serving on is
-// safe without the Lease: true when this node is Primary with its DRBD
-// peer connected, since DRBD itself then refuses to promote the peer
-// (docs/failover.md). While it says so, Hold goes on trying to renew
-// instead of giving up: an API server outage (an upgrade, an etcd
-// election) then stops no target. Another holder (HeldError) always ends
-// the hold: that node took the Lease and will take over once this one
-// stops.
-func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool, serveOn func() bool) error {
+// guard (may be nil) says whether DRBD alone keeps the peer from promoting:
+// this node is Primary with its peer connected (docs/failover.md). It is
+// asked every RenewInterval, and decides two things:
+//   - Quiet renewals: while it holds (and Quiet > Duration), the Lease is
+//     written with duration Quiet every Quiet/5, otherwise with Duration
+//     every Duration/5. When it stops holding (the link is gone), the
+//     Lease is renewed at once with Duration, and the deadline is cut to
+//     half a Duration from then, since the peer now shortens the Lease
+//     to one Duration (PeerLost).
+//   - Serving on: past the deadline a holder whose guard holds goes on
+//     trying to renew instead of giving up: an API server outage (an
+//     upgrade, an etcd election) then stops no target.
+//
+// Another holder (HeldError) always ends the hold: that node took the
+// Lease and will take over once this one stops.
+func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool, guard func() bool) error {
 	for {
 		if !sleep(ctx, l.RenewInterval()) {
 			return nil
@@ -210,19 +244,32 @@ func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Durat
 		if l.lastRenew.IsZero() {
 			return fmt.Errorf("%w: not acquired", ErrLost)
 		}
+		guarded := guard != nil && guard()
+		want := l.Duration
+		if guarded && l.Quiet > l.Duration {
+			want = l.Quiet
+		} else if l.written > l.Duration {
+			// Left quiet renewals: the link is gone.
+			if cut := l.now().Add(l.RenewDeadline()); cut.Before(l.deadline) {
+				l.deadline = cut
+			}
+		}
+		if want == l.written && l.now().Sub(l.lastRenew) < want/5 && l.now().Before(l.deadline) {
+			continue
+		}
 		// A renewal that hangs (packets to the API server dropped, not
 		// refused) must not outlive the renew deadline: past it the holder
 		// has to be stopping, whatever the request would have said, unless
-		// serveOn holds.
-		left := l.RenewDeadline() - l.now().Sub(l.lastRenew)
+		// the guard holds.
+		left := l.deadline.Sub(l.now())
 		if left <= 0 {
-			if serveOn == nil || !serveOn() {
+			if !guarded {
 				return fmt.Errorf("%w: no renewal within %s", ErrLost, l.RenewDeadline())
 			}
 			left = l.RenewInterval()
 		}
 		actx, cancel := context.WithTimeout(ctx, left)
-		err := l.TryAcquire(actx)
+		err := l.tryAcquire(actx, want)
 		cancel()
 		var held *HeldError
 		switch {
@@ -231,7 +278,7 @@ func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Durat
 			// Someone else holds it: they saw ours expire. Stop at once.
 			l.lastRenew = time.Time{}
 			return fmt.Errorf("%w: %w", ErrLost, err)
-		case !l.Held() && (serveOn == nil || !serveOn()):
+		case !l.Held() && !guarded:
 			return fmt.Errorf("%w: %w", ErrLost, err)
 		}
 	}

@@ -270,3 +270,154 @@ func TestHoldServesOnThroughAnAPIOutageWhileTheLinkIsUp(t *testing.T) {
 		t.Fatalf("Hold = %v after %s, want ErrLost once the link went too", err, slept)
 	}
 }
+
+// writes counts the Lease writes (creates and updates) a client makes.
+type writes struct {
+	LeaseClient
+	n int
+}
+
+func (w *writes) Create(ctx context.Context, l *coordinationv1.Lease, o metav1.CreateOptions) (*coordinationv1.Lease, error) {
+	w.n++
+	return w.LeaseClient.Create(ctx, l, o)
+}
+
+func (w *writes) Update(ctx context.Context, l *coordinationv1.Lease, o metav1.UpdateOptions) (*coordinationv1.Lease, error) {
+	w.n++
+	return w.LeaseClient.Update(ctx, l, o)
+}
+
+func duration(t *testing.T, api LeaseClient, name string) time.Duration {
+	t.Helper()
+	cur, err := api.Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(*cur.Spec.LeaseDurationSeconds) * time.Second
+}
+
+// While DRBD keeps the peer Secondary, the holder writes a Quiet Lease
+// every Quiet/5: 10 writes in 10 minutes instead of 300. Once the link
+// goes, it renews at once with the normal duration, every Duration/5.
+func TestQuietHolderWritesAFifthOfAQuietLeaseApart(t *testing.T) {
+	_, c, a, _ := pair(t)
+	w := &writes{LeaseClient: a.Client}
+	a.Client, a.Quiet = w, 5*time.Minute
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := a.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	linkUp, slept := true, time.Duration(0)
+	var quietWrites int
+	err := a.Hold(ctx, func(_ context.Context, d time.Duration) bool {
+		c.advance(d)
+		slept += d
+		switch slept {
+		case 10 * time.Minute:
+			if got := duration(t, w, a.Name); got != a.Quiet {
+				t.Errorf("Lease duration %s while the link is up, want %s", got, a.Quiet)
+			}
+			quietWrites, linkUp = w.n, false
+		case 10*time.Minute + 2*time.Second:
+			// The tick that saw the link gone renewed with Duration.
+			if got := duration(t, w, a.Name); got != a.Duration || w.n != quietWrites+1 {
+				t.Errorf("after the link went: duration %s after %d writes, want %s after %d", got, w.n, a.Duration, quietWrites+1)
+			}
+		case 11 * time.Minute:
+			cancel()
+		}
+		return ctx.Err() == nil
+	}, func() bool { return linkUp })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if quietWrites > 12 {
+		t.Fatalf("%d writes in 10 minutes with the link up, want about 10 (one per Quiet/5)", quietWrites)
+	}
+	// 58 s of Duration/5 renewals after the link went.
+	if fast := w.n - quietWrites; fast < 25 {
+		t.Fatalf("%d writes in the minute after the link went, want one per Duration/5", fast)
+	}
+}
+
+// A quiet holder that loses the API server and then its DRBD link must be
+// stopping half a Duration after the link went, not half a Quiet Lease
+// after its last renewal: its peer cuts the Lease to one Duration then.
+func TestQuietHolderStopsHalfALeaseAfterTheLinkGoesWithoutTheAPI(t *testing.T) {
+	store, c, a, _ := pair(t)
+	a.Quiet = 5 * time.Minute
+	ctx := context.Background()
+	if err := a.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	linkUp, slept, linkWent := true, time.Duration(0), time.Duration(0)
+	err := a.Hold(ctx, func(_ context.Context, d time.Duration) bool {
+		c.advance(d)
+		slept += d
+		switch {
+		case slept == 3*time.Minute+30*time.Second:
+			// The last quiet renewal was at most a minute ago: half a
+			// Quiet Lease would let it serve on for two more minutes.
+			store.SetDown(true)
+		case slept == 3*time.Minute+40*time.Second:
+			linkUp, linkWent = false, slept
+		case slept > 5*time.Minute:
+			t.Fatal("still holding a minute after the link went")
+		}
+		return true
+	}, func() bool { return linkUp })
+	if !errors.Is(err, ErrLost) {
+		t.Fatalf("Hold = %v, want ErrLost", err)
+	}
+	if after := slept - linkWent; after > a.RenewDeadline()+a.RenewInterval() {
+		t.Fatalf("gave up %s after the link went, want within %s", after, a.RenewDeadline())
+	}
+}
+
+// The peer that lost the link cuts a quiet Lease to one Duration, so it
+// takes a crashed holder over one Duration after its cut, not a Quiet
+// Lease after the holder's last renewal. It cuts nothing that is not its
+// peer's quiet Lease, and never when the Lease marks its own copy stale.
+func TestPeerLostCutsAQuietLeaseToOneDuration(t *testing.T) {
+	store, c, a, b := pair(t)
+	api := store.Client(nil)
+	ctx := context.Background()
+	if err := a.tryAcquire(ctx, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	heldBy(t, b.TryAcquire(ctx), "s1")
+	c.advance(time.Minute)
+	if cut, err := PeerLost(ctx, api, a.Name, "s2", "s3", b.Duration); cut || err != nil {
+		t.Fatalf("cut a Lease held by another node than its peer: %v %v", cut, err)
+	}
+	cut, err := PeerLost(ctx, api, a.Name, "s2", "s1", b.Duration)
+	if !cut || err != nil {
+		t.Fatalf("PeerLost = %v, %v", cut, err)
+	}
+	if cut, _ := PeerLost(ctx, api, a.Name, "s2", "s1", b.Duration); cut {
+		t.Fatal("cut an already short Lease again (each cut restarts the observers' clock)")
+	}
+	heldBy(t, b.TryAcquire(ctx), "s1")
+	c.advance(b.Duration - time.Millisecond)
+	heldBy(t, b.TryAcquire(ctx), "s1")
+	c.advance(2 * time.Millisecond)
+	if err := b.TryAcquire(ctx); err != nil || b.TookOverFrom() != "s1" {
+		t.Fatalf("takeover one Duration after the cut: %v (from %q)", err, b.TookOverFrom())
+	}
+	cur, _ := api.Get(ctx, a.Name, metav1.GetOptions{})
+	if _, ok := cur.Annotations[PeerLostAnnotation]; ok {
+		t.Fatal("the new holder's renewal kept the peer-lost mark")
+	}
+
+	// b holds it quietly now; a's copy is marked outdated: a cuts nothing.
+	if err := b.tryAcquire(ctx, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if code, why := FencePeer(ctx, api, b.Name, "s2", "s1"); code != FencedOutdated {
+		t.Fatal(why)
+	}
+	if cut, _ := PeerLost(ctx, api, a.Name, "s1", "s2", a.Duration); cut {
+		t.Fatal("a node the Lease marks outdated cut the holder's Lease")
+	}
+}

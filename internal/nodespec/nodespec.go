@@ -71,7 +71,7 @@ func (s Spec) resource(ctx context.Context, r topology.DRBDResource) (drbd.Resou
 // resource's decision is taken on its target's Lease (leaseOf names it),
 // against the node at the other end.
 func (s Spec) Fencer(leases failover.LeaseClient, leaseOf func(target string) string) *failover.Fencer {
-	f := &failover.Fencer{Leases: leases, Node: s.Node, Resources: map[string]failover.Fenced{}}
+	f := &failover.Fencer{Leases: leases, Node: s.Node, Resources: map[string]failover.Fenced{}, Duration: s.LeaseDuration()}
 	np, _ := s.Plan.Node(s.Node)
 	for _, r := range np.DRBD {
 		f.Resources[r.Name] = failover.Fenced{Lease: leaseOf(r.Target), Peer: r.Peer}
@@ -194,6 +194,20 @@ const MinStartAttempt = 30 * time.Second
 // forever), plus MinStartAttempt for everything else.
 func (s Spec) StartAttempt() time.Duration {
 	return s.MMP().ActivityCheck() + MinStartAttempt
+}
+
+// LeaseDuration is failover.leaseSeconds.
+func (s Spec) LeaseDuration() time.Duration {
+	secs := s.Values.Failover.LeaseSeconds
+	if secs <= 0 {
+		secs = topology.DefaultLeaseSeconds
+	}
+	return time.Duration(secs) * time.Second
+}
+
+// QuietLease is failover.quietLeaseSeconds (failover.Lease.Quiet).
+func (s Spec) QuietLease() time.Duration {
+	return time.Duration(s.Values.Failover.QuietLeaseSeconds) * time.Second
 }
 
 // StopTimeout bounds a target's clean stop: failover.stopSeconds, the

@@ -13,6 +13,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/hostsim"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 const shortLease = 2 * time.Second
@@ -67,6 +68,23 @@ func crashPreferredOfMDT0(t *testing.T, c *Cluster, r *Running) {
 	}
 }
 
+// waitQuiet waits until the holder of lease renews it quietly: DRBD
+// connected under it.
+func waitQuiet(t *testing.T, c *Cluster, lease string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		cur, err := c.Leases.Client(nil).Get(context.Background(), lease, metav1.GetOptions{})
+		if err == nil && time.Duration(*cur.Spec.LeaseDurationSeconds)*time.Second == c.QuietLease {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("lease %s never renewed quietly: %v %v", lease, cur, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func logLen(t *testing.T, c *Cluster) int {
 	t.Helper()
 	log, err := c.World.Log()
@@ -80,8 +98,16 @@ func logLen(t *testing.T, c *Cluster) int {
 // the replacement on the peer waits for the Lease to expire, promotes,
 // takes the pool over (-f, the only forced import) and serves the same
 // target, never reformatted. The old node then comes back as Secondary.
+//
+// Connected to its peer, s1 held mdt0's Lease quietly (failover.quietLeaseSeconds,
+// 300 s in the chart): s2's DRBD agent cuts it to one Lease when its link
+// goes, so the takeover does not wait out the quiet Lease.
 func TestNodeCrashFailsOverToPeer(t *testing.T) {
 	c, r := failoverCluster(t)
+	if c.QuietLease != 300*time.Second {
+		t.Fatalf("quiet Lease %s, want the chart's 300 s", c.QuietLease)
+	}
+	waitQuiet(t, c, "lfs1-mdt0")
 	begin := time.Now()
 	crashPreferredOfMDT0(t, c, r)
 	waitPod(t, r, "target-mdt0@s2", 20*time.Second)

@@ -36,6 +36,9 @@ type Cluster struct {
 	// targets' Lease (failover.leaseSeconds unless a test shortens it).
 	Leases        *leasetest.Store
 	LeaseDuration time.Duration
+	// QuietLease is the targets' Lease duration while their DRBD peer is
+	// connected (failover.quietLeaseSeconds; 0: off).
+	QuietLease time.Duration
 
 	addrs map[string]string
 	mu    sync.Mutex
@@ -81,7 +84,8 @@ func NewWithOptions(dir string, v *topology.Values, o Options) (*Cluster, error)
 		return nil, err
 	}
 	c := &Cluster{World: w, Values: v, Plan: p, addrs: map[string]string{}, cut: map[string]bool{},
-		Leases: leasetest.New(), LeaseDuration: time.Duration(v.Failover.LeaseSeconds) * time.Second}
+		Leases: leasetest.New(), LeaseDuration: time.Duration(v.Failover.LeaseSeconds) * time.Second,
+		QuietLease: time.Duration(v.Failover.QuietLeaseSeconds) * time.Second}
 	if c.LeaseDuration <= 0 {
 		c.LeaseDuration = 10 * time.Second
 	}
@@ -121,7 +125,9 @@ func (c *Cluster) registerFencing() {
 
 // fencer is node's fence decisions, on the Lease store as node sees it.
 func (c *Cluster) fencer(node string) *failover.Fencer {
-	return c.Spec(node).Fencer(c.Leases.Client(func() bool { return c.apiCut(node) }), c.LeaseName)
+	f := c.Spec(node).Fencer(c.Leases.Client(func() bool { return c.apiCut(node) }), c.LeaseName)
+	f.Duration = c.LeaseDuration // a test may shorten it
+	return f
 }
 
 // LeaseName is the name of a target's Lease in the cluster's store.
@@ -246,6 +252,7 @@ func (r *Running) StartDRBD(node string) error {
 	cfg := r.cfg
 	cfg.Unfence = r.c.fencer(node).UnfenceInSync
 	cfg.Refence = r.c.fencer(node).FencePeer
+	cfg.PeerLost = r.c.fencer(node).PeerLost
 	mmp := r.c.Spec(node).MMP() // as images/drbd applies it
 	cfg.MMP = &mmp
 	r.launch("drbd-"+node, node, "drbd", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
@@ -274,7 +281,7 @@ func (r *Running) StartTarget(target, node string) error {
 		cfg.MGSParams = spec.MGSParams()
 	}
 	gate := &failover.Lease{Client: r.c.Leases.Client(func() bool { return r.c.apiCut(node) }),
-		Name: r.c.LeaseName(target), Identity: node, Duration: r.c.LeaseDuration}
+		Name: r.c.LeaseName(target), Identity: node, Duration: r.c.LeaseDuration, Quiet: r.c.QuietLease}
 	r.launch("target-"+target+"@"+node, node, "target", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
 		return agent.Target(ctx, run, s, gate, st, l, cfg)
 	})

@@ -84,6 +84,7 @@ func checkRules(v *Values) []Problem {
 	}
 	ps = append(ps, checkProvisioner(v)...)
 	ps = append(ps, checkMMP(v)...)
+	ps = append(ps, checkQuietLease(v)...)
 	for i, t := range v.Targets {
 		ps = append(ps, checkTarget(i, t)...)
 	}
@@ -113,6 +114,22 @@ func checkMMP(v *Values) []Problem {
 		Message:  fmt.Sprintf("%d import intervals do not exceed %d fail intervals: an import could finish its activity check while a live holder that has not written for a while still runs the pool", imp, fail),
 		Conflict: "failover.mmp.failIntervals",
 		Hint:     "make failover.mmp.importIntervals larger than failover.mmp.failIntervals (ZFS's defaults are 20 and 10)",
+	}}
+}
+
+// checkQuietLease: a quiet Lease shorter than the normal one would make
+// the connected holder renew more often, not less, and the peer's cut
+// (failover.PeerLost) would lengthen it.
+func checkQuietLease(v *Values) []Problem {
+	f := v.Failover
+	if f.QuietLeaseSeconds == 0 || f.QuietLeaseSeconds >= f.LeaseSeconds {
+		return nil
+	}
+	return []Problem{{
+		Path:     "failover.quietLeaseSeconds",
+		Message:  fmt.Sprintf("%d s is shorter than failover.leaseSeconds (%d s): it is the Lease's duration while the DRBD peer is connected, meant to be the longer one", f.QuietLeaseSeconds, f.LeaseSeconds),
+		Conflict: "failover.leaseSeconds",
+		Hint:     "make failover.quietLeaseSeconds at least failover.leaseSeconds (the chart's default is 300), or 0 to renew every leaseSeconds/5 always",
 	}}
 }
 

@@ -170,6 +170,9 @@ type Clients struct {
 type Failover struct {
 	Mode         string `json:"mode"`
 	LeaseSeconds int    `json:"leaseSeconds"`
+	// QuietLeaseSeconds is the Lease's duration while the holder's DRBD
+	// peer is connected (failover.Lease.Quiet); 0 turns it off.
+	QuietLeaseSeconds int `json:"quietLeaseSeconds"`
 	// StopSeconds bounds a target's clean stop (and, plus 15 s, its pod's
 	// terminationGracePeriodSeconds); 0 means DefaultStopSeconds.
 	StopSeconds int `json:"stopSeconds"`
@@ -180,6 +183,9 @@ type Failover struct {
 	// DRBD is how fast DRBD notices a lost peer (drbd.Timing).
 	DRBD FailoverDRBD `json:"drbd"`
 }
+
+// DefaultLeaseSeconds is the chart's failover.leaseSeconds.
+const DefaultLeaseSeconds = 10
 
 // DefaultStopSeconds is the chart's failover.stopSeconds.
 const DefaultStopSeconds = 120

@@ -504,24 +504,36 @@ func testUpgrade(t testing.TB, r *release) {
 		}
 	}
 	// Nothing of the existing targets was stopped or redone on the hosts.
+	for _, d := range r.disturbed(t, logAt, slices.Collect(maps.Keys(old))) {
+		t.Errorf("upgrade disturbed %s", d)
+	}
+	r.formattedOnce(t)
+}
+
+// disturbed lists the commands since the host log's entry at that stopped
+// or redid one of targets (unmount, export, import, demote, down, format,
+// pool or metadata creation), as "<target>: <host> ran <command>".
+func (r *release) disturbed(t testing.TB, at int, targets []string) []string {
+	t.Helper()
 	log, err := r.w.Log()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, le := range log[logAt:] {
+	var out []string
+	for _, le := range log[at:] {
 		cmd := strings.Join(le.Argv, " ")
-		for name := range old {
+		for _, name := range targets {
 			tp, _ := r.plan.Target(name)
 			touches := strings.Contains(cmd, tp.Pool) || (tp.DRBDResource != "" && strings.HasSuffix(cmd, " "+tp.DRBDResource)) || strings.Contains(cmd, tp.MountPoint)
 			disruptive := strings.HasPrefix(cmd, "umount") || strings.HasPrefix(cmd, "zpool export") || strings.HasPrefix(cmd, "zpool import") ||
 				strings.HasPrefix(cmd, "drbdadm secondary") || strings.HasPrefix(cmd, "drbdadm down") || strings.HasPrefix(cmd, "mkfs.lustre") ||
 				strings.HasPrefix(cmd, "zpool create") || strings.HasPrefix(cmd, "drbdadm create-md")
 			if touches && disruptive && le.Exit == 0 {
-				t.Errorf("upgrade disturbed %s: %s ran %q", name, le.Host, cmd)
+				out = append(out, fmt.Sprintf("%s: %s ran %q", name, le.Host, cmd))
 			}
 		}
 	}
-	r.formattedOnce(t)
+	return out
 }
 
 // testCrash: s3 (ost0's primary) crashes, as a node and as a host. The

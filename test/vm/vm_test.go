@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
@@ -86,13 +87,27 @@ type suite struct {
 	running   map[string][]func()
 }
 
-// leaseTimeout is failover.leaseSeconds, the chart's default.
-const leaseTimeout = 10 * time.Second
+// leaseTimeout and quietLease are failover.leaseSeconds and
+// failover.quietLeaseSeconds, the chart's defaults.
+const (
+	leaseTimeout = 10 * time.Second
+	quietLease   = 300 * time.Second
+)
 
 func leaseOf(target string) string { return "klvm-" + target }
 
 func (s *suite) lease(node, target string) *failover.Lease {
-	return &failover.Lease{Client: s.leases, Name: leaseOf(target), Identity: node, Duration: leaseTimeout}
+	return &failover.Lease{Client: s.leases, Name: leaseOf(target), Identity: node, Duration: leaseTimeout, Quiet: quietLease}
+}
+
+// leaseDuration is the duration the Lease of target states now.
+func (s *suite) leaseDuration(ctx context.Context, t *testing.T, target string) time.Duration {
+	t.Helper()
+	cur, err := s.leases.Get(ctx, leaseOf(target), metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(*cur.Spec.LeaseDurationSeconds) * time.Second
 }
 
 // acquire is agent.Target's: not while the Lease marks this node's copy
@@ -596,7 +611,9 @@ func (s *suite) bringUp(t *testing.T, mdt1 lustre.Server) {
 	hctx, stop := context.WithCancel(context.Background())
 	s.held = make(chan error, 1)
 	s.whileUp(s.vm1, stop)
-	go func() { s.held <- l1.Hold(hctx, failover.Sleep, nil) }()
+	// With the pod's guard: quiet renewals while DRBD's peer is connected.
+	guard := agent.DRBDGuard(s.vm1, mdt1, slog.New(slog.NewTextHandler(&testWriter{t: t, prefix: "vm1 mdt0 lease: "}, nil)))
+	go func() { s.held <- l1.Hold(hctx, failover.Sleep, guard) }()
 	start = time.Now()
 	rep, err := lustre.StartStorage(ctx, s.vm1, mdt1)
 	if err != nil {
@@ -726,6 +743,19 @@ func (s *suite) failover(t *testing.T, mdt1, mdt2 lustre.Server) {
 	s.vm1.sh(ctx, t, fmt.Sprintf("zfs create -o mountpoint=/srv/kl %s/data && dd if=/dev/urandom of=/srv/kl/blob bs=1M count=32 status=none && zpool sync %s", pool, pool))
 	sum := strings.Fields(s.vm1.sh(ctx, t, "sha256sum /srv/kl/blob"))[0]
 	waitInSync(t, s.vm1, mdt1.Resource, 2*time.Minute)
+	// vm1 renews quietly while connected (failover.quietLeaseSeconds);
+	// vm2's DRBD agent, running as its DaemonSet pod does, cuts that
+	// Lease back to leaseSeconds once it sees the link to vm1 gone.
+	deadline := time.Now().Add(time.Minute)
+	for s.leaseDuration(ctx, t, "mdt0") != quietLease {
+		if time.Now().After(deadline) {
+			t.Fatalf("vm1 does not renew its Lease quietly while connected: duration %s", s.leaseDuration(ctx, t, "mdt0"))
+		}
+		failover.Sleep(ctx, time.Second)
+	}
+	f2 := s.fencers["vm2"]
+	agent2 := s.drbdPod(t, s.vm2, agent.Config{Unfence: f2.UnfenceInSync, Refence: f2.FencePeer, PeerLost: f2.PeerLost}, false)
+	defer agent2.stop()
 
 	crash := s.crash(t, s.vm1) // vm1's pod dies with it: nobody renews its Lease
 	if err := <-s.held; err != nil {
@@ -735,7 +765,12 @@ func (s *suite) failover(t *testing.T, mdt1, mdt2 lustre.Server) {
 	// The target pod on vm2 (started there by the failover controller)
 	// waits for vm1's Lease to expire, as agent.Target does.
 	l2 := s.lease("vm2", "mdt0")
+	cut := false
 	for {
+		if !cut && s.leaseDuration(ctx, t, "mdt0") == leaseTimeout {
+			cut = true
+			s.measure(t, "failover: vm2's DRBD agent cut vm1's quiet Lease to %s %.1f s after the crash", leaseTimeout, time.Since(crash).Seconds())
+		}
 		err := acquire(ctx, l2)
 		if err == nil {
 			break

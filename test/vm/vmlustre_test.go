@@ -172,7 +172,7 @@ func (lc *lustreCase) drbdPods(t *testing.T, guests ...*Guest) {
 	pods := make([]*pod, len(guests))
 	for i, g := range guests {
 		f := s.fencers[g.Name]
-		pods[i] = s.drbdPod(t, g, agent.Config{Unfence: f.UnfenceInSync, Refence: f.FencePeer}, false)
+		pods[i] = s.drbdPod(t, g, agent.Config{Unfence: f.UnfenceInSync, Refence: f.FencePeer, PeerLost: f.PeerLost}, false)
 	}
 	deadline := start.Add(5 * time.Minute)
 	for i, g := range guests {
