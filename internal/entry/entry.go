@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
@@ -30,6 +31,9 @@ type Env struct {
 	Lease        string // KUBE_LUSTRE_LEASE: the target's Lease name (target pods)
 	LeaseSeconds int    // KUBE_LUSTRE_LEASE_SECONDS
 	StatusFile   string // KUBE_LUSTRE_STATUS, default /run/kube-lustre/status.json
+	// LogLevel is KUBE_LUSTRE_LOG_LEVEL (the chart's logLevel): debug,
+	// info, warn or error; info when unset.
+	LogLevel slog.Level
 	// HostSim, when set, is a hostsim state directory used instead of
 	// nsenter: the local test cluster runs the real binaries against
 	// simulated hosts. Never set by the chart.
@@ -59,7 +63,27 @@ func FromEnv(lookup func(string) (string, bool)) (Env, error) {
 		return e, fmt.Errorf("KUBE_LUSTRE_LEASE_SECONDS=%q: want a positive number of seconds", secs)
 	}
 	e.LeaseSeconds = n
+	level, err := ParseLogLevel(get("KUBE_LUSTRE_LOG_LEVEL", "info"))
+	if err != nil {
+		return e, err
+	}
+	e.LogLevel = level
 	return e, nil
+}
+
+// logLevels are the values of KUBE_LUSTRE_LOG_LEVEL, as the chart's schema
+// allows them for logLevel.
+var logLevels = map[string]slog.Level{
+	"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError,
+}
+
+// ParseLogLevel reads a log level name: debug, info, warn or error, in any
+// case. Anything else is refused rather than guessed.
+func ParseLogLevel(s string) (slog.Level, error) {
+	if l, ok := logLevels[strings.ToLower(strings.TrimSpace(s))]; ok {
+		return l, nil
+	}
+	return slog.LevelInfo, fmt.Errorf("KUBE_LUSTRE_LOG_LEVEL=%q: want debug, info, warn or error", s)
 }
 
 // RequireNode fails when the downward API did not give the node name: every
@@ -71,9 +95,11 @@ func (e Env) RequireNode() error {
 	return nil
 }
 
-// Logger logs JSON lines to w with the component and node on every line.
+// Logger logs JSON lines at e.LogLevel and above to w with the component
+// and node on every line.
 func Logger(w io.Writer, component string, e Env) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, nil)).With("component", component, "node", e.Node)
+	h := slog.NewJSONHandler(w, &slog.HandlerOptions{Level: e.LogLevel})
+	return slog.New(h).With("component", component, "node", e.Node)
 }
 
 // LoadTopology reads the rendered values and refuses to go on when they have

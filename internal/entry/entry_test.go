@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +26,64 @@ func TestFromEnv(t *testing.T) {
 	}
 	if err := (Env{}).RequireNode(); err == nil || !strings.Contains(err.Error(), "downward API") {
 		t.Fatalf("RequireNode = %v", err)
+	}
+}
+
+// KUBE_LUSTRE_LOG_LEVEL (the chart's logLevel) sets the level of the
+// binary's logger; unset is info, and a level the schema would refuse is
+// refused here too, so a typo never silently hides or floods the logs.
+func TestLogLevel(t *testing.T) {
+	for in, want := range map[string]slog.Level{
+		"": slog.LevelInfo, "debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn,
+		"error": slog.LevelError, "DEBUG": slog.LevelDebug, " warn ": slog.LevelWarn,
+	} {
+		env := map[string]string{}
+		if in != "" {
+			env["KUBE_LUSTRE_LOG_LEVEL"] = in
+		}
+		e, err := FromEnv(lookup(env))
+		if err != nil || e.LogLevel != want {
+			t.Errorf("KUBE_LUSTRE_LOG_LEVEL=%q: level %v, %v; want %v", in, e.LogLevel, err, want)
+		}
+	}
+	for _, bad := range []string{"verbose", "warning", "-4", "info+2"} {
+		if _, err := FromEnv(lookup(map[string]string{"KUBE_LUSTRE_LOG_LEVEL": bad})); err == nil ||
+			!strings.Contains(err.Error(), "KUBE_LUSTRE_LOG_LEVEL") {
+			t.Errorf("KUBE_LUSTRE_LOG_LEVEL=%q: err %v, want it refused by name", bad, err)
+		}
+	}
+	// The logger drops what is below the level and keeps the rest.
+	for level, want := range map[string][]string{
+		"debug": {"d", "i", "w", "e"}, "info": {"i", "w", "e"}, "warn": {"w", "e"}, "error": {"e"},
+	} {
+		e, err := FromEnv(lookup(map[string]string{"KUBE_LUSTRE_LOG_LEVEL": level, "NODE_NAME": "s1"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b bytes.Buffer
+		log := Logger(&b, "x", e)
+		log.Debug("d")
+		log.Info("i")
+		log.Warn("w")
+		log.Error("e")
+		var got []string
+		for _, line := range strings.Split(strings.TrimSpace(b.String()), "\n") {
+			for _, m := range []string{"d", "i", "w", "e"} {
+				if strings.Contains(line, `"msg":"`+m+`"`) && strings.Contains(line, `"node":"s1"`) {
+					got = append(got, m)
+				}
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Errorf("level %s logged %v, want %v:\n%s", level, got, want, b.String())
+		}
+	}
+	// Main refuses to start with a bad level, and says why.
+	var out, errb bytes.Buffer
+	run := map[string]Command{"run": func(context.Context, *Runtime, []string) error { return nil }}
+	if code := Main("x", []string{"run"}, &out, &errb, lookup(map[string]string{"KUBE_LUSTRE_LOG_LEVEL": "loud"}), run); code != 2 ||
+		!strings.Contains(errb.String(), "KUBE_LUSTRE_LOG_LEVEL") {
+		t.Fatalf("bad level: exit %d, log %s", code, errb.String())
 	}
 }
 
