@@ -49,7 +49,8 @@ type Config struct {
 	// the target whose Secondary this node is back to one Lease duration
 	// when the link to the Primary is gone (failover.Fencer.PeerLost), so
 	// a crashed holder is taken over without waiting out a quiet Lease.
-	// It is checked every PeerWatch (default 2s).
+	// It is checked every PeerWatch (default 1s): one `drbdadm cstate`
+	// per resource, the full state only once per loss.
 	PeerLost  func(ctx context.Context, resource string) (bool, error)
 	PeerWatch time.Duration
 	// MMP, for the DRBD loop of a server node, is the zfs module's
@@ -78,7 +79,7 @@ func (c Config) interval() time.Duration {
 
 func (c Config) peerWatch() time.Duration {
 	if c.PeerWatch <= 0 {
-		return 2 * time.Second
+		return time.Second
 	}
 	return c.PeerWatch
 }
@@ -185,15 +186,25 @@ func DRBD(ctx context.Context, run host.Runner, res []drbd.Resource, st Status, 
 // once per loss: at this cadence, not the reconcile interval's, because
 // the report starts the clock of a crashed holder's takeover.
 func watchPeers(ctx context.Context, run host.Runner, res []drbd.Resource, cfg Config, log *slog.Logger) {
-	reported := map[string]bool{}
+	reported := map[string]bool{} // this loss of the link was handled
 	every(ctx, cfg.peerWatch(), func() {
 		for _, r := range res {
-			st, err := drbd.Observe(ctx, run, r)
-			if err != nil || !st.LostPrimaryPeer() {
+			down, err := drbd.PeerLinkDown(ctx, run, r)
+			if err != nil || !down {
 				reported[r.Name] = false
 				continue
 			}
 			if reported[r.Name] {
+				continue
+			}
+			st, err := drbd.Observe(ctx, run, r)
+			if err != nil {
+				continue
+			}
+			if !st.LostPrimaryPeer() {
+				// This node is the Primary, or its copy cannot serve: no
+				// takeover from here during this loss.
+				reported[r.Name] = true
 				continue
 			}
 			cut, err := cfg.PeerLost(ctx, r.Name)

@@ -332,6 +332,20 @@ func Observe(ctx context.Context, run host.Runner, r Resource) (State, error) {
 	return st, nil
 }
 
+// PeerLinkDown asks only the connection state (one command, for a watch
+// that runs every second): whether the resource is up with no link to its
+// peer. A resource that is down has no link to lose.
+func PeerLinkDown(ctx context.Context, run host.Runner, r Resource) (bool, error) {
+	res, err := host.Run(ctx, run, "drbdadm", "cstate", r.Name)
+	if isDown(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return linkDown[strings.TrimSpace(res.Stdout)], nil
+}
+
 // HasMetadata asks drbdmeta (through `drbdadm dump-md`, resource down)
 // whether the backing disk carries DRBD metadata. Only "No valid meta data
 // found" means none: drbd-utils 9.22 on the 8.4 kernel exits 1 with it
