@@ -517,3 +517,53 @@ func TestRenderTiming(t *testing.T) {
 		t.Fatalf("ping-timeout 301: %v", err)
 	}
 }
+
+// The states a quiet Lease hangs on: the connected Primary keeps its peer
+// Secondary; once the link is cut, the UpToDate Secondary has lost its
+// Primary peer and the link is seen down from both sides by the one-command
+// probe; a resource that is down has no link to lose.
+func TestLinkStatesForQuietLeases(t *testing.T) {
+	w := newWorld(t, hostsim.DRBD84)
+	ensureBoth(t, w)
+	ctx := context.Background()
+	if _, err := InitialSync(ctx, w.Host("s1"), resource(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	observe := func(node string, r Resource) State {
+		t.Helper()
+		st, err := Observe(ctx, w.Host(node), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	linkDown := func(node string, r Resource) bool {
+		t.Helper()
+		down, err := PeerLinkDown(ctx, w.Host(node), r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return down
+	}
+	if st := observe("s1", resource(0, 1)); !st.KeepsPeerSecondary() || st.LostPrimaryPeer() {
+		t.Fatalf("connected Primary: %s", st)
+	}
+	if st := observe("s2", resource(1, 0)); st.KeepsPeerSecondary() || st.LostPrimaryPeer() || linkDown("s2", resource(1, 0)) {
+		t.Fatalf("connected Secondary: %s", st)
+	}
+	if err := w.CutLink("s1", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if st := observe("s1", resource(0, 1)); st.KeepsPeerSecondary() || !linkDown("s1", resource(0, 1)) {
+		t.Fatalf("Primary without its link: %s", st)
+	}
+	if st := observe("s2", resource(1, 0)); !st.LostPrimaryPeer() || !linkDown("s2", resource(1, 0)) {
+		t.Fatalf("UpToDate Secondary without its link: %s", st)
+	}
+	if _, err := host.Run(ctx, w.Host("s2"), "drbdadm", "down", "r0"); err != nil {
+		t.Fatal(err)
+	}
+	if linkDown("s2", resource(1, 0)) {
+		t.Fatal("a resource that is down reported a lost link")
+	}
+}
