@@ -27,6 +27,7 @@ for d in "$root"/images/*/; do
 	case $n in
 	labeler) args+=(-cmd apply -user 65532:65532) ;;
 	installer) args+=(-file /bin/busybox=/usr/bin/nsenter -cmd verify) ;;
+	lustre-client) args+=(-file /bin/busybox=/usr/bin/nsenter -file /bin/busybox=/usr/bin/cat -cmd run) ;;
 	*) args+=(-file /bin/busybox=/usr/bin/nsenter -cmd run) ;;
 	esac
 	"$oci" "${args[@]}"

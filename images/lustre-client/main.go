@@ -6,13 +6,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"syscall"
 	"time"
 
 	"github.com/spf13/pflag"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
 	"github.com/kube-lustre/kube-lustre/internal/entry"
+	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
 )
 
@@ -32,15 +32,12 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	return agent.Client(ctx, n.Runner, c, n.Values.LNet.Networks, n.Status, n.Log, agent.Config{})
 }
 
-// lustreMagic is LL_SUPER_MAGIC, the f_type statfs reports for a Lustre
-// client mount.
-const lustreMagic = 0x0BD00BD0
-
 // health is the probe (status file, as every binary) or, with --mounted,
 // the helm test: is PATH a Lustre mount? The test pod sees the host's mount
-// through a hostPath with HostToContainer propagation and needs no
-// privilege for statfs; on simulated hosts the simulated mount table is
-// asked instead.
+// through a hostPath with HostToContainer propagation, so its own mount
+// table answers, read with the image's cat: it needs no privilege, and has
+// none to enter the host's namespaces. On simulated hosts the simulated
+// mount table is asked instead.
 func health(ctx context.Context, rt *entry.Runtime, args []string) error {
 	fs := pflag.NewFlagSet("health", pflag.ContinueOnError)
 	live := fs.Bool("live", false, "liveness: the main loop is alive, ready or not")
@@ -67,19 +64,15 @@ func health(ctx context.Context, rt *entry.Runtime, args []string) error {
 }
 
 func isLustre(ctx context.Context, rt *entry.Runtime, path string) (bool, error) {
+	var run host.Runner = host.NewLocal()
 	if rt.Env.HostSim != "" {
 		if err := rt.Env.RequireNode(); err != nil {
 			return false, err
 		}
-		run, err := entry.Runner(rt.Env, rt.Log)
-		if err != nil {
+		var err error
+		if run, err = entry.Runner(rt.Env, rt.Log); err != nil {
 			return false, err
 		}
-		return lustre.IsLustreMount(ctx, run, path)
 	}
-	var st syscall.Statfs_t
-	if err := syscall.Statfs(path, &st); err != nil {
-		return false, fmt.Errorf("statfs %s: %w", path, err)
-	}
-	return st.Type == lustreMagic, nil
+	return lustre.IsLustreMount(ctx, run, path)
 }

@@ -25,7 +25,7 @@ func runHealth(t *testing.T, env map[string]string, args ...string) (int, string
 
 // `health --mounted` (the chart's helm test) passes on a client that has
 // the filesystem mounted and fails where it is not, on simulated hosts and
-// on a real directory (statfs: not Lustre).
+// on a real directory (the process's own mount table: not Lustre).
 func TestHealthMounted(t *testing.T) {
 	v, ps, err := helmvalues.Check(helmvalues.Options{Files: []string{"../../examples/minimal.yaml"}})
 	if err != nil || len(ps) > 0 {

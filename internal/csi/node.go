@@ -127,11 +127,11 @@ func (d *Driver) bind(ctx context.Context, src, target string, readOnly bool) er
 			return undo(hostErr("making "+target+" read-only", err))
 		}
 	}
-	all, err := mountinfo.Read(ctx, d.run)
+	top, found, err := mountinfo.At(ctx, d.run, target)
 	if err != nil {
 		return undo(hostErr("reading the mount table", err))
 	}
-	if top, found := mountinfo.Top(all, target); !found || top.ReadOnly() != readOnly {
+	if !found || top.ReadOnly() != readOnly {
 		return undo(status.Errorf(codes.Internal, "after mounting, %s does not show up as a bind mount with read-only %v", target, readOnly))
 	}
 	return nil

@@ -314,24 +314,6 @@ func cmdBlkid(st *state, h *hostState, c host.Cmd) host.Result {
 	return ok(fmt.Sprintf("%s: %s\n", dev, strings.Join(kv, " ")))
 }
 
-// procMounts renders /proc/mounts. A read-only bind mount of a rw
-// filesystem shows ro first, the superblock's options after it.
-func (h *hostState) procMounts() string {
-	lines := []string{"/dev/vda1 / ext4 rw,relatime 0 0", "proc /proc proc rw,nosuid,nodev,noexec,relatime 0 0"}
-	for _, m := range h.Mounts {
-		lines = append(lines, fmt.Sprintf("%s %s %s %s 0 0", m.Source, m.Target, m.FSType, m.options()))
-	}
-	return joinLines(lines)
-}
-
-func (m mount) options() string {
-	if !m.ReadOnly {
-		return m.Options
-	}
-	_, rest, _ := strings.Cut(m.Options, ",")
-	return strings.TrimSuffix("ro,"+rest, ",")
-}
-
 // mountinfo renders /proc/self/mountinfo (proc(5)): mount ID, parent ID,
 // major:minor, the root of the mount within its filesystem, the mount
 // point, per-mount options, "-", type, source, superblock options. Every
@@ -359,9 +341,25 @@ func (h *hostState) mountinfo() string {
 		if m.ReadOnly || strings.HasPrefix(m.Options, "ro") {
 			perMount = "ro,relatime"
 		}
-		lines = append(lines, fmt.Sprintf("%d 21 %s %s %s %s - %s %s %s", id, dev, root, m.Target, perMount, m.FSType, m.Source, m.Options))
+		lines = append(lines, fmt.Sprintf("%d 21 %s %s %s %s - %s %s %s", id, dev, mangle(root), mangle(m.Target), perMount, m.FSType, mangle(m.Source), m.Options))
 	}
 	return joinLines(lines)
+}
+
+// mangle escapes as the kernel does in mountinfo (mangle() in
+// fs/proc_namespace.c): a blank, tab, newline or backslash in a path or
+// source becomes its octal code, so the fields stay space-separated.
+func mangle(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case ' ', '\t', '\n', '\\':
+			fmt.Fprintf(&b, "\\%03o", c)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
 }
 
 // mountAt returns the index of the topmost mount on target, -1 if none.
@@ -372,30 +370,6 @@ func (h *hostState) mountAt(target string) int {
 		}
 	}
 	return -1
-}
-
-func cmdMountpoint(st *state, h *hostState, c host.Cmd) host.Result {
-	a := plainArgs(c.Args)
-	if len(a) != 1 {
-		return fail(1, "mountpoint: bad usage")
-	}
-	quiet := len(c.Args) > 1 && c.Args[0] == "-q"
-	// util-linux answers from the mount table first, so a Lustre client
-	// mount whose MDT is unreachable (its root cannot be stat'ed) is still
-	// a mount point: the client agent must see it to unmount it.
-	if h.mountAt(a[0]) < 0 && !st.exists(h, a[0]) {
-		return fail(1, "mountpoint: %s: No such file or directory", a[0])
-	}
-	if h.mountAt(a[0]) >= 0 {
-		if quiet {
-			return ok("")
-		}
-		return ok(a[0] + " is a mountpoint\n")
-	}
-	if quiet {
-		return host.Result{ExitCode: 32}
-	}
-	return host.Result{Stdout: a[0] + " is not a mountpoint\n", ExitCode: 32}
 }
 
 // cmdUmount unmounts like umount(8): "target is busy" while files are open

@@ -44,7 +44,7 @@ func flagSet(args []string) map[rune]bool {
 // unreachable filesystem does not exist as far as test(1) can tell.
 func (st *state) exists(h *hostState, p string) bool {
 	p = path.Clean(p)
-	if p == "/proc/mounts" || p == "/proc/self/mountinfo" {
+	if p == "/proc/self/mountinfo" {
 		return true
 	}
 	if _, found := h.Disks[p]; found || h.drbdByDevice(p) != nil {
@@ -62,9 +62,6 @@ func cmdCat(st *state, h *hostState, c host.Cmd) host.Result {
 	var out strings.Builder
 	for _, p := range c.Args {
 		switch p {
-		case "/proc/mounts":
-			out.WriteString(h.procMounts())
-			continue
 		case "/proc/self/mountinfo":
 			out.WriteString(h.mountinfo())
 			continue

@@ -1,9 +1,12 @@
 package hostsim
 
 import (
+	"context"
+	"strings"
 	"testing"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
+	"github.com/kube-lustre/kube-lustre/internal/mountinfo"
 )
 
 // smallWorld is a filesystem lfs1 served by mds1 and mounted on c1 and
@@ -99,13 +102,9 @@ func TestLustreNamespace(t *testing.T) {
 		{name: "test says no while MDT0 is down", setup: [][]string{mkVol}, extra: func(t *testing.T, w *World) {
 			steps(t, w, "mds1", []string{"umount", "/mnt/mdt0"})
 		}, cmd: []string{"test", "-d", "/mnt/lfs1/csi/vol"}, exit: 1},
-		{name: "the client mount is still a mount point while MDT0 is down", extra: func(t *testing.T, w *World) {
+		{name: "the client mount is still in the mount table while MDT0 is down", extra: func(t *testing.T, w *World) {
 			steps(t, w, "mds1", []string{"umount", "/mnt/mdt0"})
-		}, cmd: []string{"mountpoint", "-q", "/mnt/lfs1"}},
-		{name: "and it unmounts", extra: func(t *testing.T, w *World) {
-			steps(t, w, "mds1", []string{"umount", "/mnt/mdt0"})
-			steps(t, w, "c1", []string{"umount", "/mnt/lfs1"})
-		}, cmd: []string{"mountpoint", "-q", "/mnt/lfs1"}, exit: 32},
+		}, cmd: []string{"cat", "/proc/self/mountinfo"}, stdout: " / /mnt/lfs1 rw,relatime - lustre 10.9.0.1@tcp:/lfs1 "},
 		{name: "writes fail without an OST", setup: [][]string{mkVol}, extra: func(t *testing.T, w *World) {
 			steps(t, w, "mds1", []string{"umount", "/mnt/ost0"})
 		}, cmd: dd("/mnt/lfs1/csi/vol/f", "4K", "1"), exit: 1, stderr: "dd: error writing '/mnt/lfs1/csi/vol/f': Input/output error"},
@@ -242,20 +241,65 @@ func TestProjectQuotaOverrun(t *testing.T) {
 	})
 }
 
+// TestMountTable: mountinfo.At, the one question "what is mounted here"
+// every step asks, reads the simulated mount table as it reads the
+// kernel's: a client mount whose source is NIDs:/fsname, a target, a bind
+// mount of a volume directory whose path has a blank (escaped \040 in
+// the table), a client whose MDT is down, and paths with nothing mounted.
+func TestMountTable(t *testing.T) {
+	ctx := context.Background()
+	w := smallWorld(t, true)
+	at := func(hostName, p string) (mountinfo.Mount, bool) {
+		t.Helper()
+		m, found, err := mountinfo.At(ctx, w.Host(hostName), p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m, found
+	}
+	client, found := at("c1", "/mnt/lfs1/")
+	if !found || client.FSType != "lustre" || client.Source != "10.9.0.1@tcp:/lfs1" || client.Root != "/" || client.MountPoint != "/mnt/lfs1" {
+		t.Fatalf("client mount: %+v %v", client, found)
+	}
+	if m, found := at("mds1", "/mnt/mdt0"); !found || m.FSType != "lustre" || m.Source != "lfs1-p0/mdt0" {
+		t.Fatalf("target mount: %+v %v", m, found)
+	}
+	target := "/var/lib/kubelet/pods/a b/volumes/v"
+	steps(t, w, "c1", mkVol, []string{"mkdir", "-p", target}, []string{"mount", "--bind", "/mnt/lfs1/csi/vol", target})
+	if raw := mustRun(t, w, "c1", cmd("cat", "/proc/self/mountinfo")).Stdout; !strings.Contains(raw, " /csi/vol /var/lib/kubelet/pods/a\\040b/volumes/v rw,") {
+		t.Fatalf("the blank is not escaped as the kernel does:\n%s", raw)
+	}
+	bind, found := at("c1", target)
+	if !found || bind.MountPoint != target || bind.Root != "/csi/vol" || bind.Dev != client.Dev || bind.ID == client.ID || bind.FSType != "lustre" {
+		t.Fatalf("bind mount: %+v %v (client %+v)", bind, found, client)
+	}
+	if _, found := at("c1", "/var/lib/kubelet/pods/a"); found {
+		t.Fatal("a path that is a prefix of the escaped one shows as mounted")
+	}
+	steps(t, w, "mds1", []string{"umount", "/mnt/mdt0"})
+	if _, found := at("c1", "/mnt/lfs1"); !found {
+		t.Fatal("the client mount must stay in the table while its MDT is down, so it can be unmounted")
+	}
+	steps(t, w, "c1", []string{"umount", target}, []string{"umount", "/mnt/lfs1"})
+	for _, p := range []string{"/mnt/lfs1", target, "/no/such/dir"} {
+		if m, found := at("c1", p); found {
+			t.Fatalf("%s: %+v after unmounting", p, m)
+		}
+	}
+}
+
 // TestBindMounts: mount --bind of a Lustre directory shows the filesystem
-// in /proc/mounts and the subdirectory in /proc/self/mountinfo; writes
-// through it are the volume's; read-only and unmount behave as in Linux.
+// and the subdirectory in /proc/self/mountinfo; writes through it are the
+// volume's; read-only and unmount behave as in Linux.
 func TestBindMounts(t *testing.T) {
 	bound := [][]string{mkVol, projVol, limitVol, targetDir, bindVol}
 	ro := append(append([][]string{}, bound...), []string{"mount", "-o", "remount,bind,ro", "/var/lib/kubelet/pods/p1/volumes/v"})
 	runLustreCases(t, []lcase{
-		{name: "proc mounts", setup: bound, cmd: []string{"cat", "/proc/mounts"}, stdout: "10.9.0.1@tcp:/lfs1 /var/lib/kubelet/pods/p1/volumes/v lustre rw,flock,lazystatfs 0 0\n"},
 		{name: "mountinfo names the subdirectory", setup: bound, cmd: []string{"cat", "/proc/self/mountinfo"}, stdout: " /csi/vol /var/lib/kubelet/pods/p1/volumes/v rw,relatime - lustre 10.9.0.1@tcp:/lfs1 rw,flock,lazystatfs\n"},
 		{name: "writes land in the volume", setup: append(bound, dd("/var/lib/kubelet/pods/p1/volumes/v/f", "4K", "1")), host: "c2", cmd: []string{"test", "-f", "/mnt/lfs1/csi/vol/f"}},
 		{name: "quota applies through the bind mount", setup: bound, cmd: append(dd("/var/lib/kubelet/pods/p1/volumes/v/f", "1M", "2"), "oflag=direct"), exit: 1, stderr: "Disk quota exceeded"},
 		{name: "read-only remount", setup: ro, cmd: dd("/var/lib/kubelet/pods/p1/volumes/v/f", "4K", "1"), exit: 1, stderr: "dd: failed to open '/var/lib/kubelet/pods/p1/volumes/v/f': Read-only file system"},
-		{name: "read-only shows in proc mounts", setup: ro, cmd: []string{"cat", "/proc/mounts"}, stdout: "/var/lib/kubelet/pods/p1/volumes/v lustre ro,flock,lazystatfs 0 0"},
-		{name: "mountpoint", setup: bound, cmd: []string{"mountpoint", "-q", "/var/lib/kubelet/pods/p1/volumes/v"}},
+		{name: "read-only shows in mountinfo", setup: ro, cmd: []string{"cat", "/proc/self/mountinfo"}, stdout: " /csi/vol /var/lib/kubelet/pods/p1/volumes/v ro,relatime - lustre 10.9.0.1@tcp:/lfs1 rw,flock,lazystatfs\n"},
 		{name: "umount then the target is empty again", setup: append(bound, dd("/var/lib/kubelet/pods/p1/volumes/v/f", "4K", "1"), []string{"umount", "/var/lib/kubelet/pods/p1/volumes/v"}),
 			cmd: []string{"rmdir", "/var/lib/kubelet/pods/p1/volumes/v"}},
 		{name: "rmdir of the bind target", setup: bound, cmd: []string{"rmdir", "/var/lib/kubelet/pods/p1/volumes/v"}, exit: 1, stderr: "Device or resource busy"},

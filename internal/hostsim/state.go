@@ -266,7 +266,7 @@ type drbdRun struct {
 	PeerDisk string `json:"peerDisk,omitempty"`
 }
 
-// mount is one line of /proc/mounts.
+// mount is one mount of a host, one line of /proc/self/mountinfo.
 type mount struct {
 	Source  string `json:"source"`
 	Target  string `json:"target"`

@@ -99,7 +99,6 @@ func init() {
 		"tunefs.lustre": {run: cmdTunefsLustre},
 		"mount":         {run: cmdMount, wait: mountWait},
 		"umount":        {run: cmdUmount, effect: always(writesStorage), wait: umountWait},
-		"mountpoint":    {run: cmdMountpoint},
 		"lnetctl":       {run: cmdLnetctl},
 		"lctl":          {run: cmdLctl},
 		"env":           {run: cmdEnv},

@@ -181,23 +181,11 @@ func EnsureFormatted(ctx context.Context, run host.Runner, t Target) (bool, erro
 	return true, nil
 }
 
-// IsMounted asks `mountpoint -q`: exit 0 mounted, 32 not a mount point;
-// anything else is an error.
+// IsMounted reports whether anything is mounted at dir, from the host's
+// mount table (mountinfo.At); a dir that does not exist is not mounted.
 func IsMounted(ctx context.Context, run host.Runner, dir string) (bool, error) {
-	_, err := host.Run(ctx, run, "mountpoint", "-q", dir)
-	if err == nil {
-		return true, nil
-	}
-	if host.ExitedWith(err, 32, "") {
-		return false, nil
-	}
-	// mountpoint exits 1 for a directory that does not exist yet, which is
-	// "not mounted" only if test -e confirms the absence.
-	exists, eerr := host.Exists(ctx, run, dir)
-	if eerr == nil && !exists {
-		return false, nil
-	}
-	return false, errors.Join(err, eerr)
+	_, found, err := mountinfo.At(ctx, run, dir)
+	return found, err
 }
 
 // mountSource mounts src on dir with -t lustre unless dir is mounted.
@@ -332,18 +320,10 @@ func UnmountClient(ctx context.Context, run host.Runner, c Client) error {
 	return Unmount(ctx, run, c.MountPoint)
 }
 
-// IsLustreMount reports whether dir is a mount of type lustre, from the
-// host's /proc/mounts (a directory that merely exists, or another
-// filesystem mounted there, is not).
+// IsLustreMount reports whether what a path at dir reaches is a Lustre
+// mount (a directory that merely exists, or another filesystem mounted
+// over the client, is not).
 func IsLustreMount(ctx context.Context, run host.Runner, dir string) (bool, error) {
-	b, err := host.ReadFile(ctx, run, "/proc/mounts")
-	if err != nil {
-		return false, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if f := strings.Fields(line); len(f) >= 3 && f[1] == dir && f[2] == "lustre" {
-			return true, nil
-		}
-	}
-	return false, nil
+	m, found, err := mountinfo.At(ctx, run, dir)
+	return found && m.FSType == "lustre", err
 }

@@ -2,11 +2,17 @@
 // /proc/mounts it tells which directory of a filesystem a mount shows
 // (root), so a bind mount of a subdirectory can be told from the
 // filesystem's own mount, and which mounts share a filesystem (device).
+//
+// It is the only way kube-lustre asks what is mounted where (At): one
+// parser, read through a host.Runner, so the answer is the same through
+// nsenter, on a VM agent and on simulated hosts, and no probe (mountpoint,
+// /proc/mounts, statfs) can disagree with another.
 package mountinfo
 
 import (
 	"context"
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 
@@ -43,6 +49,21 @@ func Read(ctx context.Context, run host.Runner) ([]Mount, error) {
 		return nil, err
 	}
 	return Parse(res.Stdout)
+}
+
+// At returns the mount a path at mountPoint reaches (the topmost of those
+// stacked there), and whether there is one. The mount table answers even
+// when the filesystem does not (a Lustre client whose servers are gone
+// still shows, so it can be unmounted); a path that does not exist is
+// simply not mounted. An error means the table could not be read: the
+// answer is unknown, never "not mounted".
+func At(ctx context.Context, run host.Runner, mountPoint string) (Mount, bool, error) {
+	ms, err := Read(ctx, run)
+	if err != nil {
+		return Mount{}, false, err
+	}
+	m, found := Top(ms, path.Clean(mountPoint))
+	return m, found, nil
 }
 
 // Parse parses mountinfo text.
