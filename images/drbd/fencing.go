@@ -5,10 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"net"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
@@ -86,31 +86,18 @@ func serveFencing(ctx context.Context, rt *entry.Runtime, n *entry.Node) (*failo
 	return fencer, nil
 }
 
-// serveSocket serves fencer on the fence socket of this release (the
-// filesystem fsname) on this node: its own socket, so that the agent of
-// another release on the node keeps its own, and a stale socket only of
-// this release is replaced. Every resource of the release is named
-// <fsname>-<target>, which is how the handler finds this socket.
+// serveSocket serves fencer on this node's fence socket of the release
+// (the filesystem fsname): fencesock.Start, in the world's directory on a
+// simulated host, which is then told where the handlers find it.
 func serveSocket(ctx context.Context, rt *entry.Runtime, fsname string, fencer *failover.Fencer) error {
-	for res := range fencer.Resources {
-		if got := fencesock.FSNameOf(res); got != fsname {
-			return fmt.Errorf("DRBD resource %s is not named %s-<target>: its fence handler would not find this release's socket", res, fsname)
-		}
-	}
 	dir := fencesock.Dir
 	if rt.Env.HostSim != "" {
 		dir = filepath.Join(rt.Env.HostSim, simSockDir(rt.Env.Node))
 	}
-	path := fencesock.Socket(dir, fsname)
-	l, err := listen(path)
+	path, err := fencesock.Start(ctx, dir, fsname, slices.Collect(maps.Keys(fencer.Resources)), fencer, rt.Log)
 	if err != nil {
 		return err
 	}
-	go func() {
-		if err := fencesock.Serve(ctx, l, fencer); err != nil {
-			rt.Log.Error("fence socket stopped: DRBD fences on this node now fail (I/O stays frozen) until the agent restarts", "err", err.Error())
-		}
-	}()
 	if rt.Env.HostSim != "" {
 		sim, err := rt.Env.Simulated()
 		if err != nil {
@@ -122,34 +109,6 @@ func serveSocket(ctx context.Context, rt *entry.Runtime, fsname string, fencer *
 	}
 	rt.Log.Info("answering DRBD fence handlers", "socket", path, "resources", len(fencer.Resources))
 	return nil
-}
-
-// listen opens the fence socket, replacing one a previous agent of the
-// same release left at path (nobody answers on it), readable by root
-// only: the answers move Lease marks. Only path is ever removed: the
-// sockets of other releases, and the node-wide one of earlier versions,
-// may have live agents behind them.
-func listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	if fi, err := os.Lstat(path); err == nil {
-		if fi.Mode()&fs.ModeSocket == 0 {
-			return nil, fmt.Errorf("%s exists and is not a socket; remove it", path)
-		}
-		if err := os.Remove(path); err != nil {
-			return nil, err
-		}
-	}
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("fence socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		l.Close()
-		return nil, err
-	}
-	return l, nil
 }
 
 // installHandler copies this binary to drbd.HostBinDir on the host (the

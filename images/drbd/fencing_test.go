@@ -22,35 +22,6 @@ func TestParseLeases(t *testing.T) {
 	}
 }
 
-// The socket replaces one a dead agent left, but never a file that is not
-// a socket; it is readable by root only.
-func TestListen(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "run", "fence.sock")
-	l, err := listen(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("socket mode: %v %v", fi, err)
-	}
-	// A listener that died without removing its socket (SIGKILL).
-	l.(interface{ SetUnlinkOnClose(bool) }).SetUnlinkOnClose(false)
-	l.Close()
-	l, err = listen(path)
-	if err != nil {
-		t.Fatalf("stale socket not replaced: %v", err)
-	}
-	l.Close()
-	plain := filepath.Join(dir, "file")
-	if err := os.WriteFile(plain, []byte("x"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := listen(plain); err == nil {
-		t.Fatal("replaced a regular file with a socket")
-	}
-}
-
 // The handler binary lands whole, executable, replacing an older one.
 func TestCopyExecutable(t *testing.T) {
 	dir := t.TempDir()

@@ -2,11 +2,8 @@ package csi
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"net"
-	"os"
 	"path/filepath"
 	"runtime/debug"
 	"strings"
@@ -16,6 +13,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/kube-lustre/kube-lustre/internal/unixsock"
 )
 
 // Modes of the server.
@@ -69,8 +68,8 @@ func (d *Driver) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 }
 
 // Listen opens the unix socket of an endpoint such as
-// unix:///csi/csi.sock. A socket left by a previous process is removed
-// first; any other file there is an error, never deleted.
+// unix:///csi/csi.sock, replacing a socket a previous process left there
+// (unixsock.Listen).
 func Listen(endpoint string) (net.Listener, error) {
 	p, found := strings.CutPrefix(endpoint, "unix://")
 	if !found {
@@ -79,20 +78,11 @@ func Listen(endpoint string) (net.Listener, error) {
 	if !found || !filepath.IsAbs(p) {
 		return nil, fmt.Errorf("endpoint %q: want unix:///ABSOLUTE/PATH, e.g. unix:///csi/csi.sock", endpoint)
 	}
-	if st, err := os.Lstat(p); err == nil {
-		if st.Mode().Type() != fs.ModeSocket {
-			return nil, fmt.Errorf("endpoint %s exists and is not a socket: remove it or choose another path", p)
-		}
-		if err := os.Remove(p); err != nil {
-			return nil, fmt.Errorf("removing the stale socket %s: %w", p, err)
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return nil, err
+	l, err := unixsock.Listen(p, 0o750)
+	if err != nil {
+		return nil, fmt.Errorf("endpoint %s (or choose another path): %w", endpoint, err)
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
-		return nil, err
-	}
-	return net.Listen("unix", p)
+	return l, nil
 }
 
 // Serve serves mode on endpoint until ctx is done, then stops gracefully

@@ -2,8 +2,12 @@ package fencesock
 
 import (
 	"context"
+	"io"
+	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,5 +100,31 @@ func TestSocketFor(t *testing.T) {
 		if got := SocketFor(dir, res); got != want {
 			t.Errorf("SocketFor(%q) = %s, want %s", res, got, want)
 		}
+	}
+}
+
+// Start serves a release's own socket, readable by root only, and refuses
+// resources the handler would not find it by.
+func TestStart(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	dir := filepath.Join(t.TempDir(), "run")
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	f := &failover.Fencer{Node: "s1", Resources: map[string]failover.Fenced{}}
+	path, err := Start(ctx, dir, "lfs1", []string{"lfs1-mdt0", "lfs1-ost0"}, f, log)
+	if err != nil || path != Socket(dir, "lfs1") {
+		t.Fatalf("Start = %s, %v", path, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode: %v %v", fi, err)
+	}
+	if got, _ := Ask(ctx, path, OpFencePeer, "lfs1-mdt0"); got != failover.FenceFailed {
+		t.Fatalf("a resource the decider does not know: exit %d", got)
+	}
+	if _, err := Start(ctx, dir, "lfs2", []string{"lfs2-mdt0", "other-mdt0"}, f, log); err == nil || !strings.Contains(err.Error(), "other-mdt0") {
+		t.Fatalf("a resource of another name: %v", err)
+	}
+	if _, err := os.Lstat(Socket(dir, "lfs2")); err == nil {
+		t.Fatal("a refused release got a socket")
 	}
 }
