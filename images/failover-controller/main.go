@@ -17,6 +17,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/kube"
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 )
 
 func main() {
@@ -58,7 +59,7 @@ func run(ctx context.Context, rt *entry.Runtime, args []string) error {
 		Selector: *selector, Duration: lease, Log: rt.Log}
 	leader := &failover.Lease{Client: leases, Name: *leaderLease, Identity: rt.Env.Pod, Duration: lease}
 	status := entry.NewReporter(ctx, rt.Env.StatusFile, rt.Log)
-	status.Set(entry.StateReady, "running; acting only while leader")
+	status.Set(podstate.Ready, "running; acting only while leader")
 	rt.Log.Info("failover controller started", "selector", *selector, "lease", lease.String())
 	c.Run(ctx, leader, time.Second)
 	return nil

@@ -20,6 +20,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/install"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 )
 
 // commands are the subcommands; the chart picks one with install.mode.
@@ -44,7 +45,7 @@ func installCommand(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return err
 	}
-	n.Status.Set(entry.StateStarting, "installing pinned packages")
+	n.Status.Set(podstate.Starting, "installing pinned packages")
 	rep, err := install.Ensure(ctx, n.Runner, roleFor(n), n.Values.Install.Packages)
 	if err != nil {
 		return n.Fail(fmt.Errorf("node %s: %w", rt.Env.Node, err))
@@ -65,7 +66,7 @@ func verify(ctx context.Context, rt *entry.Runtime, n *entry.Node, hint string) 
 	if err := lustre.EnsureModulesAndLNet(ctx, n.Runner, mods, n.Values.LNet.Networks); err != nil {
 		return n.Fail(fmt.Errorf("node %s: %w; %s", rt.Env.Node, err, hint))
 	}
-	n.Status.Set(entry.StateReady, fmt.Sprintf("modules present: %v", mods))
+	n.Status.Set(podstate.Ready, fmt.Sprintf("modules present: %v", mods))
 	return nil
 }
 

@@ -16,21 +16,14 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
 // Status receives state changes (entry.Reporter in the binaries).
 type Status interface {
-	Set(state, msg string)
+	Set(state podstate.State, msg string)
 }
-
-// States, as the entry package names them.
-const (
-	Starting = "starting"
-	Ready    = "ready"
-	Stopping = "stopping"
-	Failed   = "failed"
-)
 
 // Config tunes the loops; zero values take the defaults.
 type Config struct {
@@ -174,12 +167,12 @@ func DRBD(ctx context.Context, run host.Runner, res []drbd.Resource, st Status, 
 			}
 		}
 		if len(errs) > 0 {
-			st.Set(Failed, errors.Join(errs...).Error())
+			st.Set(podstate.Failed, errors.Join(errs...).Error())
 			return
 		}
-		st.Set(Ready, fmt.Sprintf("%d resource(s) up", len(res)))
+		st.Set(podstate.Ready, fmt.Sprintf("%d resource(s) up", len(res)))
 	})
-	st.Set(Stopping, "agent stopped; resources left up")
+	st.Set(podstate.Stopping, "agent stopped; resources left up")
 }
 
 // watchPeers reports every Secondary that lost its link (cfg.PeerLost),
@@ -276,17 +269,17 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 			break
 		}
 		if failover.IsOutdated(err) {
-			st.Set(Starting, "not serving "+s.Target.Svname()+": "+err.Error())
+			st.Set(podstate.Starting, "not serving "+s.Target.Svname()+": "+err.Error())
 		} else {
-			st.Set(Starting, "waiting for the target's lease: "+err.Error())
+			st.Set(podstate.Starting, "waiting for the target's lease: "+err.Error())
 		}
 		if !failover.Sleep(ctx, gate.RenewInterval()) {
-			st.Set(Stopping, "stopped while waiting for the lease")
+			st.Set(podstate.Stopping, "stopped while waiting for the lease")
 			return nil
 		}
 	}
 	log.Info("lease acquired", "target", s.Target.Svname())
-	st.Set(Starting, "lease acquired; starting "+s.Target.Svname())
+	st.Set(podstate.Starting, "lease acquired; starting "+s.Target.Svname())
 	// Holding the Lease, taken only once the previous holder's expired,
 	// is what makes taking over a crashed holder's pool safe.
 	s.TakeOver = true
@@ -327,7 +320,7 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 	<-held
 	if lost != nil {
 		log.Error("lease lost: stopped serving", "target", s.Target.Svname(), "err", lost.Error(), "stopErr", fmt.Sprint(stopErr))
-		st.Set(Failed, "lease lost: "+lost.Error())
+		st.Set(podstate.Failed, "lease lost: "+lost.Error())
 		return errors.Join(lost, stopErr)
 	}
 	if stopErr != nil {
@@ -414,11 +407,11 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 			mounted, err := lustre.IsMounted(ctx, run, s.Target.MountPoint)
 			if err == nil && mounted {
 				setParams()
-				st.Set(Ready, "serving "+s.Target.Svname())
+				st.Set(podstate.Ready, "serving "+s.Target.Svname())
 				return
 			}
 			started = false
-			st.Set(Failed, fmt.Sprintf("%s no longer mounted (err: %v); starting again", s.Target.MountPoint, err))
+			st.Set(podstate.Failed, fmt.Sprintf("%s no longer mounted (err: %v); starting again", s.Target.MountPoint, err))
 		}
 		// Each attempt is bounded so a long wait (a resync, an Outdated
 		// disk) shows in the status with its reason; the steps are
@@ -428,7 +421,7 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil {
-				st.Set(Starting, "start: "+err.Error())
+				st.Set(podstate.Starting, "start: "+err.Error())
 			}
 			return
 		}
@@ -436,14 +429,14 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 		setParams()
 		log.Info("target started", "target", s.Target.Svname(), "initialSync", rep.InitialSync, "createdPool", rep.CreatedPool,
 			"imported", rep.Imported, "tookOver", rep.TookOver, "formatted", rep.Formatted, "mounted", rep.Mounted, "drbd", rep.DRBD.String())
-		st.Set(Ready, "serving "+s.Target.Svname())
+		st.Set(podstate.Ready, "serving "+s.Target.Svname())
 	})
-	st.Set(Stopping, "stopping "+s.Target.Svname())
+	st.Set(podstate.Stopping, "stopping "+s.Target.Svname())
 	// ctx is done: the stop gets its own bounded context.
 	sctx, cancel := context.WithTimeout(context.Background(), stopBudget())
 	defer cancel()
 	if err := lustre.Stop(sctx, run, s); err != nil {
-		st.Set(Failed, "stop: "+err.Error())
+		st.Set(podstate.Failed, "stop: "+err.Error())
 		return err
 	}
 	log.Info("target stopped", "target", s.Target.Svname())
@@ -457,22 +450,22 @@ func Client(ctx context.Context, run host.Runner, c lustre.Client, networks []st
 		// LNet before lustre: loading lustre on an unconfigured LNet
 		// brings it up on the first interface (lustre-facts.md).
 		if err := lustre.EnsureModulesAndLNet(ctx, run, lustre.ClientModules, networks); err != nil {
-			st.Set(Failed, err.Error())
+			st.Set(podstate.Failed, err.Error())
 			return
 		}
 		mounted, err := lustre.MountClient(ctx, run, c)
 		if err != nil {
 			if ctx.Err() == nil {
-				st.Set(Starting, "mount: "+err.Error())
+				st.Set(podstate.Starting, "mount: "+err.Error())
 			}
 			return
 		}
 		if mounted {
 			log.Info("client mounted", "source", c.Source(), "mountPoint", c.MountPoint)
 		}
-		st.Set(Ready, "mounted "+c.Source()+" on "+c.MountPoint)
+		st.Set(podstate.Ready, "mounted "+c.Source()+" on "+c.MountPoint)
 	})
-	st.Set(Stopping, "unmounting "+c.MountPoint)
+	st.Set(podstate.Stopping, "unmounting "+c.MountPoint)
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.stopTimeout())
 	defer cancel()
 	err := lustre.UnmountClient(sctx, run, c)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 )
 
 func lookup(m map[string]string) func(string) (string, bool) {
@@ -93,7 +95,7 @@ func TestHealth(t *testing.T) {
 	if err := Health(p, true, time.Minute, now); err == nil {
 		t.Fatal("no status file must be unhealthy")
 	}
-	if err := WriteStatus(p, StateStarting, "waiting for DRBD", now); err != nil {
+	if err := WriteStatus(p, podstate.Starting, "waiting for DRBD", now); err != nil {
 		t.Fatal(err)
 	}
 	if err := Health(p, true, time.Minute, now); err != nil {
@@ -102,7 +104,7 @@ func TestHealth(t *testing.T) {
 	if err := Health(p, false, time.Minute, now); err == nil || !strings.Contains(err.Error(), "waiting for DRBD") {
 		t.Fatalf("readiness while starting = %v, want the reason", err)
 	}
-	if err := WriteStatus(p, StateReady, "serving", now); err != nil {
+	if err := WriteStatus(p, podstate.Ready, "serving", now); err != nil {
 		t.Fatal(err)
 	}
 	if err := Health(p, false, time.Minute, now.Add(30*time.Second)); err != nil {
@@ -146,7 +148,7 @@ func TestMainDispatch(t *testing.T) {
 	if code := Main("x", []string{"health"}, &out, &errb, env, cmds()); code != 1 {
 		t.Fatalf("health without status: exit %d", code)
 	}
-	if err := WriteStatus(status, StateReady, "", time.Now()); err != nil {
+	if err := WriteStatus(status, podstate.Ready, "", time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()

@@ -7,6 +7,7 @@ import (
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/nodespec"
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
 )
 
@@ -60,6 +61,6 @@ func LoadNode(rt *Runtime) (*Node, error) {
 // Fail records err in the status file (so `kubectl describe` shows it via
 // the probe) and returns it.
 func (n *Node) Fail(err error) error {
-	n.Status.Set(StateFailed, err.Error())
+	n.Status.Set(podstate.Failed, err.Error())
 	return fmt.Errorf("%w", err)
 }

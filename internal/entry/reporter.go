@@ -5,6 +5,8 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 )
 
 // Reporter keeps the status file fresh from its own goroutine, so a step
@@ -14,7 +16,7 @@ type Reporter struct {
 	path  string
 	log   *slog.Logger
 	mu    sync.Mutex
-	state string
+	state podstate.State
 	msg   string
 }
 
@@ -23,7 +25,7 @@ const HeartbeatInterval = 5 * time.Second
 
 // NewReporter starts the heartbeat; it stops when ctx is done.
 func NewReporter(ctx context.Context, path string, log *slog.Logger) *Reporter {
-	r := &Reporter{path: path, log: log, state: StateStarting}
+	r := &Reporter{path: path, log: log, state: podstate.Starting}
 	r.write()
 	go func() {
 		t := time.NewTicker(HeartbeatInterval)
@@ -41,7 +43,7 @@ func NewReporter(ctx context.Context, path string, log *slog.Logger) *Reporter {
 }
 
 // Set records a new state, logs the transition and writes it at once.
-func (r *Reporter) Set(state, msg string) {
+func (r *Reporter) Set(state podstate.State, msg string) {
 	r.mu.Lock()
 	changed := state != r.state || msg != r.msg
 	r.state, r.msg = state, msg

@@ -6,27 +6,21 @@ import (
 	"os"
 	"path/filepath"
 	"time"
-)
 
-// States a binary reports through its status file.
-const (
-	StateStarting = "starting" // preparing: waiting for DRBD, the Lease, modules
-	StateReady    = "ready"    // serving: the pod's readiness is true only here
-	StateStopping = "stopping"
-	StateFailed   = "failed"
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 )
 
 // Status is the content of the status file. The main loop rewrites it at
 // least every heartbeat; `health` judges it.
 type Status struct {
-	State   string    `json:"state"`
-	Message string    `json:"message,omitempty"`
-	Updated time.Time `json:"updated"`
+	State   podstate.State `json:"state"`
+	Message string         `json:"message,omitempty"`
+	Updated time.Time      `json:"updated"`
 }
 
 // WriteStatus replaces the status file atomically (rename), so a probe never
 // reads half a file.
-func WriteStatus(path, state, msg string, now time.Time) error {
+func WriteStatus(path string, state podstate.State, msg string, now time.Time) error {
 	b, err := json.Marshal(Status{State: state, Message: msg, Updated: now.UTC()})
 	if err != nil {
 		return err
@@ -55,7 +49,7 @@ func Health(path string, live bool, maxAge time.Duration, now time.Time) error {
 	if age := now.Sub(s.Updated); age > maxAge {
 		return fmt.Errorf("status is %s old (state %s): the main loop is stuck", age.Round(time.Second), s.State)
 	}
-	if live || s.State == StateReady {
+	if live || s.State == podstate.Ready {
 		return nil
 	}
 	return fmt.Errorf("not ready: %s: %s", s.State, s.Message)

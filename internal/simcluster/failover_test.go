@@ -7,11 +7,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kube-lustre/kube-lustre/internal/agent"
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/hostsim"
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -174,7 +174,7 @@ func TestNodeCrashFailsOverToPeer(t *testing.T) {
 	if m, _ := failover.Outdated(context.Background(), c.Leases.Client(nil), "lfs1-mdt0"); m != "" {
 		t.Fatalf("mark %q after s1 resynced", m)
 	}
-	if st, _ := podStatus(t, r, "target-mdt0@s2").Get(); st != agent.Ready {
+	if st, _ := podStatus(t, r, "target-mdt0@s2").Get(); st != podstate.Ready {
 		t.Fatalf("s2 stopped serving when s1 returned: %s", st)
 	}
 }
@@ -189,7 +189,7 @@ func TestNoTakeoverWhileTheLeaseIsLive(t *testing.T) {
 	}
 	time.Sleep(3 * shortLease)
 	st, msg := podStatus(t, r, "target-mdt0@s2").Get()
-	if st != agent.Starting || !strings.Contains(msg, "lease held by s1") {
+	if st != podstate.Starting || !strings.Contains(msg, "lease held by s1") {
 		t.Fatalf("second pod: %s %q", st, msg)
 	}
 	log, _ := c.World.Log()
@@ -239,7 +239,7 @@ func TestPartitionedHolderStopsBeforeThePeerTakesOver(t *testing.T) {
 		t.Fatalf("%d writable Primaries at once", writable)
 	}
 	t.Logf("Primaries by role: %d (s1 frozen, s2 serving)", byRole)
-	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != agent.Failed || !strings.Contains(msg, "lease lost") {
+	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != podstate.Failed || !strings.Contains(msg, "lease lost") {
 		t.Fatalf("old holder: %s %q", st, msg)
 	}
 	if err := r.Errors(); !hostsim.BlockedOnFrozenIO(err) {
@@ -271,7 +271,7 @@ func TestPeerWithOutdatedDiskDoesNotPromote(t *testing.T) {
 	}
 	crashPreferredOfMDT0(t, c, r)
 	time.Sleep(3 * shortLease)
-	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st == agent.Ready || !strings.Contains(msg, "Outdated") {
+	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st == podstate.Ready || !strings.Contains(msg, "Outdated") {
 		t.Fatalf("s2 pod: %s %q", st, msg)
 	}
 	if role, _, disk, _, _, _ := c.World.DRBDState("s2", "lfs1-mdt0"); role != "Secondary" || disk != "Outdated" {
@@ -300,7 +300,7 @@ func TestPeerDoesNotServeACopyWithoutTheHoldersWrites(t *testing.T) {
 	}
 	crashPreferredOfMDT0(t, c, r)
 	time.Sleep(3 * shortLease)
-	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st != agent.Starting || !strings.Contains(msg, "Outdated") || !strings.Contains(msg, "resync") {
+	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st != podstate.Starting || !strings.Contains(msg, "Outdated") || !strings.Contains(msg, "resync") {
 		t.Fatalf("s2 pod: %s %q", st, msg)
 	}
 	if role, _, _, _, _, _ := c.World.DRBDState("s2", "lfs1-mdt0"); role != "Secondary" {
@@ -347,7 +347,7 @@ func TestPeerDoesNotServeACopyWithoutTheHoldersWrites(t *testing.T) {
 		t.Fatalf("after-resync-target on s2: %v, before the heal %v", ran, unfenced)
 	}
 	time.Sleep(shortLease)
-	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st != agent.Starting || !strings.Contains(msg, "lease held by s1") {
+	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st != podstate.Starting || !strings.Contains(msg, "lease held by s1") {
 		t.Fatalf("s2 pod after the resync: %s %q", st, msg)
 	}
 	if n := maxPrimaries(t, c, "lfs1-mdt0"); n > 1 {
@@ -413,7 +413,7 @@ func TestAPIOutageStopsNoTargetWhileTheLinkIsUp(t *testing.T) {
 	}
 	c.CutAPI("s1", false)
 	time.Sleep(shortLease)
-	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != agent.Ready {
+	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != podstate.Ready {
 		t.Fatalf("s1 after the API outage: %s %q", st, msg)
 	}
 	if h := c.Leases.Holder("lfs1-mdt0"); h != "s1" {
@@ -455,7 +455,7 @@ func TestFailedFenceIsRetriedAndIOResumes(t *testing.T) {
 	if m, _ := failover.Outdated(ctx, c.Leases.Client(nil), "lfs1-mdt0"); m != "s2" {
 		t.Fatalf("outdated mark %q, want s2", m)
 	}
-	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != agent.Ready {
+	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != podstate.Ready {
 		t.Fatalf("holder %s %q", st, msg)
 	}
 }

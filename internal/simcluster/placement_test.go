@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kube-lustre/kube-lustre/internal/agent"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 )
 
 // After a failover, the next deletion of the target's pod must not send
@@ -79,7 +79,7 @@ func TestReplacementFollowsTheData(t *testing.T) {
 		t.Fatalf("replacement after the resync on %s (%v), want the preferred s1", node, err)
 	}
 	waitPod(t, r, "target-mdt0@s1", 20*time.Second)
-	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != agent.Ready || strings.Contains(msg, "Outdated") {
+	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != podstate.Ready || strings.Contains(msg, "Outdated") {
 		t.Fatalf("s1: %s %q", st, msg)
 	}
 	if n := maxPrimaries(t, c, "lfs1-mdt0"); n > 1 {

@@ -24,6 +24,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/hostsim"
 	"github.com/kube-lustre/kube-lustre/internal/nodespec"
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
 )
 
@@ -167,19 +168,20 @@ func (c *Cluster) Spec(node string) nodespec.Spec {
 
 // Status records the last state an agent reported.
 type Status struct {
-	mu         sync.Mutex
-	state, msg string
+	mu    sync.Mutex
+	state podstate.State
+	msg   string
 }
 
 // Set implements agent.Status.
-func (s *Status) Set(state, msg string) {
+func (s *Status) Set(state podstate.State, msg string) {
 	s.mu.Lock()
 	s.state, s.msg = state, msg
 	s.mu.Unlock()
 }
 
 // Get returns the last state and message.
-func (s *Status) Get() (string, string) {
+func (s *Status) Get() (podstate.State, string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.state, s.msg
@@ -314,7 +316,7 @@ func (r *Running) RestartTarget(target string) (string, error) {
 
 func (r *Running) launch(name, node, kind string, fn func(context.Context, *Status, host.Runner, *slog.Logger) error) {
 	ctx, cancel := context.WithCancel(r.root)
-	p := &pod{node: node, kind: kind, status: &Status{state: agent.Starting}, cancel: cancel, done: make(chan struct{})}
+	p := &pod{node: node, kind: kind, status: &Status{state: podstate.Starting}, cancel: cancel, done: make(chan struct{})}
 	r.mu.Lock()
 	r.pods[name] = p
 	r.mu.Unlock()
@@ -396,7 +398,7 @@ func (r *Running) WaitFor(ctx context.Context, match func(name string) bool) err
 			if !match(name) {
 				continue
 			}
-			if st, msg := r.pods[name].status.Get(); st != agent.Ready {
+			if st, msg := r.pods[name].status.Get(); st != podstate.Ready {
 				waiting = append(waiting, fmt.Sprintf("%s: %s %s", name, st, msg))
 			}
 		}

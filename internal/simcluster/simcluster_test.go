@@ -9,6 +9,7 @@ import (
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
 	"github.com/kube-lustre/kube-lustre/internal/hostsim"
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
 )
 
@@ -177,13 +178,13 @@ func TestDiskWithSignatureIsRefused(t *testing.T) {
 		t.Fatal("everything ready although s4's disk carries xfs")
 	}
 	state, msg := podStatus(t, r, "drbd-s4").Get()
-	if state != agent.Failed || !strings.Contains(msg, "not creating metadata") || !strings.Contains(msg, "xfs") {
+	if state != podstate.Failed || !strings.Contains(msg, "not creating metadata") || !strings.Contains(msg, "xfs") {
 		t.Fatalf("drbd-s4: %s %q", state, msg)
 	}
 	if ran, _ := c.World.Ran("s4", "drbdadm create-md"); len(ran) != 0 {
 		t.Fatalf("create-md ran on a disk with a signature: %v", ran)
 	}
-	if st, _ := podStatus(t, r, "target-mdt0@s1").Get(); st != agent.Ready {
+	if st, _ := podStatus(t, r, "target-mdt0@s1").Get(); st != podstate.Ready {
 		t.Fatalf("an unrelated pair must still come up, mdt0 is %s", st)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
 	"github.com/kube-lustre/kube-lustre/internal/nodespec"
+	"github.com/kube-lustre/kube-lustre/internal/podstate"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
 	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
@@ -184,8 +185,8 @@ type readyStatus struct {
 	log   func(string)
 }
 
-func (r *readyStatus) Set(state, msg string) {
-	line := state + ": " + msg
+func (r *readyStatus) Set(state podstate.State, msg string) {
+	line := string(state) + ": " + msg
 	r.mu.Lock()
 	changed := line != r.last
 	r.last = line
@@ -193,7 +194,7 @@ func (r *readyStatus) Set(state, msg string) {
 	if changed && r.log != nil {
 		r.log(line)
 	}
-	if state == agent.Ready {
+	if state == podstate.Ready {
 		r.once.Do(func() { close(r.ready) })
 	}
 }
