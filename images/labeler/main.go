@@ -1,15 +1,21 @@
 // Command labeler is the chart's labelling hook: `labeler apply` (pre-install,
 // pre-upgrade) checks that every node the values name exists and is Ready and
 // then puts exactly the planned labels on the nodes; `labeler remove`
-// (post-delete) takes this filesystem's labels off every node.
+// (post-delete) takes this filesystem's labels off every node. Before it
+// labels anything, `apply` refuses an upgrade or rollback that changes what
+// existing targets are (labeler.CheckUpgrade) against the release's running
+// topology, ConfigMap $KUBE_LUSTRE_RUNNING_TOPOLOGY in $POD_NAMESPACE.
 package main
 
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/kube-lustre/kube-lustre/internal/entry"
+	"github.com/kube-lustre/kube-lustre/internal/kube"
 	"github.com/kube-lustre/kube-lustre/internal/labeler"
+	"github.com/kube-lustre/kube-lustre/internal/topology"
 )
 
 func main() {
@@ -28,6 +34,11 @@ func run(ctx context.Context, rt *entry.Runtime, apply bool) error {
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
+	if apply {
+		if err := checkUpgrade(ctx, rt, v); err != nil {
+			return err
+		}
+	}
 	l := &labeler.Labeler{Nodes: nodes, Log: rt.Log}
 	var changes []labeler.Change
 	if apply {
@@ -40,4 +51,20 @@ func run(ctx context.Context, rt *entry.Runtime, apply bool) error {
 	}
 	rt.Log.Info("labels reconciled", "fsname", v.FSName, "nodesChanged", len(changes), "prefix", v.LabelSelectorPrefix())
 	return nil
+}
+
+func checkUpgrade(ctx context.Context, rt *entry.Runtime, next *topology.Values) error {
+	name := os.Getenv("KUBE_LUSTRE_RUNNING_TOPOLOGY")
+	if name == "" {
+		return nil
+	}
+	cfg, err := kube.Config()
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	cms, err := kube.NewConfigMaps(cfg, rt.Env.Namespace)
+	if err != nil {
+		return err
+	}
+	return labeler.CheckUpgrade(ctx, cms, name, next)
 }

@@ -85,6 +85,15 @@ func FencePeer(ctx context.Context, leases LeaseClient, leaseName, self, peer st
 // A Lease held by anyone else, already short, or marking self outdated
 // (self cannot take over) is left alone.
 func PeerLost(ctx context.Context, leases LeaseClient, leaseName, self, peer string, d time.Duration) (bool, error) {
+	return cutQuiet(ctx, leases, leaseName, peer, d, self)
+}
+
+// cutQuiet rewrites the duration of a Lease holder holds to d when it is
+// longer (a quiet Lease), conditioned on the version read. by, unless
+// empty, is the peer reporting the lost link: it is written in
+// PeerLostAnnotation, and nothing is cut when the Lease marks by's own
+// copy outdated.
+func cutQuiet(ctx context.Context, leases LeaseClient, leaseName, holder string, d time.Duration, by string) (bool, error) {
 	if d < time.Second {
 		return false, fmt.Errorf("no Lease duration to cut %s to", leaseName)
 	}
@@ -96,16 +105,18 @@ func PeerLost(ctx context.Context, leases LeaseClient, leaseName, self, peer str
 		return false, err
 	}
 	secs := int32(d / time.Second)
-	if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != peer || cur.Annotations[OutdatedAnnotation] == self ||
+	if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != holder || (by != "" && cur.Annotations[OutdatedAnnotation] == by) ||
 		cur.Spec.LeaseDurationSeconds == nil || *cur.Spec.LeaseDurationSeconds <= secs {
 		return false, nil
 	}
 	next := cur.DeepCopy()
 	next.Spec.LeaseDurationSeconds = &secs
-	if next.Annotations == nil {
-		next.Annotations = map[string]string{}
+	if by != "" {
+		if next.Annotations == nil {
+			next.Annotations = map[string]string{}
+		}
+		next.Annotations[PeerLostAnnotation] = by
 	}
-	next.Annotations[PeerLostAnnotation] = self
 	if _, err := leases.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
 		return false, err
 	}
@@ -236,6 +247,15 @@ func (f *Fencer) FencePeer(ctx context.Context, resource string) int {
 	}
 	code, why := FencePeer(ctx, f.Leases, r.Lease, f.Node, r.Peer)
 	f.log("fence-peer", resource, code, why)
+	if code == FencedOutdated && f.Duration > 0 {
+		// This holder just lost its link: its quiet Lease no longer has
+		// DRBD behind it. Cut it now rather than at the target pod's next
+		// check, which a crash right after the fence would never reach
+		// (its peer, marked outdated, does not cut it).
+		if _, err := cutQuiet(ctx, f.Leases, r.Lease, f.Node, f.Duration, ""); err != nil {
+			f.log("fence-peer", resource, code, "could not cut the quiet Lease: "+err.Error())
+		}
+	}
 	return code
 }
 

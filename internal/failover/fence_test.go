@@ -163,3 +163,27 @@ func TestUnfenceInSync(t *testing.T) {
 		t.Fatalf("mark %q after the clear", m)
 	}
 }
+
+// A holder whose fence marks its peer outdated has just lost its link, so
+// its quiet Lease loses DRBD's backing at once: the fence cuts it to one
+// Duration. Its peer, now marked outdated, would not cut it, and a crash
+// right after the fence would otherwise leave the Lease live for a whole
+// quiet Lease.
+func TestFenceCutsTheHoldersQuietLease(t *testing.T) {
+	ctx := context.Background()
+	store, _, a, _ := pair(t)
+	api := store.Client(nil)
+	if err := a.tryAcquire(ctx, 5*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	f := &Fencer{Leases: api, Node: "s1", Resources: map[string]Fenced{"r0": {Lease: a.Name, Peer: "s2"}}, Duration: a.Duration}
+	if code := f.FencePeer(ctx, "r0"); code != FencedOutdated {
+		t.Fatalf("fence-peer exit %d", code)
+	}
+	if got := duration(t, api, a.Name); got != a.Duration {
+		t.Fatalf("Lease duration %s after the holder's fence, want %s", got, a.Duration)
+	}
+	if cut, _ := PeerLost(ctx, api, a.Name, "s2", "s1", a.Duration); cut {
+		t.Fatal("the peer the fence marked outdated cut the Lease")
+	}
+}

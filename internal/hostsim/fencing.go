@@ -115,6 +115,15 @@ func (st *state) runHelper(h *hostState, name, which string) (code int, ran bool
 // succeeded.
 func (st *state) fencePeer(h *hostState, r *drbdRun, name string) bool {
 	code, _ := st.runHelper(h, name, "fence-peer")
+	if code == 6 && r.Role != "Primary" {
+		// "peer is active": a Secondary asked to promote outdates its own
+		// disk (8.4's conn_try_outdate_peer), so it cannot promote later
+		// either until it resynced from that peer.
+		if m := h.meta(r); m.Disk == "UpToDate" {
+			m.Disk = "Outdated"
+			h.kernelLog("drbd %s: Peer is primary, outdating myself. disk( UpToDate -> Outdated )", name)
+		}
+	}
 	if !fenceSucceeded(code) {
 		if r.Role == "Primary" && !r.Frozen {
 			r.Frozen = true

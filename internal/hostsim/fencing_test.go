@@ -265,8 +265,14 @@ func TestPromotingADisconnectedSecondaryFences(t *testing.T) {
 			if tc.ok {
 				return
 			}
-			if role, _, _, _, _, _ := w.DRBDState("s2", "r0"); role != "Secondary" {
+			role, _, disk, _, _, _ := w.DRBDState("s2", "r0")
+			if role != "Secondary" {
 				t.Fatalf("s2 is %s after a refused promotion", role)
+			}
+			// Exit 6 ("peer is active") makes 8.4 outdate the asking
+			// Secondary's own disk; any other refusal leaves it.
+			if want := map[bool]string{true: "Outdated", false: "UpToDate"}[tc.code == 6]; disk != want {
+				t.Fatalf("s2's disk %s after fence-peer exit %d, want %s", disk, tc.code, want)
 			}
 		})
 	}

@@ -132,6 +132,29 @@ func (l *Leases) Update(ctx context.Context, lease *coordinationv1.Lease, _ meta
 	return out, err
 }
 
+// ConfigMaps reads ConfigMaps in one namespace (the typed
+// ConfigMapInterface's Get).
+type ConfigMaps struct {
+	c  *rest.RESTClient
+	ns string
+}
+
+// NewConfigMaps returns a ConfigMaps client for namespace ns.
+func NewConfigMaps(cfg *rest.Config, ns string) (*ConfigMaps, error) {
+	c, err := restClient(cfg, corev1.SchemeGroupVersion, "/api")
+	if err != nil {
+		return nil, err
+	}
+	return &ConfigMaps{c: c, ns: ns}, nil
+}
+
+// Get returns one ConfigMap.
+func (m *ConfigMaps) Get(ctx context.Context, name string, _ metav1.GetOptions) (*corev1.ConfigMap, error) {
+	out := &corev1.ConfigMap{}
+	err := m.c.Get().Namespace(m.ns).Resource("configmaps").Name(name).Do(ctx).Into(out)
+	return out, err
+}
+
 // Pods lists, updates and deletes Pods in one namespace (the typed
 // PodInterface's signatures).
 type Pods struct {

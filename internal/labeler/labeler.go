@@ -182,3 +182,32 @@ func diff(n *corev1.Node, prefix string, want map[string]string) (Change, []byte
 	b, _ := json.Marshal(map[string]any{"metadata": map[string]any{"labels": set}})
 	return c, b
 }
+
+// ConfigMapGetter is the part of client-go's typed ConfigMapInterface the
+// upgrade check uses.
+type ConfigMapGetter interface {
+	Get(ctx context.Context, name string, opts metav1.GetOptions) (*corev1.ConfigMap, error)
+}
+
+// CheckUpgrade refuses next when it changes what existing targets are
+// (topology.UpgradeChanges) against the topology the release runs now:
+// the values.yaml of ConfigMap name, which a pre-upgrade hook still sees
+// unchanged. No ConfigMap (a first install) checks nothing; one that
+// cannot be read refuses, since an unchecked change may cost data.
+func CheckUpgrade(ctx context.Context, cms ConfigMapGetter, name string, next *topology.Values) error {
+	cm, err := cms.Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading the running topology (ConfigMap %s) to check the upgrade against it: %w", name, err)
+	}
+	running, ps, err := topology.CheckDocument([]byte(cm.Data["values.yaml"]))
+	if err != nil || len(ps) > 0 {
+		return fmt.Errorf("the running topology (ConfigMap %s) does not read back (%v %v): not upgrading over it", name, err, ps)
+	}
+	if ps := topology.UpgradeChanges(running, next, next.Upgrade.AllowChanges); len(ps) > 0 {
+		return fmt.Errorf("refusing the upgrade: it changes %d thing(s) existing targets depend on (nothing was changed):\n%w", len(ps), ps)
+	}
+	return nil
+}

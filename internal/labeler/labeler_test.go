@@ -205,3 +205,45 @@ func sortChanges(cs []Change) []Change {
 	slices.SortFunc(out, func(a, b Change) int { return strings.Compare(a.Node, b.Node) })
 	return out
 }
+
+// The pre-upgrade check reads the running topology from the release's
+// ConfigMap: a first install has none; a changed DRBD minor under an
+// existing target is refused with the field; the same change with the
+// target in upgrade.allowChanges passes; an unreadable ConfigMap refuses.
+func TestCheckUpgrade(t *testing.T) {
+	const doc = `fsname: lfs1
+targets:
+  - {type: mdt, index: 0, mgs: true, nodes: [s1, s2], drbd: {minor: 0, port: 7788, disk: /dev/sdb}}
+  - {type: ost, index: 0, nodes: [s3, s4], drbd: {minor: 0, port: 7788, disk: /dev/sdb}}
+`
+	ctx := context.Background()
+	cms := fake.NewClientset().CoreV1().ConfigMaps("lustre")
+	next, _ := load(t, doc)
+	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next); err != nil {
+		t.Fatalf("first install: %v", err)
+	}
+	running := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "lfs1-topology"}, Data: map[string]string{"values.yaml": doc}}
+	if _, err := cms.Create(ctx, running, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next); err != nil {
+		t.Fatalf("unchanged: %v", err)
+	}
+	moved := strings.Replace(doc, "nodes: [s3, s4], drbd: {minor: 0", "nodes: [s3, s4], drbd: {minor: 3", 1)
+	next, _ = load(t, moved)
+	err := CheckUpgrade(ctx, cms, "lfs1-topology", next)
+	if err == nil || !strings.Contains(err.Error(), "targets[1].drbd.minor") || !strings.Contains(err.Error(), "nothing was changed") {
+		t.Fatalf("changed minor: %v", err)
+	}
+	next, _ = load(t, moved+"upgrade: {allowChanges: [ost0]}\n")
+	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next); err != nil {
+		t.Fatalf("allowed change: %v", err)
+	}
+	running.Data["values.yaml"] = "targets: [oops"
+	if _, err := cms.Update(ctx, running, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next); err == nil {
+		t.Fatal("an unreadable running topology was not refused")
+	}
+}

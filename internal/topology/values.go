@@ -34,6 +34,13 @@ type Values struct {
 	Failover    Failover        `json:"failover"`
 	Install     Install         `json:"install"`
 	Provisioner Provisioner     `json:"provisioner"`
+	Upgrade     Upgrade         `json:"upgrade"`
+}
+
+// Upgrade relaxes the upgrade check (UpgradeChanges) for targets an
+// operator moved or re-disked with a documented procedure.
+type Upgrade struct {
+	AllowChanges []string `json:"allowChanges"`
 }
 
 // DefaultFSName names a managed filesystem whose values give no fsname.

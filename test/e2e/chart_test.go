@@ -418,6 +418,7 @@ func testHA(t *testing.T, e *chartEnv) {
 		t.FailNow()
 	}
 
+	t.Run("upgrade that moves a target is refused", func(t *testing.T) { testUpgradeRefused(t, r) })
 	t.Run("upgrade adds an OST", func(t *testing.T) { testUpgrade(t, r) })
 	if t.Failed() {
 		t.FailNow()
@@ -659,6 +660,14 @@ func logLen(t testing.TB, w *hostsim.World) int {
 // (helm replaces lists whole, so the file carries all of them).
 func withTarget(t testing.TB, dir, base string, target map[string]any) string {
 	t.Helper()
+	return withTargets(t, filepath.Join(dir, "add-"+fmt.Sprint(target["type"], target["index"])+".yaml"), base,
+		func(targets []any) []any { return append(targets, target) })
+}
+
+// withTargets writes to file a values file whose targets are base's as
+// edit returns them.
+func withTargets(t testing.TB, file, base string, edit func([]any) []any) string {
+	t.Helper()
 	b, err := os.ReadFile(base)
 	if err != nil {
 		t.Fatal(err)
@@ -668,15 +677,60 @@ func withTarget(t testing.TB, dir, base string, target map[string]any) string {
 		t.Fatal(err)
 	}
 	targets, _ := v["targets"].([]any)
-	out, err := yaml.Marshal(map[string]any{"targets": append(targets, target)})
+	out, err := yaml.Marshal(map[string]any{"targets": edit(targets)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := filepath.Join(dir, "add-"+fmt.Sprint(target["type"], target["index"])+".yaml")
-	if err := os.WriteFile(f, out, 0o644); err != nil {
+	if err := os.WriteFile(file, out, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	return f
+	return file
+}
+
+// testUpgradeRefused: an upgrade that moves ost1 to another DRBD minor is
+// refused by the labelling hook before anything changes: same revision,
+// nothing stopped or redone on the hosts.
+func testUpgradeRefused(t testing.TB, r *release) {
+	moved := withTargets(t, filepath.Join(r.tmp, "ost1-minor.yaml"), r.files[0], func(targets []any) []any {
+		for _, tg := range targets {
+			m := tg.(map[string]any)
+			if m["type"] == "ost" && fmt.Sprint(m["index"]) == "1" {
+				m["drbd"].(map[string]any)["minor"] = 4
+			}
+		}
+		return targets
+	})
+	revision := func() string {
+		out, err := helm.RunHelmCommandAndGetStdOutE(t, r.opts, "status", chartRelease, "-o", "json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct {
+			Version int `json:"version"`
+		}
+		if err := yaml.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(st.Version)
+	}
+	rev, at := revision(), logLen(t, r.w)
+	opts := *r.opts
+	opts.ValuesFiles = append(slices.Clone(r.files), moved)
+	err := helm.UpgradeE(t, &opts, r.e.chartDir(), chartRelease)
+	if err == nil || !strings.Contains(err.Error(), "targets[2].drbd.minor") || !strings.Contains(err.Error(), "refusing the upgrade") {
+		t.Fatalf("upgrade moving ost1 to minor 4: %v, want refused naming targets[2].drbd.minor", err)
+	}
+	t.Logf("refused as it should be: %s", err.Error()[strings.Index(err.Error(), "refusing"):])
+	if now := revision(); now != rev {
+		t.Errorf("release revision %s after the refused upgrade, was %s", now, rev)
+	}
+	var names []string
+	for _, tp := range r.plan.Targets {
+		names = append(names, tp.Name)
+	}
+	for _, d := range r.disturbed(t, at, names) {
+		t.Errorf("the refused upgrade disturbed %s", d)
+	}
 }
 
 // mgsTarget is the target that runs the MGS.
