@@ -134,11 +134,34 @@ kube-lustre.io/target: {{ . }}
 {{- end -}}
 
 {{/*
-kube-lustre.labels: dict root, component, target (optional) -> the labels of
-every object and pod template: the selector labels, then the standard ones,
-then the target's.
+kube-lustre.labels: dict root, component, target (optional), podLabels
+(optional: a pod template's pods.<pod>.podLabels) -> the labels of every
+object and pod template: the chart's own (kube-lustre.standardLabels), then
+podLabels and commonLabels (podLabels first) under the keys the chart does
+not set itself: its own keep their values, selectors match them.
 */}}
 {{- define "kube-lustre.labels" -}}
+{{- $own := include "kube-lustre.standardLabels" . -}}
+{{- $ownKeys := $own | fromYaml -}}
+{{- $added := dict -}}
+{{- $wanted := merge (dict)
+      (index . "podLabels" | default dict)
+      (index .root.Values "commonLabels" | default dict) -}}
+{{- range $k, $v := $wanted -}}
+{{- if not (hasKey $ownKeys $k) }}{{ $_ := set $added $k $v }}{{ end -}}
+{{- end -}}
+{{ $own }}
+{{- with $added }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/*
+kube-lustre.standardLabels: dict root, component, target (optional) -> the
+chart's own labels: the selector labels, then the standard ones, then the
+target's.
+*/}}
+{{- define "kube-lustre.standardLabels" -}}
 {{ include "kube-lustre.selectorLabels" (dict "root" .root "component" .component) }}
 app.kubernetes.io/version: {{ .root.Chart.AppVersion | trunc 63 | trimSuffix "-" | quote }}
 app.kubernetes.io/part-of: kube-lustre
@@ -148,6 +171,59 @@ helm.sh/chart: {{ $chart | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- with index . "target" }}
 kube-lustre.io/target: {{ . }}
 {{- end }}
+{{- end -}}
+
+{{/*
+kube-lustre.podMetadata: the labels and annotations of a pod template.
+
+  root         the chart's root context
+  component    its app.kubernetes.io/component
+  pod          its key in pods: labeler, drbd, target, client, failover,
+               csiController or csiNode
+  target       (optional) the target's short name
+  annotations  (optional) the chart's own annotations, a dict of values
+               written as they are (kube-lustre.checksum quotes itself)
+
+pods.<pod>.podLabels and commonLabels are added to the labels,
+pods.<pod>.podAnnotations to the annotations; the chart's own keys keep
+their values.
+*/}}
+{{- define "kube-lustre.podMetadata" -}}
+{{- $pod := index .root.Values.pods .pod | default dict -}}
+{{- $labels := dict
+      "root" .root
+      "component" .component
+      "target" (index . "target")
+      "podLabels" (index $pod "podLabels") -}}
+{{- $own := index . "annotations" | default dict -}}
+{{- $added := dict -}}
+{{- range $k, $v := index $pod "podAnnotations" | default dict -}}
+{{- if not (hasKey $own $k) }}{{ $_ := set $added $k $v }}{{ end -}}
+{{- end -}}
+labels:
+  {{- include "kube-lustre.labels" $labels | nindent 2 }}
+{{- if or $own $added }}
+annotations:
+  {{- range $k, $v := $own }}
+  {{ $k }}: {{ $v }}
+  {{- end }}
+  {{- with $added }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+kube-lustre.priorityClassName: root -> the PriorityClass of the
+filesystem's own pods: priorityClassName, else the one the chart creates
+(priorityclass.yaml), else nothing.
+*/}}
+{{- define "kube-lustre.priorityClassName" -}}
+{{- if .Values.priorityClassName -}}
+{{- .Values.priorityClassName -}}
+{{- else if .Values.priorityClass.create -}}
+{{- include "kube-lustre.clusterName" (dict "root" . "suffix" "critical") -}}
+{{- end -}}
 {{- end -}}
 
 {{- /* ---------------------------------------------- values two templates share */ -}}

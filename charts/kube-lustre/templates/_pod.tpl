@@ -81,7 +81,7 @@ dnsPolicy: ClusterFirstWithHostNet
 {{- if and (eq .component "target") (eq .root.Values.failover.mode "automatic") }}
 schedulingGates: [{name: kube-lustre.io/placement}]
 {{- end }}
-{{- with .root.Values.priorityClassName }}
+{{- with include "kube-lustre.priorityClassName" .root }}
 priorityClassName: {{ . }}
 {{- end }}
 imagePullSecrets: {{ include "kube-lustre.pullSecrets" .root }}
@@ -217,9 +217,16 @@ the env of a kube-lustre container.
   valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
 - name: KUBE_LUSTRE_TOPOLOGY
   value: /etc/kube-lustre/values.yaml
+{{ include "kube-lustre.logLevelEnv" .root }}
 {{- with index . "extraEnv" }}
 {{ toYaml . }}
 {{- end }}
+{{- end -}}
+
+{{/* kube-lustre.logLevelEnv: root -> the env entry of logLevel, which every kube-lustre binary reads. */}}
+{{- define "kube-lustre.logLevelEnv" -}}
+- name: KUBE_LUSTRE_LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
 {{- end -}}
 
 {{/*
@@ -265,6 +272,168 @@ volumeMounts:
 {{- end -}}
 
 {{/*
+kube-lustre.scheduling: nodeSelector, affinity and tolerations of a pod
+spec: the chart's own, with what pods.<pod> adds (values.yaml, pods).
+
+  root          the chart's root context
+  pod           its key in pods: labeler, drbd, target, client, failover,
+                csiController or csiNode
+  nodeSelector  (optional) the chart's own, a dict; its keys keep their values
+  affinity      (optional) the chart's own, YAML text (kube-lustre.clientAffinity,
+                kube-lustre.targetAffinity, kube-lustre.failoverAffinity)
+  tolerations   (optional) the chart's own, YAML text of a list
+
+The chart's own affinity and tolerations are written as they are when
+pods.<pod> adds none; kube-lustre.mergeAffinity says how the two merge.
+It renders nothing when neither sets anything (and never begins with a
+newline), so a caller indents it inside a with: with include ..., . | nindent.
+*/}}
+{{- define "kube-lustre.scheduling" -}}
+{{- include "kube-lustre.schedulingFields" . | trim -}}
+{{- end -}}
+
+{{/* kube-lustre.schedulingFields: kube-lustre.scheduling, each field after a newline. */}}
+{{- define "kube-lustre.schedulingFields" -}}
+{{- $user := index .root.Values.pods .pod | default dict -}}
+{{- $selector := merge (dict)
+      (index . "nodeSelector" | default dict)
+      (index $user "nodeSelector" | default dict) -}}
+{{- $ownAffinity := index . "affinity" | default "" -}}
+{{- $userAffinity := index $user "affinity" | default dict -}}
+{{- $ownTolerations := index . "tolerations" | default "" -}}
+{{- $userTolerations := index $user "tolerations" | default list -}}
+{{- with $selector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- if $userAffinity }}
+{{- $affinities := dict
+      "own" ($ownAffinity | fromYaml)
+      "user" $userAffinity }}
+affinity:
+  {{- include "kube-lustre.mergeAffinity" $affinities | nindent 2 }}
+{{- else if $ownAffinity }}
+affinity:
+  {{- $ownAffinity | nindent 2 }}
+{{- end }}
+{{- if or $ownTolerations $userTolerations }}
+tolerations:
+  {{- with $ownTolerations }}
+  {{- . | nindent 2 }}
+  {{- end }}
+  {{- with $userTolerations }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}
+{{- end -}}
+
+{{/*
+kube-lustre.mergeAffinity: dict own (the chart's affinity), user
+(pods.<pod>.affinity) -> one affinity that keeps every constraint of the
+chart's. Required node selector terms are ORed, so they are not simply
+appended: each of the user's terms is joined (ANDed) with each of the
+chart's, and a pod still runs only where the chart lets it. Preferred node
+terms and the pod (anti-)affinity terms are appended: required pod terms
+all hold anyway.
+*/}}
+{{- define "kube-lustre.mergeAffinity" -}}
+{{- $req := "requiredDuringSchedulingIgnoredDuringExecution" -}}
+{{- $pref := "preferredDuringSchedulingIgnoredDuringExecution" -}}
+{{- $ownNode := index .own "nodeAffinity" | default dict -}}
+{{- $userNode := index .user "nodeAffinity" | default dict -}}
+{{- $ownTerms := dig $req "nodeSelectorTerms" list $ownNode -}}
+{{- $userTerms := dig $req "nodeSelectorTerms" list $userNode -}}
+{{- $terms := concat $ownTerms $userTerms -}}
+{{- if and $ownTerms $userTerms -}}
+{{- $terms = list -}}
+{{- range $o := $ownTerms -}}
+{{- range $u := $userTerms -}}
+{{- $term := dict -}}
+{{- range $k := list "matchExpressions" "matchFields" -}}
+{{- with concat (index $o $k | default list) (index $u $k | default list) -}}
+{{- $_ := set $term $k . -}}
+{{- end -}}
+{{- end -}}
+{{- $terms = append $terms $term -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- $node := dict -}}
+{{- with $terms }}{{ $_ := set $node $req (dict "nodeSelectorTerms" .) }}{{ end -}}
+{{- with concat (index $ownNode $pref | default list) (index $userNode $pref | default list) -}}
+{{- $_ := set $node $pref . -}}
+{{- end -}}
+{{- $out := dict -}}
+{{- with $node }}{{ $_ := set $out "nodeAffinity" . }}{{ end -}}
+{{- range $kind := list "podAffinity" "podAntiAffinity" -}}
+{{- $o := index $.own $kind | default dict -}}
+{{- $u := index $.user $kind | default dict -}}
+{{- $terms := dict -}}
+{{- range $k := list $req $pref -}}
+{{- with concat (index $o $k | default list) (index $u $k | default list) -}}
+{{- $_ := set $terms $k . -}}
+{{- end -}}
+{{- end -}}
+{{- with $terms }}{{ $_ := set $out $kind . }}{{ end -}}
+{{- end -}}
+{{- toYaml $out -}}
+{{- end -}}
+
+{{/*
+kube-lustre.targetAffinity: dict root, nodes (the target's) -> the target
+pod's affinity: required on exactly the target's nodes, preferred (weight
+100) on the first (targets.yaml says why). The failover controller reads
+the node pair from the one required term (failover.podPair).
+*/}}
+{{- define "kube-lustre.targetAffinity" -}}
+nodeAffinity:
+  requiredDuringSchedulingIgnoredDuringExecution:
+    nodeSelectorTerms:
+      - matchExpressions:
+          - key: kubernetes.io/hostname
+            operator: In
+            values: {{ .nodes | toJson }}
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      preference:
+        matchExpressions:
+          - key: kubernetes.io/hostname
+            operator: In
+            values: [{{ first .nodes | quote }}]
+{{- end -}}
+
+{{/*
+kube-lustre.targetTolerations: root -> the target pod's own tolerations:
+not-ready and unreachable for failover.leaseSeconds (targets.yaml says why).
+*/}}
+{{- define "kube-lustre.targetTolerations" -}}
+- key: node.kubernetes.io/not-ready
+  operator: Exists
+  effect: NoExecute
+  tolerationSeconds: {{ .Values.failover.leaseSeconds }}
+- key: node.kubernetes.io/unreachable
+  operator: Exists
+  effect: NoExecute
+  tolerationSeconds: {{ .Values.failover.leaseSeconds }}
+{{- end -}}
+
+{{/*
+kube-lustre.failoverAffinity: root -> the failover controller's affinity:
+its two replicas preferably on different nodes.
+*/}}
+{{- define "kube-lustre.failoverAffinity" -}}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- $replicas := dict "root" . "component" "failover" }}
+            {{- include "kube-lustre.selectorLabels" $replicas | nindent 12 }}
+{{- end -}}
+
+{{/*
 kube-lustre.clientAffinity: root -> the affinity of every pod that uses the
 client mount (client DaemonSet, CSI node plugin and controller): never on a
 node that serves a target of this filesystem. The node that takes over a
@@ -297,10 +466,23 @@ capabilities: {drop: [ALL]}
 seccompProfile: {type: RuntimeDefault}
 {{- end -}}
 
-{{/* kube-lustre.pullSecrets: root -> the imagePullSecrets list of a pod spec, as JSON. */}}
+{{/*
+kube-lustre.pullSecrets: root -> the imagePullSecrets list of a pod spec, as
+JSON: images.pullSecrets, imagePullSecrets and global.imagePullSecrets (the
+last two take names or {name: ...}), each Secret once.
+*/}}
 {{- define "kube-lustre.pullSecrets" -}}
+{{- $global := index .Values "global" | default dict -}}
+{{- $all := concat
+      .Values.images.pullSecrets
+      (index .Values "imagePullSecrets" | default list)
+      (index $global "imagePullSecrets" | default list) -}}
+{{- $names := list -}}
+{{- range $all -}}
+{{- if kindIs "map" . }}{{ $names = append $names .name }}{{ else }}{{ $names = append $names . }}{{ end -}}
+{{- end -}}
 {{- $out := list -}}
-{{- range .Values.images.pullSecrets }}{{ $out = append $out (dict "name" .) }}{{ end -}}
+{{- range uniq $names }}{{ $out = append $out (dict "name" .) }}{{ end -}}
 {{- toJson $out -}}
 {{- end -}}
 
