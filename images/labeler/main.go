@@ -4,13 +4,15 @@
 // (post-delete) takes this filesystem's labels off every node. Before it
 // labels anything, `apply` refuses an upgrade or rollback that changes what
 // existing targets are (labeler.CheckUpgrade) against the release's running
-// topology, ConfigMap $KUBE_LUSTRE_RUNNING_TOPOLOGY in $POD_NAMESPACE.
+// topology, ConfigMap $KUBE_LUSTRE_RUNNING_TOPOLOGY in $POD_NAMESPACE, except
+// for the targets in $KUBE_LUSTRE_ALLOW_CHANGES (upgrade.allowChanges).
 package main
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/kube"
@@ -66,5 +68,9 @@ func checkUpgrade(ctx context.Context, rt *entry.Runtime, next *topology.Values)
 	if err != nil {
 		return err
 	}
-	return labeler.CheckUpgrade(ctx, cms, name, next)
+	var allow []string
+	if a := os.Getenv("KUBE_LUSTRE_ALLOW_CHANGES"); a != "" {
+		allow = strings.Split(a, ",")
+	}
+	return labeler.CheckUpgrade(ctx, cms, name, next, allow)
 }

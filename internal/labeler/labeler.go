@@ -193,8 +193,11 @@ type ConfigMapGetter interface {
 // (topology.UpgradeChanges) against the topology the release runs now:
 // the values.yaml of ConfigMap name, which a pre-upgrade hook still sees
 // unchanged. No ConfigMap (a first install) checks nothing; one that
-// cannot be read refuses, since an unchecked change may cost data.
-func CheckUpgrade(ctx context.Context, cms ConfigMapGetter, name string, next *topology.Values) error {
+// cannot be read refuses, since an unchecked change may cost data. allow
+// is upgrade.allowChanges: it reaches the Job apart from the topology, so
+// that setting and clearing it does not change the running topology (and
+// restart every pod).
+func CheckUpgrade(ctx context.Context, cms ConfigMapGetter, name string, next *topology.Values, allow []string) error {
 	cm, err := cms.Get(ctx, name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return nil
@@ -206,7 +209,7 @@ func CheckUpgrade(ctx context.Context, cms ConfigMapGetter, name string, next *t
 	if err != nil || len(ps) > 0 {
 		return fmt.Errorf("the running topology (ConfigMap %s) does not read back (%v %v): not upgrading over it", name, err, ps)
 	}
-	if ps := topology.UpgradeChanges(running, next, next.Upgrade.AllowChanges); len(ps) > 0 {
+	if ps := topology.UpgradeChanges(running, next, allow); len(ps) > 0 {
 		return fmt.Errorf("refusing the upgrade: it changes %d thing(s) existing targets depend on (nothing was changed):\n%w", len(ps), ps)
 	}
 	return nil

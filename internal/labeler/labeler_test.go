@@ -219,31 +219,30 @@ targets:
 	ctx := context.Background()
 	cms := fake.NewClientset().CoreV1().ConfigMaps("lustre")
 	next, _ := load(t, doc)
-	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next); err != nil {
+	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next, nil); err != nil {
 		t.Fatalf("first install: %v", err)
 	}
 	running := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "lfs1-topology"}, Data: map[string]string{"values.yaml": doc}}
 	if _, err := cms.Create(ctx, running, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next); err != nil {
+	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next, nil); err != nil {
 		t.Fatalf("unchanged: %v", err)
 	}
 	moved := strings.Replace(doc, "nodes: [s3, s4], drbd: {minor: 0", "nodes: [s3, s4], drbd: {minor: 3", 1)
 	next, _ = load(t, moved)
-	err := CheckUpgrade(ctx, cms, "lfs1-topology", next)
+	err := CheckUpgrade(ctx, cms, "lfs1-topology", next, nil)
 	if err == nil || !strings.Contains(err.Error(), "targets[1].drbd.minor") || !strings.Contains(err.Error(), "nothing was changed") {
 		t.Fatalf("changed minor: %v", err)
 	}
-	next, _ = load(t, moved+"upgrade: {allowChanges: [ost0]}\n")
-	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next); err != nil {
+	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next, []string{"ost0"}); err != nil {
 		t.Fatalf("allowed change: %v", err)
 	}
 	running.Data["values.yaml"] = "targets: [oops"
 	if _, err := cms.Update(ctx, running, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next); err == nil {
+	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next, nil); err == nil {
 		t.Fatal("an unreadable running topology was not refused")
 	}
 }

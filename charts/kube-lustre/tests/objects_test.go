@@ -56,6 +56,9 @@ var allowedRules = map[string]map[string][]rbacv1.PolicyRule{
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
 		},
+		// The upgrade check reads the running topology, by name (the
+		// render fills it in: checked below).
+		"labeler": {{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get"}}},
 		// Leader election of the CSI provisioner and resizer.
 		"csi-controller": {{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
 			Verbs: []string{"get", "watch", "list", "delete", "update", "create"}}},
@@ -93,6 +96,26 @@ func drbdLeaseNames(t *testing.T, in input, r *rendered, rules []rbacv1.PolicyRu
 	return out
 }
 
+// topologyName checks that the labeler's Role names only the release's
+// topology ConfigMap and returns the rules without the name.
+func topologyName(t *testing.T, r *rendered, rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	t.Helper()
+	var want []string
+	for _, d := range r.ofKind("ConfigMap") {
+		if strings.HasSuffix(d.Meta.GetName(), "-topology") {
+			want = append(want, d.Meta.GetName())
+		}
+	}
+	out := slices.Clone(rules)
+	for i := range out {
+		if !slices.Equal(out[i].ResourceNames, want) {
+			t.Errorf("labeler Role names ConfigMaps %v, want the release topology %v", out[i].ResourceNames, want)
+		}
+		out[i].ResourceNames = nil
+	}
+	return out
+}
+
 func TestRBACGrantsOnlyWhatIsListed(t *testing.T) {
 	forExamples(t, func(t *testing.T, in input) {
 		r := render(t, in)
@@ -115,8 +138,11 @@ func TestRBACGrantsOnlyWhatIsListed(t *testing.T) {
 					t.Errorf("%s %s (component %q) is not an allowed role", kind, d.Meta.GetName(), comp)
 					continue
 				}
-				if comp == "drbd" {
+				switch {
+				case comp == "drbd":
 					rules = drbdLeaseNames(t, in, r, rules)
+				case comp == "labeler" && kind == "Role":
+					rules = topologyName(t, r, rules)
 				}
 				if !reflect.DeepEqual(rules, want) {
 					t.Errorf("%s %s grants %+v, want exactly %+v", kind, d.Meta.GetName(), rules, want)
