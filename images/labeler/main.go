@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -37,7 +38,12 @@ func run(ctx context.Context, rt *entry.Runtime, apply bool) error {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	if apply {
-		if err := checkUpgrade(ctx, rt, v); err != nil {
+		if err := checkUpgrade(ctx, rt, v); errors.Is(err, labeler.ErrRefused) {
+			// The chart's podFailurePolicy fails the Job on this code:
+			// retrying a refusal only makes helm wait longer for it.
+			rt.Log.Error("failed", "err", err.Error())
+			return entry.ExitCode(refusedExit)
+		} else if err != nil {
 			return err
 		}
 	}
@@ -54,6 +60,10 @@ func run(ctx context.Context, rt *entry.Runtime, apply bool) error {
 	rt.Log.Info("labels reconciled", "fsname", v.FSName, "nodesChanged", len(changes), "prefix", v.LabelSelectorPrefix())
 	return nil
 }
+
+// refusedExit is the exit code of a refused upgrade (labeler.yaml's
+// podFailurePolicy names it).
+const refusedExit = 3
 
 func checkUpgrade(ctx context.Context, rt *entry.Runtime, next *topology.Values) error {
 	name := os.Getenv("KUBE_LUSTRE_RUNNING_TOPOLOGY")

@@ -210,7 +210,11 @@ func CheckUpgrade(ctx context.Context, cms ConfigMapGetter, name string, next *t
 		return fmt.Errorf("the running topology (ConfigMap %s) does not read back (%v %v): not upgrading over it", name, err, ps)
 	}
 	if ps := topology.UpgradeChanges(running, next, allow); len(ps) > 0 {
-		return fmt.Errorf("refusing the upgrade: it changes %d thing(s) existing targets depend on (nothing was changed):\n%w", len(ps), ps)
+		return fmt.Errorf("%w: it changes %d thing(s) existing targets depend on (nothing was changed):\n%w", ErrRefused, len(ps), ps)
 	}
 	return nil
 }
+
+// ErrRefused marks CheckUpgrade's refusal, which no retry changes (the
+// Job fails at once: labeler exits 3, podFailurePolicy FailJob).
+var ErrRefused = errors.New("refusing the upgrade")
