@@ -613,7 +613,8 @@ func (s *suite) bringUp(t *testing.T, mdt1 lustre.Server) {
 	s.held = make(chan error, 1)
 	s.whileUp(s.vm1, stop)
 	// With the pod's guard: quiet renewals while DRBD's peer is connected.
-	guard := agent.DRBDGuard(s.vm1, mdt1, slog.New(slog.NewTextHandler(&testWriter{t: t, prefix: "vm1 mdt0 lease: "}, nil)))
+	// It logs for the whole suite (s.top): it outlives this case.
+	guard := agent.DRBDGuard(s.vm1, mdt1, slog.New(slog.NewTextHandler(&testWriter{t: s.top, prefix: "vm1 mdt0 lease: "}, nil)))
 	go func() { s.held <- l1.Hold(hctx, failover.Sleep, guard) }()
 	start = time.Now()
 	rep, err := lustre.StartStorage(ctx, s.vm1, mdt1)
