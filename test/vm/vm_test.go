@@ -750,8 +750,14 @@ func (s *suite) failover(t *testing.T, mdt1, mdt2 lustre.Server) {
 	// Lease back to leaseSeconds once it sees the link to vm1 gone.
 	deadline := time.Now().Add(time.Minute)
 	for s.leaseDuration(ctx, t, "mdt0") != quietLease {
+		select {
+		case err := <-s.held:
+			t.Fatalf("vm1's Lease renewals ended before the crash: %v", err)
+		default:
+		}
 		if time.Now().After(deadline) {
-			t.Fatalf("vm1 does not renew its Lease quietly while connected: duration %s", s.leaseDuration(ctx, t, "mdt0"))
+			cur, _ := s.leases.Get(ctx, leaseOf("mdt0"), metav1.GetOptions{})
+			t.Fatalf("vm1 does not renew its Lease quietly while connected: %+v %v", cur.Spec, cur.Annotations)
 		}
 		failover.Sleep(ctx, time.Second)
 	}
