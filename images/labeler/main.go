@@ -19,6 +19,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/kube"
 	"github.com/kube-lustre/kube-lustre/internal/labeler"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
+	"k8s.io/client-go/rest"
 )
 
 func main() {
@@ -33,12 +34,16 @@ func run(ctx context.Context, rt *entry.Runtime, apply bool) error {
 	if err != nil {
 		return err
 	}
-	nodes, err := entry.NodeClient()
+	cfg, err := kube.Config()
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	nodes, err := kube.NewNodes(cfg)
 	if err != nil {
 		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	if apply {
-		if err := checkUpgrade(ctx, rt, v); errors.Is(err, labeler.ErrRefused) {
+		if err := checkUpgrade(ctx, rt, cfg, v); errors.Is(err, labeler.ErrRefused) {
 			// The chart's podFailurePolicy fails the Job on this code:
 			// retrying a refusal only makes helm wait longer for it.
 			rt.Log.Error("failed", "err", err.Error())
@@ -65,14 +70,10 @@ func run(ctx context.Context, rt *entry.Runtime, apply bool) error {
 // podFailurePolicy names it).
 const refusedExit = 3
 
-func checkUpgrade(ctx context.Context, rt *entry.Runtime, next *topology.Values) error {
+func checkUpgrade(ctx context.Context, rt *entry.Runtime, cfg *rest.Config, next *topology.Values) error {
 	name := os.Getenv("KUBE_LUSTRE_RUNNING_TOPOLOGY")
 	if name == "" {
 		return nil
-	}
-	cfg, err := kube.Config()
-	if err != nil {
-		return fmt.Errorf("kubernetes client: %w", err)
 	}
 	cms, err := kube.NewConfigMaps(cfg, rt.Env.Namespace)
 	if err != nil {
