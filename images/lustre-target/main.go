@@ -1,9 +1,10 @@
 // Command lustre-target serves one Lustre target (one StatefulSet pod): it
 // waits for the local DRBD disk to be UpToDate, promotes, imports the pool
 // through /dev/drbdN, formats only a proven-new target, mounts and reports
-// ready, all only while it holds the target's Lease; on SIGTERM it
-// unmounts, exports and demotes, in that order, releases the Lease, and
-// exits non-zero if any of them failed. A Lease it cannot renew makes it
+// ready, all only while it holds the target's Lease, and records that the
+// target exists (a recorded target is never created again on blank disks);
+// on SIGTERM it unmounts, exports and demotes, in that order, releases the
+// Lease, and exits non-zero if any of them failed. A Lease it cannot renew makes it
 // stop serving before the peer may take over.
 package main
 
@@ -17,6 +18,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/kube"
+	"github.com/kube-lustre/kube-lustre/internal/targetrecord"
 )
 
 func main() {
@@ -37,6 +39,9 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	}
 	lease, err := targetLease(rt.Env)
 	if err != nil {
+		return n.Fail(err)
+	}
+	if s.Registry, err = targetRecord(rt.Env); err != nil {
 		return n.Fail(err)
 	}
 	lease.Quiet = n.Spec.QuietLease()
@@ -66,4 +71,22 @@ func targetLease(e entry.Env) (*failover.Lease, error) {
 		return nil, err
 	}
 	return &failover.Lease{Client: leases, Name: e.Lease, Identity: e.Node, Duration: time.Duration(e.LeaseSeconds) * time.Second}, nil
+}
+
+// targetRecord is the ConfigMap that records the target as created
+// (targetrecord.Store), named by the chart from the fsname and the target
+// so that it outlives the release.
+func targetRecord(e entry.Env) (*targetrecord.Store, error) {
+	if e.Record == "" || e.Namespace == "" {
+		return nil, errors.New("KUBE_LUSTRE_RECORD and POD_NAMESPACE must be set: without its record a target that existed could be created again on blank disks")
+	}
+	cfg, err := kube.Config()
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes client for the target record: %w", err)
+	}
+	cms, err := kube.NewConfigMaps(cfg, e.Namespace)
+	if err != nil {
+		return nil, err
+	}
+	return &targetrecord.Store{Client: cms, Namespace: e.Namespace, Name: e.Record}, nil
 }

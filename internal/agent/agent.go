@@ -402,10 +402,24 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 		paramsSet = true
 		log.Info("permanent parameters set on the MGS", "params", cfg.MGSParams)
 	}
+	// remember records the serving target (lustre.Remember) once per
+	// start; a failure is retried at the next interval while it serves.
+	recorded, lastRefusal := false, ""
+	remember := func() {
+		if recorded {
+			return
+		}
+		if err := lustre.Remember(ctx, run, s); err != nil {
+			log.Warn("could not record the target as created; retrying (until it is, nothing stops it being created again on blank disks)", "target", s.Target.Svname(), "err", err.Error())
+			return
+		}
+		recorded = true
+	}
 	every(ctx, cfg.interval(), func() {
 		if started {
 			mounted, err := lustre.IsMounted(ctx, run, s.Target.MountPoint)
 			if err == nil && mounted {
+				remember()
 				setParams()
 				st.Set(podstate.Ready, "serving "+s.Target.Svname())
 				return
@@ -422,10 +436,16 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 		if err != nil {
 			if ctx.Err() == nil {
 				st.Set(podstate.Starting, "start: "+err.Error())
+				var refused *lustre.RecreateError
+				if errors.As(err, &refused) && err.Error() != lastRefusal {
+					log.Error("refused to create a target that existed; retrying in case its disks come back", "target", s.Target.Svname(), "err", err.Error())
+					lastRefusal = err.Error()
+				}
 			}
 			return
 		}
-		started, paramsSet = true, false
+		started, paramsSet, recorded = true, false, false
+		remember()
 		setParams()
 		log.Info("target started", "target", s.Target.Svname(), "initialSync", rep.InitialSync, "createdPool", rep.CreatedPool,
 			"imported", rep.Imported, "tookOver", rep.TookOver, "formatted", rep.Formatted, "mounted", rep.Mounted, "drbd", rep.DRBD.String())

@@ -474,6 +474,15 @@ func JustCreated(ctx context.Context, run host.Runner, r Resource) (bool, error)
 // definition, so the forced sync cannot destroy any. It reports whether it
 // forced.
 func InitialSync(ctx context.Context, run host.Runner, r Resource) (bool, error) {
+	return initialSync(ctx, run, r, nil)
+}
+
+// ErrInitialSyncRefused wraps WaitOptions.MayForce's answer when it
+// refused the initial sync: the wait ends at once, since waiting cannot
+// change that answer.
+var ErrInitialSyncRefused = errors.New("not starting the initial sync")
+
+func initialSync(ctx context.Context, run host.Runner, r Resource, may func(context.Context) error) (bool, error) {
 	st, err := Observe(ctx, run, r)
 	if err != nil {
 		return false, err
@@ -484,6 +493,11 @@ func InitialSync(ctx context.Context, run host.Runner, r Resource) (bool, error)
 	fresh, err := JustCreated(ctx, run, r)
 	if err != nil || !fresh {
 		return false, err
+	}
+	if may != nil {
+		if err := may(ctx); err != nil {
+			return false, fmt.Errorf("drbd %s: %w: %w", r.Name, ErrInitialSyncRefused, err)
+		}
 	}
 	if _, err := host.Run(ctx, run, "drbdadm", "primary", "--force", r.Name); err != nil {
 		return false, err
@@ -498,6 +512,12 @@ type WaitOptions struct {
 	// InitialSync lets this node (the pair's preferred node) start the
 	// first sync of a brand-new pair while waiting; see InitialSync.
 	InitialSync bool
+	// MayForce, when set, is asked right before that forced sync (and
+	// only then): an error refuses it (ErrInitialSyncRefused) and ends
+	// the wait. The target pod asks whether the cluster recorded the
+	// target as created before (lustre.Registry): two blank disks under
+	// a target that existed are lost or renamed disks, not a new pair.
+	MayForce func(context.Context) error
 }
 
 // WaitUpToDate polls until the local disk is UpToDate or ctx ends. Probe
@@ -523,9 +543,12 @@ func WaitUpToDate(ctx context.Context, run host.Runner, r Resource, o WaitOption
 		}
 		lastErr = err
 		if err == nil && o.InitialSync && !forced {
-			forced, lastErr = InitialSync(ctx, run, r)
+			forced, lastErr = initialSync(ctx, run, r, o.MayForce)
 			if forced {
 				continue
+			}
+			if errors.Is(lastErr, ErrInitialSyncRefused) {
+				return last, false, lastErr
 			}
 		}
 		select {

@@ -30,6 +30,7 @@ type Env struct {
 	Target       string // KUBE_LUSTRE_TARGET: short name of the served target (target pods)
 	Lease        string // KUBE_LUSTRE_LEASE: the target's Lease name (target pods)
 	LeaseSeconds int    // KUBE_LUSTRE_LEASE_SECONDS
+	Record       string // KUBE_LUSTRE_RECORD: the ConfigMap recording that the target was created (target pods)
 	StatusFile   string // KUBE_LUSTRE_STATUS, default /run/kube-lustre/status.json
 	// LogLevel is KUBE_LUSTRE_LOG_LEVEL (the chart's logLevel): debug,
 	// info, warn or error; info when unset.
@@ -54,7 +55,7 @@ func FromEnv(lookup func(string) (string, bool)) (Env, error) {
 	e := Env{
 		Node: get("NODE_NAME", ""), Pod: get("POD_NAME", ""), Namespace: get("POD_NAMESPACE", ""),
 		Topology: get("KUBE_LUSTRE_TOPOLOGY", DefaultTopology), Target: get("KUBE_LUSTRE_TARGET", ""),
-		Lease: get("KUBE_LUSTRE_LEASE", ""), StatusFile: get("KUBE_LUSTRE_STATUS", "/run/kube-lustre/status.json"),
+		Lease: get("KUBE_LUSTRE_LEASE", ""), Record: get("KUBE_LUSTRE_RECORD", ""), StatusFile: get("KUBE_LUSTRE_STATUS", "/run/kube-lustre/status.json"),
 		HostSim: get("KUBE_LUSTRE_HOSTSIM", ""),
 	}
 	secs := get("KUBE_LUSTRE_LEASE_SECONDS", "10")

@@ -132,8 +132,8 @@ func (l *Leases) Update(ctx context.Context, lease *coordinationv1.Lease, _ meta
 	return out, err
 }
 
-// ConfigMaps reads ConfigMaps in one namespace (the typed
-// ConfigMapInterface's Get).
+// ConfigMaps reads and writes ConfigMaps in one namespace (the typed
+// ConfigMapInterface's Get, Create and Update).
 type ConfigMaps struct {
 	c  *rest.RESTClient
 	ns string
@@ -152,6 +152,21 @@ func NewConfigMaps(cfg *rest.Config, ns string) (*ConfigMaps, error) {
 func (m *ConfigMaps) Get(ctx context.Context, name string, _ metav1.GetOptions) (*corev1.ConfigMap, error) {
 	out := &corev1.ConfigMap{}
 	err := m.c.Get().Namespace(m.ns).Resource("configmaps").Name(name).Do(ctx).Into(out)
+	return out, err
+}
+
+// Create creates a ConfigMap.
+func (m *ConfigMaps) Create(ctx context.Context, cm *corev1.ConfigMap, _ metav1.CreateOptions) (*corev1.ConfigMap, error) {
+	out := &corev1.ConfigMap{}
+	err := m.c.Post().Namespace(m.ns).Resource("configmaps").Body(cm).Do(ctx).Into(out)
+	return out, err
+}
+
+// Update replaces a ConfigMap (Conflict unless its resourceVersion is the
+// current one).
+func (m *ConfigMaps) Update(ctx context.Context, cm *corev1.ConfigMap, _ metav1.UpdateOptions) (*corev1.ConfigMap, error) {
+	out := &corev1.ConfigMap{}
+	err := m.c.Put().Namespace(m.ns).Resource("configmaps").Name(cm.Name).Body(cm).Do(ctx).Into(out)
 	return out, err
 }
 

@@ -171,3 +171,46 @@ func TestPodsAndEventsRequests(t *testing.T) {
 		t.Fatalf("requests:\n%s", strings.Join(seen, "\n"))
 	}
 }
+
+// The target record's writes: POST to the namespace, PUT by name, with a
+// body that names its type; a 404 comes back as NotFound.
+func TestConfigMapsRequests(t *testing.T) {
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		seen = append(seen, r.Method+" "+r.URL.Path+" "+string(b))
+		w.Header().Set("Content-Type", "application/json")
+		if r.Method == http.MethodGet {
+			w.WriteHeader(http.StatusNotFound)
+			_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"Status","status":"Failure","reason":"NotFound","code":404}`))
+			return
+		}
+		_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"r","resourceVersion":"3"}}`))
+	}))
+	defer srv.Close()
+	m, err := NewConfigMaps(&rest.Config{Host: srv.URL}, "lustre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := m.Get(ctx, "r", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("get of a missing ConfigMap: %v, want NotFound", err)
+	}
+	cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Name: "r"}, Data: map[string]string{"k": "v"}}
+	if out, err := m.Create(ctx, cm, metav1.CreateOptions{}); err != nil || out.ResourceVersion != "3" {
+		t.Fatalf("create: %+v %v", out, err)
+	}
+	if _, err := m.Update(ctx, cm, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{"GET /api/v1/namespaces/lustre/configmaps/r", "POST /api/v1/namespaces/lustre/configmaps ", "PUT /api/v1/namespaces/lustre/configmaps/r "} {
+		if i >= len(seen) || !strings.HasPrefix(seen[i], want) {
+			t.Fatalf("requests %q, want %q at %d", seen, want, i)
+		}
+	}
+	for _, b := range seen[1:] {
+		if !strings.Contains(b, `"kind":"ConfigMap"`) || !strings.Contains(b, `"k":"v"`) {
+			t.Fatalf("body: %s", b)
+		}
+	}
+}

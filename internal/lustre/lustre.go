@@ -166,14 +166,20 @@ func label(ctx context.Context, run host.Runner, t Target) (string, bool, error)
 }
 
 // EnsureFormatted runs mkfs.lustre unless the dataset is already this
-// target. It reports whether it formatted.
-func EnsureFormatted(ctx context.Context, run host.Runner, t Target) (bool, error) {
+// target, and only if may (nil: always) allows it. It reports whether it
+// formatted.
+func EnsureFormatted(ctx context.Context, run host.Runner, t Target, may func(context.Context) error) (bool, error) {
 	if err := t.Validate(); err != nil {
 		return false, err
 	}
 	done, err := Formatted(ctx, run, t)
 	if err != nil || done {
 		return false, err
+	}
+	if may != nil {
+		if err := may(ctx); err != nil {
+			return false, err
+		}
 	}
 	if _, err := host.Run(ctx, run, "mkfs.lustre", t.MkfsArgs()...); err != nil {
 		return false, err

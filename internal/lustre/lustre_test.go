@@ -403,10 +403,10 @@ func TestExistingTargetIsNotReformatted(t *testing.T) {
 	ctx := context.Background()
 	other := p.srv[0].Target
 	other.Type, other.MGS, other.Index, other.MGSNodes = OST, false, 3, []string{"10.0.0.1@tcp"}
-	if _, err := EnsureFormatted(ctx, p.host(0), other); err == nil || !strings.Contains(err.Error(), "already Lustre target lfs1-MDT0000") {
+	if _, err := EnsureFormatted(ctx, p.host(0), other, nil); err == nil || !strings.Contains(err.Error(), "already Lustre target lfs1-MDT0000") {
 		t.Fatalf("formatting an MDT as an OST: %v", err)
 	}
-	formatted, err := EnsureFormatted(ctx, p.host(0), p.srv[0].Target)
+	formatted, err := EnsureFormatted(ctx, p.host(0), p.srv[0].Target, nil)
 	if err != nil || formatted {
 		t.Fatalf("second format: %v %v", formatted, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
@@ -39,6 +40,10 @@ type Server struct {
 	// import that is refused as "previously in use" and then -f would wait
 	// twice. -f never overrides MMP: a pool in use elsewhere is refused.
 	PreviousHolderGone bool
+	// Registry, when set, records the target once it serves, and is
+	// asked before every step that creates it from nothing: a recorded
+	// target is never created again on blank disks (RecreateError).
+	Registry Registry
 }
 
 // HasDRBD tells a replicated target from one whose pool lives on local or
@@ -101,7 +106,8 @@ func Start(ctx context.Context, run host.Runner, s Server) (StartReport, error) 
 	if err != nil {
 		return rep, err
 	}
-	if rep.Formatted, err = EnsureFormatted(ctx, run, s.Target); err != nil {
+	may := s.mayCreate("format "+s.Target.Name(), s.Target.Name()+" carries no Lustre label")
+	if rep.Formatted, err = EnsureFormatted(ctx, run, s.Target, may); err != nil {
 		return rep, err
 	}
 	rep.Mounted, err = MountTarget(ctx, run, s.Target)
@@ -123,7 +129,10 @@ func StartStorage(ctx context.Context, run host.Runner, s Server) (StartReport, 
 		return rep, err
 	}
 	if s.HasDRBD() {
-		if rep.DRBD, rep.InitialSync, err = drbd.WaitUpToDate(ctx, run, s.Resource, drbd.WaitOptions{Poll: s.Poll, InitialSync: s.Preferred}); err != nil {
+		wait := drbd.WaitOptions{Poll: s.Poll, InitialSync: s.Preferred,
+			MayForce: s.mayCreate("force the initial sync of DRBD resource "+s.Resource.Name,
+				"both of its DRBD disks hold new, empty metadata")}
+		if rep.DRBD, rep.InitialSync, err = drbd.WaitUpToDate(ctx, run, s.Resource, wait); err != nil {
 			return rep, err
 		}
 		if err := drbd.Promote(ctx, run, s.Resource); err != nil {
@@ -143,8 +152,10 @@ func StartStorage(ctx context.Context, run host.Runner, s Server) (StartReport, 
 	if errors.Is(err, zfs.ErrNoPool) {
 		// No pool of that name on the device: create one, which proves the
 		// device blank first and refuses otherwise.
-		if err = zfs.Create(ctx, run, s.Pool); err == nil {
-			rep.CreatedPool = true
+		err = s.mayCreate("create pool "+s.Pool.Name, fmt.Sprintf("no pool %s is on %s", s.Pool.Name, strings.Join(s.Pool.Devices(), " ")))(ctx)
+		if err == nil {
+			err = zfs.Create(ctx, run, s.Pool)
+			rep.CreatedPool = err == nil
 		}
 	}
 	return rep, err

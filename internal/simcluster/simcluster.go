@@ -17,6 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/client-go/kubernetes/fake"
+
 	"github.com/kube-lustre/kube-lustre/internal/agent"
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
@@ -25,6 +27,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/hostsim"
 	"github.com/kube-lustre/kube-lustre/internal/nodespec"
 	"github.com/kube-lustre/kube-lustre/internal/podstate"
+	"github.com/kube-lustre/kube-lustre/internal/targetrecord"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
 )
 
@@ -37,6 +40,9 @@ type Cluster struct {
 	// targets' Lease (failover.leaseSeconds unless a test shortens it).
 	Leases        *leasetest.Store
 	LeaseDuration time.Duration
+	// Records stands for the ConfigMaps that record each target as
+	// created (targetrecord), in namespace "lustre".
+	Records targetrecord.ConfigMaps
 	// QuietLease is the targets' Lease duration while their DRBD peer is
 	// connected (failover.quietLeaseSeconds; 0: off).
 	QuietLease time.Duration
@@ -85,7 +91,7 @@ func NewWithOptions(dir string, v *topology.Values, o Options) (*Cluster, error)
 		return nil, err
 	}
 	c := &Cluster{World: w, Values: v, Plan: p, addrs: map[string]string{}, cut: map[string]bool{},
-		Leases: leasetest.New(), LeaseDuration: time.Duration(v.Failover.LeaseSeconds) * time.Second,
+		Leases: leasetest.New(), Records: fake.NewClientset().CoreV1().ConfigMaps("lustre"), LeaseDuration: time.Duration(v.Failover.LeaseSeconds) * time.Second,
 		QuietLease: time.Duration(v.Failover.QuietLeaseSeconds) * time.Second}
 	if c.LeaseDuration <= 0 {
 		c.LeaseDuration = 10 * time.Second
@@ -129,6 +135,12 @@ func (c *Cluster) fencer(node string) *failover.Fencer {
 	f := c.Spec(node).Fencer(c.Leases.Client(func() bool { return c.apiCut(node) }), c.LeaseName)
 	f.Duration = c.LeaseDuration // a test may shorten it
 	return f
+}
+
+// Record is target's record in the cluster's store (the chart names
+// it kube-lustre.recordName; the name only has to be its own here).
+func (c *Cluster) Record(target string) *targetrecord.Store {
+	return &targetrecord.Store{Client: c.Records, Namespace: "lustre", Name: "kube-lustre-record-" + strings.ToLower(c.Values.FSName) + "-" + target}
 }
 
 // LeaseName is the name of a target's Lease in the cluster's store.
@@ -282,6 +294,7 @@ func (r *Running) StartTarget(target, node string) error {
 	if s.Target.RunsMGS() {
 		cfg.MGSParams = spec.MGSParams()
 	}
+	s.Registry = r.c.Record(target) // as images/lustre-target
 	gate := &failover.Lease{Client: r.c.Leases.Client(func() bool { return r.c.apiCut(node) }),
 		Name: r.c.LeaseName(target), Identity: node, Duration: r.c.LeaseDuration, Quiet: r.c.QuietLease}
 	r.launch("target-"+target+"@"+node, node, "target", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {

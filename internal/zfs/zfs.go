@@ -318,3 +318,17 @@ func Get(ctx context.Context, run host.Runner, dataset, prop string) (value stri
 	}
 	return strings.TrimSpace(res.Stdout), true, nil
 }
+
+// PoolGUID returns the imported pool's GUID: a pool created again under the
+// same name gets a new one.
+func PoolGUID(ctx context.Context, run host.Runner, name string) (string, error) {
+	res, err := host.Run(ctx, run, "zpool", "get", "-H", "-o", "value", "guid", name)
+	if err != nil {
+		return "", err
+	}
+	guid := strings.TrimSpace(res.Stdout)
+	if guid == "" || guid == "-" {
+		return "", fmt.Errorf("zpool get guid %s: no value in %q", name, res.Stdout)
+	}
+	return guid, nil
+}

@@ -311,6 +311,15 @@ func (r *release) uninstall(t testing.TB) {
 			t.Errorf("target %s: %d disks hold pool %s, %d its dataset %s", tp.Name, pools, tp.Pool, datasets, tp.Dataset)
 		}
 	}
+	// The record that each target was created outlives the release: a
+	// reinstall onto blank disks under the same names is refused.
+	for _, tp := range r.plan.Targets {
+		name := "kube-lustre-record-" + strings.ReplaceAll(strings.ToLower(r.v.FSName), "_", ".") + "-" + tp.Name
+		cm, err := r.e.cs.CoreV1().ConfigMaps(r.ns).Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil || cm.Data["target"] != tp.SVName || cm.Data["poolGUID"] == "" || len(cm.OwnerReferences) != 0 {
+			t.Errorf("target %s's record after uninstall: %v %v", tp.Name, cm, err)
+		}
+	}
 	if destroyed, _ := r.w.Ran("", "zpool destroy"); len(destroyed) > 0 {
 		t.Errorf("pools destroyed: %v", destroyed)
 	}

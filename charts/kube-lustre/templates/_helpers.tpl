@@ -80,6 +80,18 @@ in 63, so a longer StatefulSet name would never get a pod.
 {{- end -}}
 
 {{/*
+kube-lustre.recordName: dict(root, short) -> the ConfigMap recording that
+the target was created (internal/targetrecord). Named by the fsname and the
+target, never the release, so that a renamed or reinstalled release finds
+it; the fsname lower-cased, its "_" as "." (ConfigMap names allow neither
+upper case nor "_").
+*/}}
+{{- define "kube-lustre.recordName" -}}
+{{- $fs := include "kube-lustre.fsname" .root | lower | replace "_" "." -}}
+kube-lustre-record-{{ $fs }}-{{ .short }}
+{{- end -}}
+
+{{/*
 kube-lustre.fsname: the filesystem's name, as topology.Validate derives it:
 fsname, else external.fsname, else lfs1.
 */}}

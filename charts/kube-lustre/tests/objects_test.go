@@ -46,8 +46,14 @@ var allowedRules = map[string]map[string][]rbacv1.PolicyRule{
 		},
 	},
 	"Role": {
-		"target": {{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
-			Verbs: []string{"get", "list", "watch", "create", "update", "patch"}}},
+		// The configmaps rule with names: the targets' records (checked
+		// against the StatefulSets below).
+		"target": {
+			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"},
+				Verbs: []string{"get", "list", "watch", "create", "update", "patch"}},
+			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"create"}},
+			{APIGroups: []string{""}, Resources: []string{"configmaps"}, Verbs: []string{"get", "update"}},
+		},
 		// resourceNames: the targets' Leases (checked against the
 		// StatefulSets below).
 		"drbd": {{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "update"}}},
@@ -75,21 +81,32 @@ func drbdLeaseNames(t *testing.T, in input, r *rendered, rules []rbacv1.PolicyRu
 	for _, tp := range p.Targets {
 		drbdTarget[tp.Name] = tp.DRBDResource != ""
 	}
+	return namedInEnv(t, r, rules, "KUBE_LUSTRE_LEASE", func(target string) bool { return drbdTarget[target] })
+}
+
+// namedInEnv checks that every rule naming resources names exactly the
+// values of the target StatefulSets' env variable key (of the targets
+// keep selects) and returns the rules without the names.
+func namedInEnv(t *testing.T, r *rendered, rules []rbacv1.PolicyRule, key string, keep func(target string) bool) []rbacv1.PolicyRule {
+	t.Helper()
 	var want []string
 	for _, d := range r.ofKind("StatefulSet") {
 		env := map[string]string{}
 		for _, e := range d.Obj.(*appsv1.StatefulSet).Spec.Template.Spec.Containers[0].Env {
 			env[e.Name] = e.Value
 		}
-		if drbdTarget[env["KUBE_LUSTRE_TARGET"]] {
-			want = append(want, env["KUBE_LUSTRE_LEASE"])
+		if keep(env["KUBE_LUSTRE_TARGET"]) {
+			want = append(want, env[key])
 		}
 	}
 	slices.Sort(want)
 	out := slices.Clone(rules)
 	for i := range out {
+		if out[i].ResourceNames == nil && key == "KUBE_LUSTRE_RECORD" {
+			continue // the target Role's unnamed rules
+		}
 		if got := slices.Sorted(slices.Values(out[i].ResourceNames)); len(want) == 0 || !slices.Equal(got, want) {
-			t.Errorf("DRBD Role names Leases %v, want the DRBD targets' %v", got, want)
+			t.Errorf("Role names %v, want the targets' %s %v", got, key, want)
 		}
 		out[i].ResourceNames = nil
 	}
@@ -141,6 +158,8 @@ func TestRBACGrantsOnlyWhatIsListed(t *testing.T) {
 				switch {
 				case comp == "drbd":
 					rules = drbdLeaseNames(t, in, r, rules)
+				case comp == "target":
+					rules = namedInEnv(t, r, rules, "KUBE_LUSTRE_RECORD", func(string) bool { return true })
 				case comp == "labeler" && kind == "Role":
 					rules = topologyName(t, r, rules)
 				}

@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
@@ -84,6 +87,7 @@ func checkTargetPod(t *testing.T, r *rendered, sts *appsv1.StatefulSet, tp topol
 	env := envOf(spec.Containers[0])
 	for k, want := range map[string]string{
 		"KUBE_LUSTRE_TARGET": tp.Name, "KUBE_LUSTRE_LEASE": sts.Name, "KUBE_LUSTRE_LEASE_SECONDS": lease,
+		"KUBE_LUSTRE_RECORD": recordName(v.FSName, tp.Name),
 	} {
 		if env[k] != want {
 			t.Errorf("%s: %s=%q, want %q", sts.Name, k, env[k], want)
@@ -325,4 +329,33 @@ func jsonOf(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// recordName is the target's record ConfigMap: by fsname and target, never
+// the release (internal/targetrecord).
+func recordName(fsname, target string) string {
+	return "kube-lustre-record-" + strings.ReplaceAll(strings.ToLower(fsname), "_", ".") + "-" + target
+}
+
+// Every fsname Lustre accepts gives valid record names, the same whatever
+// the release is called.
+func TestRecordNamesOutliveTheRelease(t *testing.T) {
+	ha := filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")
+	for _, fs := range []string{"lfs1", "Big_FS", "a-b_c"} {
+		var names []string
+		for _, rel := range []string{"one", "other"} {
+			r := render(t, input{Files: []string{ha}, Sets: []string{"fsname=" + fs}, Release: rel})
+			for _, d := range r.ofKind("StatefulSet") {
+				name := envOf(d.Obj.(*appsv1.StatefulSet).Spec.Template.Spec.Containers[0])["KUBE_LUSTRE_RECORD"]
+				if errs := validation.IsDNS1123Subdomain(name); len(errs) > 0 {
+					t.Errorf("fsname %s: record name %q: %v", fs, name, errs)
+				}
+				names = append(names, name)
+			}
+		}
+		half := len(names) / 2
+		if half == 0 || !slices.Equal(names[:half], names[half:]) {
+			t.Errorf("fsname %s: record names differ between releases: %v", fs, names)
+		}
+	}
 }
