@@ -5,12 +5,14 @@
 // ZFS, Lustre server or client) and names each one that is missing, so the
 // pod fails with the reason instead of half-starting. It configures LNet
 // (lnet.networks) after the lnet module and before lustre, which would
-// otherwise bring LNet up with its module defaults.
+// otherwise bring LNet up with its module defaults. On a DRBD node it
+// refuses while the host would import a target's pool at boot
+// (zfs.CheckBootImport): from the backing disk, that import bypasses DRBD.
 //
 // `installer install` first installs the distribution packages for the
 // node's role at pinned versions (install.packages in the values overrides
-// them), acting only on what is missing, then verifies exactly as `verify`
-// does.
+// them), acting only on what is missing, masks the boot-time pool scan on
+// a DRBD node, then verifies exactly as `verify` does.
 package main
 
 import (
@@ -21,6 +23,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/install"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
 	"github.com/kube-lustre/kube-lustre/internal/podstate"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
 // commands are the subcommands; the chart picks one with install.mode.
@@ -51,6 +54,15 @@ func installCommand(ctx context.Context, rt *entry.Runtime, _ []string) error {
 		return n.Fail(fmt.Errorf("node %s: %w", rt.Env.Node, err))
 	}
 	rt.Log.Info("packages", "report", rep.String())
+	if roleFor(n).DRBD {
+		masked, err := zfs.MaskBootImportScan(ctx, n.Runner)
+		if err != nil {
+			return n.Fail(fmt.Errorf("node %s: masking %s: %w", rt.Env.Node, zfs.ScanUnit, err))
+		}
+		if masked {
+			rt.Log.Warn("masked the boot-time pool scan: it would import the targets' pools from their backing disks, around DRBD", "unit", zfs.ScanUnit)
+		}
+	}
 	// The packages are pinned and present, so a module that still does not
 	// load is a kernel mismatch (kmod built for another kABI, DKMS build
 	// failure), not a missing package.
@@ -66,8 +78,26 @@ func verify(ctx context.Context, rt *entry.Runtime, n *entry.Node, hint string) 
 	if err := lustre.EnsureModulesAndLNet(ctx, n.Runner, mods, n.Values.LNet.Networks); err != nil {
 		return n.Fail(fmt.Errorf("node %s: %w; %s", rt.Env.Node, err, hint))
 	}
+	if roleFor(n).DRBD {
+		if err := zfs.CheckBootImport(ctx, n.Runner, drbdPools(n)); err != nil {
+			return n.Fail(fmt.Errorf("node %s: %w", rt.Env.Node, err))
+		}
+	}
 	n.Status.Set(podstate.Ready, fmt.Sprintf("modules present: %v", mods))
 	return nil
+}
+
+// drbdPools are the pools on this node's DRBD resources: those whose
+// labels its backing disks carry.
+func drbdPools(n *entry.Node) []string {
+	np, _ := n.Plan.Node(n.Spec.Node)
+	var pools []string
+	for _, r := range np.DRBD {
+		if tp, ok := n.Plan.Target(r.Target); ok {
+			pools = append(pools, tp.Pool)
+		}
+	}
+	return pools
 }
 
 // roleFor is the node's role in the plan: a node with DRBD resources

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/kube-lustre/kube-lustre/internal/entry"
+	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/hostsim"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
 // topologyDoc has an HA pair s1/s2 serving both targets and a client c1;
@@ -90,5 +93,68 @@ func TestInstallerSubcommands(t *testing.T) {
 	}
 	if pkgs, _ := w.Packages("s2"); len(pkgs) != 0 {
 		t.Fatalf("s2 got packages although Lustre cannot be installed there: %v", pkgs)
+	}
+}
+
+// A stock Debian server imports every pool it finds at boot
+// (zfs-import-scan), which on a DRBD node means the target's pool from its
+// backing disk, around DRBD: verify refuses and names the unit; install
+// masks it. A cache file naming a target pool is refused in either mode.
+func TestInstallerRefusesBootImportOnDRBDNodes(t *testing.T) {
+	t.Setenv("KUBECONFIG", "")
+	dir := t.TempDir()
+	doc := "fsname: lfs1\ninstall: {packages: {kmod-zfs: \"2.1.15-1.el9\", zfs: \"2.1.15-1.el9\"}}\ntargets:\n  - {type: mdt, index: 0, mgs: true, nodes: [s1, s2], drbd: {minor: 0, port: 7788, disk: /dev/sdb}}\n" +
+		"  - {type: ost, index: 0, nodes: [s1, s2], drbd: {minor: 1, port: 7789, disk: /dev/sdc}}\n"
+	if err := os.WriteFile(filepath.Join(dir, "values.yaml"), []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := hostsim.Open(filepath.Join(dir, "world"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for n, cfg := range map[string]hostsim.HostConfig{
+		"s1": {OSRelease: hostsim.OSReleaseDebian12},
+		"s2": {OSRelease: hostsim.OSReleaseRocky9, Modules: []string{}, Repository: elRepo},
+	} {
+		if err := w.AddHost(n, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	unit := func(n string) string {
+		res, err := host.Run(context.Background(), w.Host(n), "systemctl", "show", zfs.ScanUnit, "-p", "LoadState")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return strings.TrimSpace(res.Stdout)
+	}
+	code, stderr := runInstaller(t, dir, "s1", "verify")
+	if code != 1 || !strings.Contains(stderr, "zfs-import-scan.service is enabled") || !strings.Contains(stderr, "systemctl mask zfs-import-scan.service") {
+		t.Fatalf("verify on a stock Debian DRBD node: exit %d\n%s", code, stderr)
+	}
+	if got := unit("s1"); got != "LoadState=loaded" {
+		t.Fatalf("verify changed the unit: %s", got)
+	}
+	// An admin masks it by hand: verify passes.
+	if _, err := host.Run(context.Background(), w.Host("s1"), "systemctl", "mask", zfs.ScanUnit); err != nil {
+		t.Fatal(err)
+	}
+	if code, stderr := runInstaller(t, dir, "s1", "verify"); code != 0 {
+		t.Fatalf("verify with the scan masked: exit %d\n%s", code, stderr)
+	}
+	// s2 (EL, packages from the repository, whose preset leaves the scan
+	// disabled) has a cache file naming the target's pool (imported by
+	// hand once).
+	if _, err := host.Run(context.Background(), w.Host("s2"), "mkdir", "-p", "/etc/zfs"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Host("s2").Run(context.Background(), host.Cmd{Name: "tee", Args: []string{zfs.CacheFile}, Stdin: []byte("\x00\x00\x00\x09lfs1-mdt0\x00")}); err != nil {
+		t.Fatal(err)
+	}
+	code, stderr = runInstaller(t, dir, "s2", "install")
+	if code != 1 || !strings.Contains(stderr, "/etc/zfs/zpool.cache names target pool(s) lfs1-mdt0") || strings.Contains(stderr, "zfs-import-scan.service is") {
+		t.Fatalf("install on a node whose cache names the pool: exit %d\n%s", code, stderr)
+	}
+	if got := unit("s2"); got != "LoadState=masked" {
+		t.Fatalf("install left the scan unit %s, want it masked", got)
 	}
 }

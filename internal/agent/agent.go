@@ -243,7 +243,7 @@ func refence(ctx context.Context, run host.Runner, r drbd.Resource, decide func(
 type Gate interface {
 	TryAcquire(ctx context.Context) error
 	CheckNotOutdated(ctx context.Context) error
-	Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool, serveOn func() bool) error
+	Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool, serveOn func(context.Context) bool) error
 	Release(ctx context.Context) error
 	RenewInterval() time.Duration
 	RenewDeadline() time.Duration
@@ -339,13 +339,13 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 // quietly and serves on through an API outage (failover.Lease.Hold). A
 // target without DRBD (shared or local disks) has no such guard, and both
 // sides of a cut link lose it (docs/failover.md). It logs each change.
-func DRBDGuard(run host.Runner, s lustre.Server, log *slog.Logger) func() bool {
+func DRBDGuard(run host.Runner, s lustre.Server, log *slog.Logger) func(context.Context) bool {
 	if !s.HasDRBD() {
 		return nil
 	}
 	last := ""
-	return func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	return func(ctx context.Context) bool {
+		ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
 		st, err := drbd.Observe(ctx, run, s.Resource)
 		ok := err == nil && st.KeepsPeerSecondary()

@@ -223,7 +223,8 @@ var ErrLost = errors.New("lease lost: could not renew before the deadline")
 //
 // guard (may be nil) says whether DRBD alone keeps the peer from promoting:
 // this node is Primary with its peer connected (docs/failover.md). It is
-// asked every RenewInterval, and decides two things:
+// asked every RenewInterval, within a bound (askGuard), and decides two
+// things:
 //   - Quiet renewals: while it holds (and Quiet > Duration), the Lease is
 //     written with duration Quiet every Quiet/5, otherwise with Duration
 //     every Duration/5. When it stops holding (the link is gone), the
@@ -236,7 +237,7 @@ var ErrLost = errors.New("lease lost: could not renew before the deadline")
 //
 // Another holder (HeldError) always ends the hold: that node took the
 // Lease and will take over once this one stops.
-func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool, guard func() bool) error {
+func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool, guard func(context.Context) bool) error {
 	for {
 		if !sleep(ctx, l.RenewInterval()) {
 			return nil
@@ -244,7 +245,7 @@ func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Durat
 		if l.lastRenew.IsZero() {
 			return fmt.Errorf("%w: not acquired", ErrLost)
 		}
-		guarded := guard != nil && guard()
+		guarded := l.askGuard(ctx, guard)
 		want := l.Duration
 		if guarded && l.Quiet > l.Duration {
 			want = l.Quiet
@@ -282,6 +283,27 @@ func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Durat
 			return fmt.Errorf("%w: %w", ErrLost, err)
 		}
 	}
+}
+
+// askGuard asks guard (false when nil) within a bound that leaves the
+// renewal its time: at most RenewInterval, and at most half of what is left
+// before the renew deadline. A guard that cannot answer within that (a
+// drbdadm slowed by a loaded host) counts as not holding: the holder then
+// renews with Duration, which is always safe, instead of missing the
+// deadline while it waited (the VM suite saw a holder lose its Lease so).
+// Past the deadline (serving on through an API outage) the guard gets a
+// whole RenewInterval: no renewal is left to protect.
+func (l *Lease) askGuard(ctx context.Context, guard func(context.Context) bool) bool {
+	if guard == nil {
+		return false
+	}
+	budget := l.RenewInterval()
+	if left := l.deadline.Sub(l.now()); left > 0 && left/2 < budget {
+		budget = left / 2
+	}
+	gctx, cancel := context.WithTimeout(ctx, budget)
+	defer cancel()
+	return guard(gctx)
 }
 
 // Sleep waits d or until ctx ends; it reports whether d passed.

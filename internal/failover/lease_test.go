@@ -265,7 +265,7 @@ func TestHoldServesOnThroughAnAPIOutageWhileTheLinkIsUp(t *testing.T) {
 			t.Fatal("the hold outlived both the API and the DRBD link")
 		}
 		return true
-	}, func() bool { return linkUp })
+	}, func(context.Context) bool { return linkUp })
 	if !errors.Is(err, ErrLost) || slept < 6*time.Minute {
 		t.Fatalf("Hold = %v after %s, want ErrLost once the link went too", err, slept)
 	}
@@ -328,7 +328,7 @@ func TestQuietHolderWritesAFifthOfAQuietLeaseApart(t *testing.T) {
 			cancel()
 		}
 		return ctx.Err() == nil
-	}, func() bool { return linkUp })
+	}, func(context.Context) bool { return linkUp })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestQuietHolderStopsHalfALeaseAfterTheLinkGoesWithoutTheAPI(t *testing.T) {
 			t.Fatal("still holding a minute after the link went")
 		}
 		return true
-	}, func() bool { return linkUp })
+	}, func(context.Context) bool { return linkUp })
 	if !errors.Is(err, ErrLost) {
 		t.Fatalf("Hold = %v, want ErrLost", err)
 	}
@@ -419,5 +419,42 @@ func TestPeerLostCutsAQuietLeaseToOneDuration(t *testing.T) {
 	}
 	if cut, _ := PeerLost(ctx, api, a.Name, "s1", "s2", a.Duration); cut {
 		t.Fatal("a node the Lease marks outdated cut the holder's Lease")
+	}
+}
+
+// A guard that is slow to answer (a drbdadm on a loaded host, as the VM
+// suite saw: up to its 5 s timeout) must not make the holder miss its
+// renew deadline while the API answers: it is cut short and counts as
+// not holding, and the holder renews with Duration.
+func TestSlowGuardDoesNotCostTheLease(t *testing.T) {
+	_, c, a, _ := pair(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if err := a.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	slept, asked := time.Duration(0), 0
+	err := a.Hold(ctx, func(_ context.Context, d time.Duration) bool {
+		c.advance(d)
+		if slept += d; slept >= 2*time.Minute {
+			cancel()
+		}
+		return ctx.Err() == nil
+	}, func(gctx context.Context) bool {
+		// The observation takes 5 s unless its context ends first.
+		asked++
+		dl, ok := gctx.Deadline()
+		if !ok {
+			t.Fatal("the guard was asked without a deadline")
+		}
+		if budget := time.Until(dl); budget < 5*time.Second {
+			c.advance(budget)
+			return false
+		}
+		c.advance(5 * time.Second)
+		return true
+	})
+	if err != nil || asked == 0 {
+		t.Fatalf("Hold with a slow guard and the API up = %v (guard asked %d times), want it held until cancelled", err, asked)
 	}
 }

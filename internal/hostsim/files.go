@@ -301,7 +301,7 @@ func cmdChmod(st *state, h *hostState, c host.Cmd) host.Result {
 
 func cmdTest(st *state, h *hostState, c host.Cmd) host.Result {
 	if len(c.Args) != 2 {
-		return fail(2, "test: expected -e|-f|-b|-d PATH")
+		return fail(2, "test: expected -e|-f|-s|-b|-d PATH")
 	}
 	p := path.Clean(c.Args[1])
 	var yes bool
@@ -313,6 +313,13 @@ func cmdTest(st *state, h *hostState, c host.Cmd) host.Result {
 		if l, errno := st.resolve(h, p); errno == "" {
 			isDir, exists := st.kind(h, l)
 			yes = exists && isDir == (c.Args[0] == "-d")
+		}
+	case "-s":
+		// Exists with a size above zero (the ZFS cache file check).
+		if l, errno := st.resolve(h, p); errno == "" {
+			if isDir, exists := st.kind(h, l); exists && !isDir && l.lustre == nil {
+				yes = len(h.Files[l.p]) > 0
+			}
 		}
 	case "-b":
 		_, yes = h.Disks[p]

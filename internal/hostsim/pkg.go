@@ -88,6 +88,7 @@ func (h *hostState) install(pkg, version string) {
 			h.Available = append(h.Available, m)
 		}
 	}
+	h.addZFSUnits()
 }
 
 // needFamily returns the shell's answer for a tool the host's distribution

@@ -81,6 +81,9 @@ type hostState struct {
 	// first. Both survive a crash.
 	Packages map[string]string   `json:"packages"`
 	Repo     map[string][]string `json:"repo"`
+	// Units maps a systemd unit to its UnitFileState (enabled, disabled,
+	// masked); a unit not listed is not installed. Survives a crash.
+	Units map[string]string `json:"units,omitempty"`
 
 	Modules  map[string]bool     `json:"modules"`
 	DRBD     map[string]*drbdRun `json:"drbd"`

@@ -108,6 +108,7 @@ func init() {
 		"dpkg-query":    {run: cmdDpkgQuery},
 		"dnf":           {run: cmdDnf},
 		"rpm":           {run: cmdRpm},
+		"systemctl":     {run: cmdSystemctl, effect: subcommand(readsOnly, "show")},
 	}
 }
 

@@ -231,6 +231,10 @@ type HostConfig struct {
 	// Packages are installed from the start: package -> version. Their
 	// PackageModules are available too.
 	Packages map[string]string
+	// Masked are systemd units masked from the start, as a provisioned
+	// server masks the ZFS boot-time pool scan (the VM guests' image
+	// does; a stock host has it enabled).
+	Masked []string
 }
 
 // DefaultModules are the kernel modules a fully provisioned server has.
@@ -259,6 +263,13 @@ func (w *World) AddHost(name string, cfg HostConfig) error {
 		setRepository(h, cfg.Repository)
 		for _, p := range sortedKeys(cfg.Packages) {
 			h.install(p, cfg.Packages[p])
+		}
+		h.addZFSUnits()
+		for _, u := range cfg.Masked {
+			if h.Units == nil {
+				h.Units = map[string]string{}
+			}
+			h.Units[u] = "masked"
 		}
 		st.Hosts[name] = h
 		return nil

@@ -29,6 +29,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/podstate"
 	"github.com/kube-lustre/kube-lustre/internal/targetrecord"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
 // Cluster is a provisioned world for one topology.
@@ -105,7 +106,10 @@ func NewWithOptions(dir string, v *topology.Values, o Options) (*Cluster, error)
 			addr = a
 		}
 		c.addrs[n.Name] = addr
-		if err := w.AddHost(n.Name, hostsim.HostConfig{Interfaces: map[string]string{"eth1": addr}}); err != nil {
+		// Provisioned as a server is: the boot-time pool scan masked
+		// (the installer refuses DRBD nodes without that).
+		cfg := hostsim.HostConfig{Interfaces: map[string]string{"eth1": addr}, Masked: []string{zfs.ScanUnit}}
+		if err := w.AddHost(n.Name, cfg); err != nil {
 			return nil, err
 		}
 		for _, d := range disks(p, n) {

@@ -124,7 +124,7 @@ func TestLeaseWritesBench(t *testing.T) {
 					failover.Sleep(ctx, time.Second)
 					continue
 				}
-				_ = l.Hold(ctx, failover.Sleep, func() bool { return true })
+				_ = l.Hold(ctx, failover.Sleep, func(context.Context) bool { return true })
 			}
 		}()
 	}

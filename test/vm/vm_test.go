@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -559,7 +560,43 @@ func TestVM(t *testing.T) {
 		{"4-failover", func(t *testing.T) { s.failover(t, mdt1, mdt2) }},
 		{"5-old-primary-returns", func(t *testing.T) { s.rejoin(t, res) }},
 		{"6-blank-proof", func(t *testing.T) { s.blankProof(t, res) }},
+		{"7-boot-import-refused", func(t *testing.T) { s.bootImport(t) }},
 	})
+}
+
+// bootImport: the installer's check of the host's boot-time pool import,
+// on a real systemd and a real cache file. The image masks both ZFS
+// import units; here they are left as a stock Debian server has them
+// (unmasked, enabled), the check must refuse and name the scan unit, the
+// installer's mask must satisfy it, and a cache file a pool was imported
+// with must be caught as naming that pool.
+func (s *suite) bootImport(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	g := s.vm2
+	units := zfs.ScanUnit + " " + zfs.CacheUnit
+	g.sh(ctx, t, "systemctl unmask "+units+" && systemctl enable "+units+" 2>&1")
+	t.Logf("vm2 stock units: %s", strings.ReplaceAll(g.sh(ctx, t, "systemctl show "+zfs.ScanUnit+" -p LoadState -p UnitFileState"), "\n", " "))
+	err := zfs.CheckBootImport(ctx, g, []string{"klvm-mdt0"})
+	var bi *zfs.BootImportError
+	if !errors.As(err, &bi) || bi.Scan == "" {
+		t.Fatalf("check with the scan unit enabled: %v, want it named", err)
+	}
+	t.Logf("refused as the installer would: %v", err)
+	if masked, err := zfs.MaskBootImportScan(ctx, g); err != nil || !masked {
+		t.Fatalf("mask: %v %v", masked, err)
+	}
+	if err := zfs.CheckBootImport(ctx, g, []string{"klvm-mdt0"}); err != nil {
+		t.Fatalf("check with the scan masked and no cache file: %v", err)
+	}
+	// A pool imported with the default cache file is listed in it.
+	g.sh(ctx, t, "truncate -s 128M /var/tmp/kl-cache.img && zpool create -o cachefile="+zfs.CacheFile+" klvm-cachetest /var/tmp/kl-cache.img")
+	err = zfs.CheckBootImport(ctx, g, []string{"klvm-mdt0", "klvm-cachetest"})
+	if !errors.As(err, &bi) || !slices.Equal(bi.Cached, []string{"klvm-cachetest"}) || bi.Scan != "" {
+		t.Fatalf("check with a pool in %s: %v, want that pool named", zfs.CacheFile, err)
+	}
+	t.Logf("refused: %v", err)
+	g.sh(ctx, t, "zpool destroy klvm-cachetest && rm -f /var/tmp/kl-cache.img "+zfs.CacheFile+" && systemctl mask "+units)
 }
 
 type vmCase struct {
