@@ -78,11 +78,13 @@ type validateResult struct {
 	Source   string             `json:"source"`
 	Summary  string             `json:"summary,omitempty"`
 	Problems []topology.Problem `json:"problems"`
+	// Warnings do not make the values invalid (topology.Values.Warnings).
+	Warnings []topology.Problem `json:"warnings"`
 }
 
 func report(f *flags, ps topology.Problems, out io.Writer) {
 	if f.output == "json" {
-		writeJSON(out, validateResult{Source: source(f.opts), Problems: ps})
+		writeJSON(out, validateResult{Source: source(f.opts), Problems: ps, Warnings: []topology.Problem{}})
 		return
 	}
 	fmt.Fprintf(out, "%s: %d problem(s)\n", source(f.opts), len(ps))
@@ -97,11 +99,18 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	sum := summary(v.Plan())
+	ws := v.Warnings()
 	if f.output == "json" {
-		writeJSON(stdout, validateResult{Valid: true, Source: source(f.opts), Summary: sum, Problems: []topology.Problem{}})
+		writeJSON(stdout, validateResult{Valid: true, Source: source(f.opts), Summary: sum, Problems: []topology.Problem{}, Warnings: append([]topology.Problem{}, ws...)})
 		return exitOK
 	}
 	fmt.Fprintf(stdout, "%s: valid: %s\n", source(f.opts), sum)
+	if len(ws) > 0 {
+		fmt.Fprintf(stdout, "%d warning(s):\n", len(ws))
+		for _, w := range ws {
+			fmt.Fprintln(stdout, w.String())
+		}
+	}
 	return exitOK
 }
 
