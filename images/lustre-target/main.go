@@ -45,6 +45,9 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 		return n.Fail(err)
 	}
 	lease.Quiet = n.Spec.QuietLease()
+	// A Lease created where the copies may already hold data has no
+	// history of which one is stale (failover.Unverified).
+	lease.NewUnverified = s.HasDRBD()
 	// One attempt may take an MMP-guarded import: failover.mmp decides.
 	cfg := agent.Config{StartAttempt: n.Spec.StartAttempt(), StopTimeout: n.Spec.StopTimeout()}
 	if s.Target.RunsMGS() {

@@ -243,6 +243,10 @@ func refence(ctx context.Context, run host.Runner, r drbd.Resource, decide func(
 type Gate interface {
 	TryAcquire(ctx context.Context) error
 	CheckNotOutdated(ctx context.Context) error
+	// Verify clears the mark of a Lease with no history
+	// (failover.Unverified) when inSync holds, and reports whether no
+	// such mark is left.
+	Verify(ctx context.Context, inSync func() bool) (bool, error)
 	Hold(ctx context.Context, sleep func(context.Context, time.Duration) bool, serveOn func(context.Context) bool) error
 	Release(ctx context.Context) error
 	RenewInterval() time.Duration
@@ -263,8 +267,12 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 	if gate == nil {
 		return serve(ctx, run, s, st, log, cfg, cfg.stopTimeout)
 	}
+	var observe func(context.Context) (drbd.State, error)
+	if s.HasDRBD() {
+		observe = func(ctx context.Context) (drbd.State, error) { return drbd.Observe(ctx, run, s.Resource) }
+	}
 	for {
-		err := acquire(ctx, gate)
+		err := acquire(ctx, gate, observe)
 		if err == nil {
 			break
 		}
@@ -362,19 +370,51 @@ func DRBDGuard(run host.Runner, s lustre.Server, log *slog.Logger) func(context.
 	}
 }
 
+// notOutdated is gate.CheckNotOutdated, except for a Lease with no
+// history of which copy is stale (failover.Unverified). There DRBD decides:
+// with the peer connected it has compared the two copies itself (a stale
+// one is resynced, Inconsistent until then, and cannot be promoted; a new
+// pair needs the connection for its first sync), so the node may go on,
+// and the mark is cleared once the copies are seen in sync. Without the
+// peer nothing says this copy is current, and the node waits. A target
+// without DRBD (observe nil) has no second copy to doubt.
+func notOutdated(ctx context.Context, gate Gate, observe func(context.Context) (drbd.State, error)) error {
+	err := gate.CheckNotOutdated(ctx)
+	var o *failover.OutdatedError
+	switch {
+	case !errors.As(err, &o) || !o.Unverified():
+		return err
+	case observe == nil:
+		return nil
+	}
+	var st drbd.State
+	verified, verr := gate.Verify(ctx, func() bool {
+		var oerr error
+		st, oerr = observe(ctx)
+		return oerr == nil && st.InSync()
+	})
+	switch {
+	case verr != nil:
+		return errors.Join(err, verr)
+	case verified || st.PeerConnected():
+		return nil
+	}
+	return err
+}
+
 // acquire takes the Lease unless it marks this node's copy outdated. The
 // check comes first so a stale node does not take the Lease only to give
 // it back, and again under the Lease because the previous holder may have
 // marked this node between the first check and the acquire (once this node
 // holds the Lease, nobody else can write the mark).
-func acquire(ctx context.Context, gate Gate) error {
-	if err := gate.CheckNotOutdated(ctx); err != nil {
+func acquire(ctx context.Context, gate Gate, observe func(context.Context) (drbd.State, error)) error {
+	if err := notOutdated(ctx, gate, observe); err != nil {
 		return err
 	}
 	if err := gate.TryAcquire(ctx); err != nil {
 		return err
 	}
-	err := gate.CheckNotOutdated(ctx)
+	err := notOutdated(ctx, gate, observe)
 	if failover.IsOutdated(err) {
 		if rerr := gate.Release(ctx); rerr != nil {
 			return errors.Join(err, rerr)

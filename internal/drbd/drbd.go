@@ -270,6 +270,20 @@ func (s State) KeepsPeerSecondary() bool {
 	return s.Up && s.Role == "Primary" && (s.CState == "Connected" || s.CState == "SyncSource")
 }
 
+// PeerConnected reports a link to the peer over which DRBD has compared
+// the two copies: connected, or resyncing the older one.
+func (s State) PeerConnected() bool {
+	if !s.Up {
+		return false
+	}
+	for _, p := range []string{"Connected", "StartingSync", "WFBitMap", "WFSyncUUID", "SyncSource", "SyncTarget", "PausedSync", "Verify", "Ahead", "Behind"} {
+		if strings.HasPrefix(s.CState, p) {
+			return true
+		}
+	}
+	return false
+}
+
 // linkDown are the connection states (8.4 and 9) with no link to the peer.
 var linkDown = map[string]bool{
 	"StandAlone": true, "Disconnecting": true, "Unconnected": true, "Timeout": true, "BrokenPipe": true,

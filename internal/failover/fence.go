@@ -17,6 +17,16 @@ import (
 // is exactly when it matters; the Lease is reachable by whoever may serve.
 const OutdatedAnnotation = "kube-lustre.io/outdated"
 
+// Unverified, as the value of OutdatedAnnotation, marks a Lease created
+// with no history: it replaced one that went with a deleted namespace, a
+// renamed release or a hand, together with any outdated mark it carried,
+// so nothing says which copy is stale. A node then serves only with its
+// DRBD peer connected (DRBD compares the copies itself and resyncs the
+// stale one), and the mark goes once the pair is seen in sync
+// (UnfenceInSync, Lease.Verify). A new pair's Lease starts with it too:
+// its first sync needs the peer connected anyway.
+const Unverified = "*"
+
 // PeerLostAnnotation on a target's Lease names the node that cut the
 // holder's quiet Lease back to one Duration because it lost its DRBD link
 // to the holder (PeerLost); the holder's next renewal removes it.
@@ -131,14 +141,20 @@ func Unfence(ctx context.Context, leases LeaseClient, leaseName, self string) er
 	return err
 }
 
-// UnfenceInSync clears a mark naming self once this node's copy is seen in
-// sync with its peer again, for when the after-resync-target handler could
+// UnfenceInSync clears a mark naming self (or Unverified) once this node's
+// copy is seen in sync with its peer again, for when the after-resync-target handler could
 // not (its agent or the API was away at the end of the resync, or the
 // pair reconnected without a resync). The order makes it safe: read the
 // Lease, then observe (inSync), then write with the version read. A fence
 // that marked self again after the read changes the version, so the write
 // fails instead of erasing the newer mark. It returns whether it cleared.
 func UnfenceInSync(ctx context.Context, leases LeaseClient, leaseName, self string, inSync func() bool) (bool, error) {
+	return clearMark(ctx, leases, leaseName, func(mark string) bool { return mark == self || mark == Unverified }, inSync)
+}
+
+// clearMark removes the outdated mark when which accepts it and inSync
+// holds, with an update conditioned on the version read.
+func clearMark(ctx context.Context, leases LeaseClient, leaseName string, which func(string) bool, inSync func() bool) (bool, error) {
 	cur, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
 		return false, nil
@@ -146,7 +162,7 @@ func UnfenceInSync(ctx context.Context, leases LeaseClient, leaseName, self stri
 	if err != nil {
 		return false, err
 	}
-	if cur.Annotations[OutdatedAnnotation] != self || !inSync() {
+	if !which(cur.Annotations[OutdatedAnnotation]) || !inSync() {
 		return false, nil
 	}
 	next := cur.DeepCopy()
@@ -175,7 +191,16 @@ type OutdatedError struct {
 	Lease, Node string
 }
 
+// Unverified reports the mark of a Lease with no history (Unverified):
+// the node may serve once its DRBD peer is connected.
+func (e *OutdatedError) Unverified() bool { return e.Node == Unverified }
+
 func (e *OutdatedError) Error() string {
+	if e.Unverified() {
+		return fmt.Sprintf("no record of which copy is current: Lease %s was created after its predecessor was lost (a deleted namespace, a renamed release, a deleted Lease), together with any mark of a stale copy; "+
+			"this node serves only once its DRBD peer is connected, so that DRBD compares the copies and resyncs the stale one. "+
+			"If the peer is lost for good and this copy is known to be the newest, remove the mark: kubectl annotate lease %s %s-", e.Lease, e.Lease, OutdatedAnnotation)
+	}
 	return fmt.Sprintf("this node's copy is Outdated: Lease %s marks %s outdated (its peer acknowledged writes without it); waiting for a resync from the peer", e.Lease, e.Node)
 }
 
@@ -186,10 +211,26 @@ func (l *Lease) CheckNotOutdated(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("reading the outdated mark: %w", err)
 	}
-	if marked == l.Identity {
+	if marked == l.Identity || marked == Unverified {
 		return &OutdatedError{Lease: l.Name, Node: marked}
 	}
 	return nil
+}
+
+// Verify clears the Unverified mark once inSync (a fresh observation)
+// says the two copies are connected and current; it reports whether the
+// Lease carries no such mark any more. As UnfenceInSync: read, observe,
+// then write with the version read.
+func (l *Lease) Verify(ctx context.Context, inSync func() bool) (bool, error) {
+	cleared, err := clearMark(ctx, l.Client, l.Name, func(mark string) bool { return mark == Unverified }, inSync)
+	if err != nil {
+		return false, err
+	}
+	if cleared {
+		return true, nil
+	}
+	marked, err := Outdated(ctx, l.Client, l.Name)
+	return marked != Unverified, err
 }
 
 // IsOutdated reports whether err is (or wraps) an *OutdatedError.

@@ -2,6 +2,7 @@ package failover
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -185,5 +186,52 @@ func TestFenceCutsTheHoldersQuietLease(t *testing.T) {
 	}
 	if cut, _ := PeerLost(ctx, api, a.Name, "s2", "s1", a.Duration); cut {
 		t.Fatal("the peer the fence marked outdated cut the Lease")
+	}
+}
+
+// A DRBD target's new Lease has no history of which copy is stale: it
+// says so (Unverified) until an in-sync observation clears it, or until a
+// holder whose guard vouches for its copy (Primary, peer connected) renews
+// it; a Lease such a holder has to create again gets no mark.
+func TestNewLeaseIsUnverifiedUntilTheCopiesAreSeenInSync(t *testing.T) {
+	ctx := context.Background()
+	store, c, a, b := pair(t)
+	api := store.Client(nil)
+	a.NewUnverified, b.NewUnverified = true, true
+	if err := b.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := b.CheckNotOutdated(ctx)
+	var o *OutdatedError
+	if !errors.As(err, &o) || !o.Unverified() || !strings.Contains(err.Error(), "no record of which copy is current") {
+		t.Fatalf("check of a new Lease: %v", err)
+	}
+	if ok, err := b.Verify(ctx, func() bool { return false }); ok || err != nil {
+		t.Fatalf("verified without the copies in sync: %v %v", ok, err)
+	}
+	if ok, err := b.Verify(ctx, func() bool { return true }); !ok || err != nil {
+		t.Fatalf("verify in sync: %v %v", ok, err)
+	}
+	if m, _ := Outdated(ctx, api, b.Name); m != "" || b.CheckNotOutdated(ctx) != nil {
+		t.Fatalf("mark %q left after the in-sync observation", m)
+	}
+
+	// Deleted under a serving holder whose guard holds: recreated
+	// without a mark; with an old mark present, its renewal removes it.
+	store.Delete(b.Name)
+	ctx2, cancel := context.WithCancel(ctx)
+	ticks := 0
+	err = b.Hold(ctx2, func(_ context.Context, d time.Duration) bool {
+		c.advance(d)
+		if ticks++; ticks == 3 {
+			cancel()
+		}
+		return ctx2.Err() == nil
+	}, func(context.Context) bool { return true })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := Outdated(ctx, api, b.Name); m != "" || err != nil {
+		t.Fatalf("a vouched holder recreated its Lease with mark %q (%v)", m, err)
 	}
 }

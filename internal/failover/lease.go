@@ -53,7 +53,16 @@ type Lease struct {
 	// link (PeerLost), so a crashed holder is still taken over one
 	// Duration after that.
 	Quiet time.Duration
-	Now   func() time.Time
+	// NewUnverified (DRBD targets) creates a Lease that does not exist
+	// with the Unverified mark: it has no history of which copy is stale.
+	NewUnverified bool
+	Now           func() time.Time
+
+	// vouched: Hold's guard held at this tick (this node Primary with its
+	// peer connected), so this copy is the current one: its renewal
+	// removes the Unverified mark, and a Lease it has to create again
+	// (deleted under it) gets none.
+	vouched bool
 
 	observedVersion string
 	observedAt      time.Time
@@ -163,6 +172,9 @@ func (l *Lease) durationOf(cur *coordinationv1.Lease) time.Duration {
 
 func (l *Lease) create(ctx context.Context, now time.Time, d time.Duration) error {
 	lease := &coordinationv1.Lease{ObjectMeta: metav1.ObjectMeta{Name: l.Name}}
+	if l.NewUnverified && !l.vouched {
+		lease.Annotations = map[string]string{OutdatedAnnotation: Unverified}
+	}
 	l.fill(lease, now, d, true)
 	created, err := l.Client.Create(ctx, lease, metav1.CreateOptions{})
 	if err != nil {
@@ -178,6 +190,9 @@ func (l *Lease) fill(lease *coordinationv1.Lease, now time.Time, d time.Duration
 	id := l.Identity
 	secs := int32(d / time.Second)
 	delete(lease.Annotations, PeerLostAnnotation)
+	if l.vouched && lease.Annotations[OutdatedAnnotation] == Unverified {
+		delete(lease.Annotations, OutdatedAnnotation)
+	}
 	t := metav1.NewMicroTime(now)
 	lease.Spec.HolderIdentity = &id
 	lease.Spec.LeaseDurationSeconds = &secs
@@ -246,6 +261,7 @@ func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Durat
 			return fmt.Errorf("%w: not acquired", ErrLost)
 		}
 		guarded := l.askGuard(ctx, guard)
+		l.vouched = guarded
 		want := l.Duration
 		if guarded && l.Quiet > l.Duration {
 			want = l.Quiet

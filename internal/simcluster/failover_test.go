@@ -459,3 +459,64 @@ func TestFailedFenceIsRetriedAndIOResumes(t *testing.T) {
 		t.Fatalf("holder %s %q", st, msg)
 	}
 }
+
+// Issue 15: the only record that s2's copy is stale was the mark on the
+// Lease. An operator deletes the "stuck" Lease while the link is cut (or
+// deletes the namespace, or renames the release), then the holder s1
+// dies. The Lease s2's pod creates carries no history (Unverified), so s2
+// must not promote its copy, which lacks s1's acknowledged write, while
+// its peer is away; once s1 is back and DRBD has resynced s2 from it, s2
+// may serve, with the write.
+func TestStaleCopyDoesNotServeAfterItsLeaseWasDeleted(t *testing.T) {
+	c, r := failoverCluster(t)
+	if err := c.World.CutLink("s1", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := host.Run(ctx, c.World.Host("s1"), "zfs", "set", "lustre:note=x", "lfs1-mdt0/mdt0"); err != nil {
+		t.Fatalf("s1 could not write after its fence succeeded: %v", err)
+	}
+	if m, _ := failover.Outdated(ctx, c.Leases.Client(nil), "lfs1-mdt0"); m != "s2" {
+		t.Fatalf("outdated mark %q, want s2", m)
+	}
+	if err := r.KillNode("s1"); err != nil {
+		t.Fatal(err)
+	}
+	c.Leases.Delete("lfs1-mdt0")
+	if err := r.StartTarget("mdt0", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * shortLease)
+	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st != podstate.Starting || !strings.Contains(msg, "no record of which copy is current") ||
+		!strings.Contains(msg, "kubectl annotate lease lfs1-mdt0 kube-lustre.io/outdated-") {
+		t.Fatalf("s2 pod: %s %q", st, msg)
+	}
+	if role, _, _, _, _, _ := c.World.DRBDState("s2", "lfs1-mdt0"); role != "Secondary" {
+		t.Fatalf("s2 promoted its stale copy: %s", role)
+	}
+	if m, _ := failover.Outdated(ctx, c.Leases.Client(nil), "lfs1-mdt0"); m != failover.Unverified {
+		t.Fatalf("the new Lease's mark %q, want %q", m, failover.Unverified)
+	}
+
+	// s1 comes back (its DRBD agent only; its target pod is gone with the
+	// StatefulSet's move): DRBD resyncs s2 from it, and s2 serves s1's write.
+	if err := c.World.Boot("s1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.World.HealLink("s1", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.StartDRBD("s1"); err != nil {
+		t.Fatal(err)
+	}
+	waitPod(t, r, "target-mdt0@s2", 20*time.Second)
+	if note, _, err := zfs.Get(ctx, c.World.Host("s2"), "lfs1-mdt0/mdt0", "lustre:note"); err != nil || note != "x" {
+		t.Fatalf("s2 serves note %q (%v), want s1's acknowledged write", note, err)
+	}
+	if m, _ := failover.Outdated(ctx, c.Leases.Client(nil), "lfs1-mdt0"); m != "" {
+		t.Fatalf("mark %q left once the copies were in sync", m)
+	}
+	if n := maxPrimaries(t, c, "lfs1-mdt0"); n > 1 {
+		t.Fatalf("%d Primaries at once", n)
+	}
+}

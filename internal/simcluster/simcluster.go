@@ -300,7 +300,8 @@ func (r *Running) StartTarget(target, node string) error {
 	}
 	s.Registry = r.c.Record(target) // as images/lustre-target
 	gate := &failover.Lease{Client: r.c.Leases.Client(func() bool { return r.c.apiCut(node) }),
-		Name: r.c.LeaseName(target), Identity: node, Duration: r.c.LeaseDuration, Quiet: r.c.QuietLease}
+		Name: r.c.LeaseName(target), Identity: node, Duration: r.c.LeaseDuration, Quiet: r.c.QuietLease,
+		NewUnverified: s.HasDRBD()} // as images/lustre-target
 	r.launch("target-"+target+"@"+node, node, "target", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
 		return agent.Target(ctx, run, s, gate, st, l, cfg)
 	})

@@ -906,9 +906,12 @@ func (s *suite) rejoin(t *testing.T, r drbd.Resource) {
 			t.Errorf("vm1 ran %q on its return", strings.Join(w, " "))
 		}
 	}
-	peer, err := drbd.Observe(context.Background(), s.vm2, r)
-	if err != nil || peer.Role != "Primary" || !peer.InSync() {
-		t.Errorf("vm2 after the resync: %s, %v; want Primary and in sync", peer, err)
+	// The two sides see the resync end at different moments: vm1 was
+	// seen UpToDate/UpToDate while vm2 still said SyncSource,
+	// UpToDate/Inconsistent (HOSTSIM-CORRECTIONS T-synced).
+	peer := waitInSync(t, s.vm2, r, time.Minute)
+	if peer.Role != "Primary" {
+		t.Errorf("vm2 after the resync: %s; want Primary and in sync", peer)
 	}
 	// The outdated mark on vm1's copy goes once it is in sync: by the
 	// after-resync-target handler, or the DRBD agent's next pass.

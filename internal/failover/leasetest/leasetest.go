@@ -44,6 +44,14 @@ func (s *Store) SetDown(down bool) {
 // view's calls fail (a node partitioned from the API server).
 func (s *Store) Client(cut func() bool) *Client { return &Client{s: s, cut: cut} }
 
+// Delete removes a Lease, as kubectl delete lease (or the deletion of its
+// namespace) does.
+func (s *Store) Delete(name string) {
+	s.mu.Lock()
+	delete(s.leases, name)
+	s.mu.Unlock()
+}
+
 // Holder returns the current holder of a Lease ("" if none or absent).
 func (s *Store) Holder(name string) string {
 	s.mu.Lock()
