@@ -6,6 +6,9 @@
 // existing targets are (labeler.CheckUpgrade) against the release's running
 // topology, ConfigMap $KUBE_LUSTRE_RUNNING_TOPOLOGY in $POD_NAMESPACE, except
 // for the targets in $KUBE_LUSTRE_ALLOW_CHANGES (upgrade.allowChanges).
+// `labeler check-volumes` (pre-delete, with the CSI provisioner) refuses an
+// uninstall while the driver's volumes exist, unless
+// uninstall.allowWithVolumes.
 package main
 
 import (
@@ -19,14 +22,44 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/kube"
 	"github.com/kube-lustre/kube-lustre/internal/labeler"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 )
 
 func main() {
 	entry.OSMain("labeler", map[string]entry.Command{
-		"apply":  func(ctx context.Context, rt *entry.Runtime, _ []string) error { return run(ctx, rt, true) },
-		"remove": func(ctx context.Context, rt *entry.Runtime, _ []string) error { return run(ctx, rt, false) },
+		"apply":         func(ctx context.Context, rt *entry.Runtime, _ []string) error { return run(ctx, rt, true) },
+		"remove":        func(ctx context.Context, rt *entry.Runtime, _ []string) error { return run(ctx, rt, false) },
+		"check-volumes": checkVolumes,
 	})
+}
+
+// checkVolumes is the pre-delete hook: it refuses the uninstall while
+// volumes of the release's CSI driver ($KUBE_LUSTRE_CSI_DRIVER) exist
+// (labeler.CheckUninstall).
+func checkVolumes(ctx context.Context, rt *entry.Runtime, _ []string) error {
+	driver := os.Getenv("KUBE_LUSTRE_CSI_DRIVER")
+	if driver == "" {
+		return errors.New("KUBE_LUSTRE_CSI_DRIVER is not set: the chart names the CSI driver whose volumes block an uninstall")
+	}
+	cfg, err := kube.Config()
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	pvs, err := kube.NewPersistentVolumes(cfg)
+	if err != nil {
+		return fmt.Errorf("kubernetes client: %w", err)
+	}
+	list, err := pvs.List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing PersistentVolumes: %w", err)
+	}
+	if err := labeler.CheckUninstall(list.Items, driver); err != nil {
+		rt.Log.Error("failed", "err", err.Error())
+		return entry.ExitCode(refusedExit)
+	}
+	rt.Log.Info("no volume of the CSI driver left: uninstall may go on", "driver", driver)
+	return nil
 }
 
 func run(ctx context.Context, rt *entry.Runtime, apply bool) error {
@@ -66,8 +99,8 @@ func run(ctx context.Context, rt *entry.Runtime, apply bool) error {
 	return nil
 }
 
-// refusedExit is the exit code of a refused upgrade (labeler.yaml's
-// podFailurePolicy names it).
+// refusedExit is the exit code of a refused upgrade or uninstall
+// (labeler.yaml's and uninstall-check.yaml's podFailurePolicy name it).
 const refusedExit = 3
 
 func checkUpgrade(ctx context.Context, rt *entry.Runtime, cfg *rest.Config, next *topology.Values) error {

@@ -207,6 +207,27 @@ func (p *Pods) Delete(ctx context.Context, name string, opts metav1.DeleteOption
 	return p.c.Delete().Namespace(p.ns).Resource("pods").Name(name).Body(&opts).Do(ctx).Error()
 }
 
+// PersistentVolumes lists PersistentVolumes (cluster-scoped).
+type PersistentVolumes struct {
+	c *rest.RESTClient
+}
+
+// NewPersistentVolumes returns a PersistentVolumes client.
+func NewPersistentVolumes(cfg *rest.Config) (*PersistentVolumes, error) {
+	c, err := restClient(cfg, corev1.SchemeGroupVersion, "/api")
+	if err != nil {
+		return nil, err
+	}
+	return &PersistentVolumes{c: c}, nil
+}
+
+// List returns every PersistentVolume.
+func (v *PersistentVolumes) List(ctx context.Context, _ metav1.ListOptions) (*corev1.PersistentVolumeList, error) {
+	out := &corev1.PersistentVolumeList{}
+	err := v.c.Get().Resource("persistentvolumes").Do(ctx).Into(out)
+	return out, err
+}
+
 // Events records Events in one namespace.
 type Events struct {
 	c  *rest.RESTClient

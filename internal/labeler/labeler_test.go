@@ -2,6 +2,7 @@ package labeler
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"maps"
@@ -244,5 +245,28 @@ targets:
 	}
 	if err := CheckUpgrade(ctx, cms, "lfs1-topology", next, nil); err == nil {
 		t.Fatal("an unreadable running topology was not refused")
+	}
+}
+
+func TestCheckUninstall(t *testing.T) {
+	pv := func(name, driver, claim string) corev1.PersistentVolume {
+		p := corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}}
+		if driver != "" {
+			p.Spec.CSI = &corev1.CSIPersistentVolumeSource{Driver: driver, VolumeHandle: name}
+		}
+		if claim != "" {
+			p.Spec.ClaimRef = &corev1.ObjectReference{Namespace: "apps", Name: claim}
+		}
+		return p
+	}
+	const driver = "lfs1.lustre.csi.kube-lustre.io"
+	others := []corev1.PersistentVolume{pv("local", "", ""), pv("other-fs", "lfs2.lustre.csi.kube-lustre.io", "x")}
+	if err := CheckUninstall(others, driver); err != nil {
+		t.Fatalf("volumes of other drivers: %v", err)
+	}
+	err := CheckUninstall(append(others, pv("pvc-b", driver, "data"), pv("pvc-a", driver, "")), driver)
+	if !errors.Is(err, ErrUninstallRefused) || !strings.Contains(err.Error(), "2 volume(s) of "+driver+" still exist: pvc-a, pvc-b (claim apps/data)") ||
+		!strings.Contains(err.Error(), "uninstall.allowWithVolumes=true") {
+		t.Fatalf("refusal: %v", err)
 	}
 }

@@ -242,6 +242,21 @@ func testCSI(t *testing.T, r *release) {
 		t.Errorf("project %d after deletion: %+v %v, want no usage and no limits", id, q, err)
 	}
 
+	// With volumes left, helm uninstall is refused by its pre-delete hook
+	// and nothing of the release is touched.
+	pods := len(r.e.pods(t, r.ns, r.selector("")))
+	err = helm.DeleteE(t, r.opts, chartRelease, true)
+	if err == nil || !strings.Contains(err.Error(), "refusing to uninstall") || !strings.Contains(err.Error(), "volume(s) of "+driver+" still exist") {
+		t.Fatalf("helm uninstall with %d volumes left: %v, want refused naming them", csiClaims, err)
+	}
+	t.Logf("uninstall refused as it should be: %s", err.Error()[strings.Index(err.Error(), "refusing"):min(len(err.Error()), strings.Index(err.Error(), "refusing")+200)])
+	if status, serr := helm.RunHelmCommandAndGetOutputE(t, r.opts, "status", chartRelease); serr != nil || !strings.Contains(status, "STATUS: deployed") {
+		t.Fatalf("release after the refused uninstall: %v\n%s", serr, status)
+	}
+	if now := len(r.e.pods(t, r.ns, r.selector(""))); now < pods {
+		t.Fatalf("the refused uninstall removed pods: %d, was %d", now, pods)
+	}
+
 	// Every scale claim deleted: every directory goes.
 	start = time.Now()
 	if err := claims.DeleteCollection(ctx, metav1.DeleteOptions{}, metav1.ListOptions{}); err != nil {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -28,6 +29,8 @@ var allowedRules = map[string]map[string][]rbacv1.PolicyRule{
 		"labeler":     {{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list", "patch"}}},
 		"node-reader": {{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get", "list"}}},
 		"failover":    {{APIGroups: []string{""}, Resources: []string{"nodes"}, Verbs: []string{"get"}}},
+		// The pre-delete check: the CSI driver's volumes block an uninstall.
+		"uninstall-check": {{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"list"}}},
 		"csi-provisioner": {
 			{APIGroups: []string{""}, Resources: []string{"persistentvolumes"}, Verbs: []string{"get", "list", "watch", "create", "delete", "patch"}},
 			{APIGroups: []string{""}, Resources: []string{"persistentvolumeclaims"}, Verbs: []string{"get", "list", "watch", "update"}},
@@ -447,7 +450,7 @@ func TestEntrypointContract(t *testing.T) {
 	forExamples(t, func(t *testing.T, in input) {
 		v, _ := plan(t, in)
 		r := render(t, in)
-		binary := map[string]string{"labeler": "labeler", "drbd": "drbd", "target": "lustre-target", "client": "lustre-client", "test": "lustre-client",
+		binary := map[string]string{"labeler": "labeler", "uninstall-check": "labeler", "drbd": "drbd", "target": "lustre-target", "client": "lustre-client", "test": "lustre-client",
 			"failover": "failover-controller"}
 		for _, p := range r.pods() {
 			comp := p.component()
@@ -460,7 +463,7 @@ func TestEntrypointContract(t *testing.T) {
 				t.Fatalf("%s: %d containers", p, len(p.Spec.Containers))
 			}
 			c := p.Spec.Containers[0]
-			repo := map[string]string{"test": "lustre-client", "target": "lustre-target", "client": "lustre-client", "failover": "failover-controller"}[comp]
+			repo := map[string]string{"test": "lustre-client", "target": "lustre-target", "client": "lustre-client", "failover": "failover-controller", "uninstall-check": "labeler"}[comp]
 			if repo == "" {
 				repo = comp
 			}
@@ -495,6 +498,14 @@ func TestEntrypointContract(t *testing.T) {
 				if job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever {
 					t.Errorf("%s: restartPolicy %s", p, job.Spec.Template.Spec.RestartPolicy)
 				}
+			case comp == "uninstall-check":
+				job := p.Owner.Obj.(*batchv1.Job)
+				wantCmd(t, p, c, bin, "check-volumes")
+				if env := envOf(c); env["KUBE_LUSTRE_CSI_DRIVER"] != v.FSName+".lustre.csi.kube-lustre.io" || !slices.Equal(p.Owner.Hook.Events, []release.HookEvent{release.HookPreDelete}) ||
+					job.Spec.Template.Spec.RestartPolicy != corev1.RestartPolicyNever || !v.Provisioner.Enabled {
+					t.Errorf("%s: env %v, events %v, provisioner %v", p, env, p.Owner.Hook.Events, v.Provisioner.Enabled)
+				}
+				continue // no topology: it reads the API only
 			case comp == "failover":
 				d := p.Owner.Obj.(*appsv1.Deployment)
 				if *d.Spec.Replicas != 2 || c.Command[1] != "run" || !strings.Contains(c.Command[2], "app.kubernetes.io/component=target") {
@@ -659,8 +670,11 @@ func TestHooks(t *testing.T) {
 		}
 		sort.Strings(got)
 		want := []string{"post-delete", "pre-install", "pre-rollback", "pre-upgrade"}
+		if v.Provisioner.Enabled { // no example sets uninstall.allowWithVolumes (TestUninstallCheck)
+			want = []string{"post-delete", "pre-delete", "pre-install", "pre-rollback", "pre-upgrade"}
+		}
 		if !slices.Equal(got, want) {
-			t.Errorf("labelling Jobs run on %v, want %v", got, want)
+			t.Errorf("hook Jobs run on %v, want %v", got, want)
 		}
 	})
 }
@@ -779,6 +793,29 @@ func TestHostsimModeForTestClusters(t *testing.T) {
 			if _, ok := envOf(c)["KUBE_LUSTRE_HOSTSIM"]; ok {
 				t.Errorf("%s: hostsim env in a default render", p)
 			}
+		}
+	}
+}
+
+// The uninstall check exists only with the provisioner (whose volumes it
+// counts), and uninstall.allowWithVolumes leaves it out.
+func TestUninstallCheck(t *testing.T) {
+	ha := filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")
+	for _, c := range []struct {
+		sets []string
+		want bool
+	}{
+		{nil, false},
+		{[]string{"provisioner.enabled=true"}, true},
+		{[]string{"provisioner.enabled=true", "uninstall.allowWithVolumes=true"}, false},
+	} {
+		r := render(t, input{Files: []string{ha}, Sets: c.sets})
+		found := false
+		for _, d := range r.ofKind("Job") {
+			found = found || strings.HasSuffix(d.Meta.GetName(), "-uninstall-check")
+		}
+		if found != c.want {
+			t.Errorf("--set %v: uninstall check rendered %v, want %v", c.sets, found, c.want)
 		}
 	}
 }

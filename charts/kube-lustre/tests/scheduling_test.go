@@ -22,7 +22,7 @@ import (
 // The helm test pod runs where the clients do and takes their settings.
 var podKeys = map[string]string{
 	"labeler": "labeler", "drbd": "drbd", "target": "target", "client": "client", "test": "client",
-	"failover": "failover", "csi-controller": "csiController", "csi-node": "csiNode",
+	"failover": "failover", "csi-controller": "csiController", "csi-node": "csiNode", "uninstall-check": "labeler",
 }
 
 // schedulingValues gives every component of pods: its own toleration, node
