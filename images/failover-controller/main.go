@@ -2,7 +2,9 @@
 // (force-delete, so the StatefulSet starts them on the peer) once, and only
 // once, their target's Lease has expired, and releases every new target
 // pod from its scheduling gate onto the node with the target's good data
-// (failover.PlacementGate). Two replicas elect a leader with a Lease of
+// (failover.PlacementGate), and restarts target pods on a new template one
+// at a time, each back to serving before the next stops (the StatefulSets
+// are OnDelete). Two replicas elect a leader with a Lease of
 // their own; only the leader acts.
 package main
 
@@ -54,8 +56,12 @@ func run(ctx context.Context, rt *entry.Runtime, args []string) error {
 	if err != nil {
 		return err
 	}
+	sets, err := kube.NewStatefulSets(cfg, rt.Env.Namespace)
+	if err != nil {
+		return err
+	}
 	lease := time.Duration(rt.Env.LeaseSeconds) * time.Second
-	c := &failover.Controller{Pods: pods, Nodes: nodes, Leases: leases, Events: events,
+	c := &failover.Controller{Pods: pods, Nodes: nodes, Leases: leases, Events: events, StatefulSets: sets,
 		Selector: *selector, Duration: lease, Log: rt.Log}
 	leader := &failover.Lease{Client: leases, Name: *leaderLease, Identity: rt.Env.Pod, Duration: lease}
 	status := entry.NewReporter(ctx, rt.Env.StatusFile, rt.Log)

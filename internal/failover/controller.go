@@ -44,14 +44,18 @@ type EventClient interface {
 // releases it onto the node with the target's good data when the Lease
 // marks the other node's copy outdated (or the other node still holds it).
 type Controller struct {
-	Pods     PodClient
-	Nodes    NodeGetter
-	Leases   LeaseClient
-	Events   EventClient
-	Selector string        // label selector of the release's target pods
-	Duration time.Duration // failover.leaseSeconds
-	Log      *slog.Logger
-	Now      func() time.Time
+	Pods   PodClient
+	Nodes  NodeGetter
+	Leases LeaseClient
+	Events EventClient
+	// StatefulSets, when set (the chart's targets use updateStrategy
+	// OnDelete), lets the controller restart target pods on a new
+	// template one at a time (roll.go).
+	StatefulSets StatefulSetLister
+	Selector     string        // label selector of the release's target pods
+	Duration     time.Duration // failover.leaseSeconds
+	Log          *slog.Logger
+	Now          func() time.Time
 
 	observers map[string]*Lease // one per target Lease: observation state
 	said      map[string]string // pod -> last decision recorded, to not repeat Events
@@ -65,6 +69,8 @@ type Decision struct {
 	// Placed: a gated pod released to the scheduler, pinned to Node
 	// unless Node is empty.
 	Placed bool
+	// Rolled: deleted for its StatefulSet's new template (roll.go).
+	Rolled bool
 	Reason string
 }
 
@@ -86,6 +92,15 @@ func (c *Controller) Reconcile(ctx context.Context) ([]Decision, error) {
 			continue
 		}
 		if d != nil {
+			out = append(out, *d)
+		}
+	}
+	if len(errs) == 0 && len(out) == 0 {
+		// Only in a pass with nothing else to do: a failover goes first.
+		d, err := c.roll(ctx, pods.Items)
+		if err != nil {
+			errs = append(errs, err)
+		} else if d != nil {
 			out = append(out, *d)
 		}
 	}

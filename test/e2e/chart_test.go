@@ -432,6 +432,10 @@ func testHA(t *testing.T, e *chartEnv) {
 	if t.Failed() {
 		t.FailNow()
 	}
+	t.Run("upgrade restarts the targets one at a time", func(t *testing.T) { testRollingRestart(t, r) })
+	if t.Failed() {
+		t.FailNow()
+	}
 	t.Run("node crash fails over to the peer", func(t *testing.T) { testCrash(t, r) })
 	if t.Failed() {
 		t.FailNow()
@@ -774,4 +778,48 @@ func (r *release) checkFirstMountsWaitedForTheMGS(t testing.TB) {
 		t.Fatal("no target's first mount timed out waiting for the MGS: the slow MGS did not happen")
 	}
 	t.Logf("first mounts that timed out waiting for the MGS, retried until it served: %v", slices.Sorted(maps.Keys(timedOut)))
+}
+
+// testRollingRestart: an upgrade that changes every target pod's template
+// (here a pod annotation) restarts the targets one at a time: the failover
+// controller deletes the next pod only once every other target serves
+// again (the StatefulSets are OnDelete), so at no moment is more than one
+// target down.
+func testRollingRestart(t *testing.T, r *release) {
+	old := map[string]types.UID{}
+	for _, tp := range r.plan.Targets {
+		p, ok := r.targetPod(t, tp.Name)
+		if !ok {
+			t.Fatalf("no pod for %s", tp.Name)
+		}
+		old[tp.Name] = p.UID
+	}
+	r.opts.SetValues["pods.target.podAnnotations.e2e-roll"] = "1" // kept: later upgrades need not roll again
+	start := time.Now()
+	helm.Upgrade(t, r.opts, r.e.chartDir(), chartRelease)
+	t.Logf("TIMING helm upgrade returned: %.1f s", time.Since(start).Seconds())
+	worst, order := 0, []string{}
+	pollEvery(t, 8*time.Minute, 250*time.Millisecond, "every target restarted on the new template and serving", func() bool {
+		down, done := 0, 0
+		for _, tp := range r.plan.Targets {
+			p, ok := r.targetPod(t, tp.Name)
+			switch {
+			case !ok || !podReady(p):
+				down++
+			case p.UID != old[tp.Name] && p.Annotations["e2e-roll"] == "1":
+				done++
+				if !slices.Contains(order, tp.Name) {
+					order = append(order, tp.Name)
+				}
+			}
+		}
+		worst = max(worst, down)
+		return done == len(r.plan.Targets)
+	})
+	t.Logf("TIMING upgrade to every target restarted: %.1f s, in the order %v; at most %d target(s) down at once", time.Since(start).Seconds(), order, worst)
+	if worst > 1 {
+		t.Fatalf("%d targets were down at once during the rolling restart, want at most 1", worst)
+	}
+	r.waitAllServing(t, 2*time.Minute)
+	r.formattedOnce(t)
 }

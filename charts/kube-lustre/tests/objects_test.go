@@ -64,6 +64,7 @@ var allowedRules = map[string]map[string][]rbacv1.PolicyRule{
 			{APIGroups: []string{""}, Resources: []string{"pods"}, Verbs: []string{"list", "update", "delete"}},
 			{APIGroups: []string{"coordination.k8s.io"}, Resources: []string{"leases"}, Verbs: []string{"get", "create", "update"}},
 			{APIGroups: []string{""}, Resources: []string{"events"}, Verbs: []string{"create"}},
+			{APIGroups: []string{"apps"}, Resources: []string{"statefulsets"}, Verbs: []string{"list"}},
 		},
 		// The upgrade check reads the running topology, by name (the
 		// render fills it in: checked below).
@@ -755,10 +756,15 @@ func TestManualFailoverRendersNoController(t *testing.T) {
 			}
 		}
 	}
-	// Nothing would release a gated pod: the scheduler alone places them.
+	// Nothing would release a gated pod: the scheduler alone places them;
+	// nothing would restart an OnDelete pod: each StatefulSet rolls its own.
 	for _, d := range r.ofKind("StatefulSet") {
-		if g := d.Obj.(*appsv1.StatefulSet).Spec.Template.Spec.SchedulingGates; len(g) != 0 {
+		sts := d.Obj.(*appsv1.StatefulSet)
+		if g := sts.Spec.Template.Spec.SchedulingGates; len(g) != 0 {
 			t.Fatalf("%s: scheduling gates %v in manual mode", d.Meta.GetName(), g)
+		}
+		if sts.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType {
+			t.Fatalf("%s: updateStrategy %s in manual mode", d.Meta.GetName(), sts.Spec.UpdateStrategy.Type)
 		}
 	}
 	auto := render(t, input{Files: in.Files})

@@ -82,6 +82,13 @@ func checkPinned(t *testing.T, sts *appsv1.StatefulSet, tp topology.TargetPlan) 
 
 func checkTargetPod(t *testing.T, r *rendered, sts *appsv1.StatefulSet, tp topology.TargetPlan, v *topology.Values) {
 	t.Helper()
+	// The failover controller restarts target pods one at a time; without
+	// it each StatefulSet rolls its own pod.
+	strategy := map[string]appsv1.StatefulSetUpdateStrategyType{"automatic": appsv1.OnDeleteStatefulSetStrategyType,
+		"manual": appsv1.RollingUpdateStatefulSetStrategyType}[v.Failover.Mode]
+	if sts.Spec.UpdateStrategy.Type != strategy {
+		t.Errorf("%s: updateStrategy %s with failover.mode %s, want %s", sts.Name, sts.Spec.UpdateStrategy.Type, v.Failover.Mode, strategy)
+	}
 	spec := sts.Spec.Template.Spec
 	lease := strconv.Itoa(v.Failover.LeaseSeconds)
 	env := envOf(spec.Containers[0])
