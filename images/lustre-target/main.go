@@ -37,13 +37,11 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return n.Fail(err)
 	}
-	lease, err := targetLease(rt.Env)
+	lease, record, err := targetLease(rt.Env)
 	if err != nil {
 		return n.Fail(err)
 	}
-	if s.Registry, err = targetRecord(rt.Env); err != nil {
-		return n.Fail(err)
-	}
+	s.Registry = record
 	lease.Quiet = n.Spec.QuietLease()
 	// A Lease created where the copies may already hold data has no
 	// history of which one is stale (failover.Unverified).
@@ -60,36 +58,26 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 
 // targetLease is the target's Lease in the release namespace, held in the
 // node's name so the peer and the failover controller know where it is
-// served.
-func targetLease(e entry.Env) (*failover.Lease, error) {
-	if e.Lease == "" || e.Namespace == "" {
-		return nil, errors.New("KUBE_LUSTRE_LEASE and POD_NAMESPACE must be set: a target is served only under its Lease")
+// served; targetRecord is the ConfigMap that records the target as created
+// (targetrecord.Store), named by the chart from the fsname and the target
+// so that it outlives the release. Both live in the pod's namespace, on one
+// client configuration.
+func targetLease(e entry.Env) (*failover.Lease, *targetrecord.Store, error) {
+	if e.Lease == "" || e.Record == "" || e.Namespace == "" {
+		return nil, nil, errors.New("KUBE_LUSTRE_LEASE, KUBE_LUSTRE_RECORD and POD_NAMESPACE must be set: a target is served only under its Lease, and created only if its record says it never was")
 	}
 	cfg, err := kube.Config()
 	if err != nil {
-		return nil, fmt.Errorf("kubernetes client for the lease: %w", err)
+		return nil, nil, fmt.Errorf("kubernetes client for the lease: %w", err)
 	}
 	leases, err := kube.NewLeases(cfg, e.Namespace)
 	if err != nil {
-		return nil, err
-	}
-	return &failover.Lease{Client: leases, Name: e.Lease, Identity: e.Node, Duration: time.Duration(e.LeaseSeconds) * time.Second}, nil
-}
-
-// targetRecord is the ConfigMap that records the target as created
-// (targetrecord.Store), named by the chart from the fsname and the target
-// so that it outlives the release.
-func targetRecord(e entry.Env) (*targetrecord.Store, error) {
-	if e.Record == "" || e.Namespace == "" {
-		return nil, errors.New("KUBE_LUSTRE_RECORD and POD_NAMESPACE must be set: without its record a target that existed could be created again on blank disks")
-	}
-	cfg, err := kube.Config()
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes client for the target record: %w", err)
+		return nil, nil, err
 	}
 	cms, err := kube.NewConfigMaps(cfg, e.Namespace)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return &targetrecord.Store{Client: cms, Namespace: e.Namespace, Name: e.Record}, nil
+	return &failover.Lease{Client: leases, Name: e.Lease, Identity: e.Node, Duration: time.Duration(e.LeaseSeconds) * time.Second},
+		&targetrecord.Store{Client: cms, Namespace: e.Namespace, Name: e.Record}, nil
 }

@@ -68,6 +68,18 @@ func crashPreferredOfMDT0(t *testing.T, c *Cluster, r *Running) {
 	}
 }
 
+// writeAlone cuts mdt0's link and has its holder s1 write on alone (its
+// fence marked s2 outdated): s2's copy lacks lustre:note=x.
+func writeAlone(t *testing.T, c *Cluster) {
+	t.Helper()
+	if err := c.World.CutLink("s1", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.Run(context.Background(), c.World.Host("s1"), "zfs", "set", "lustre:note=x", "lfs1-mdt0/mdt0"); err != nil {
+		t.Fatalf("s1 could not write after its fence succeeded: %v", err)
+	}
+}
+
 // waitQuiet waits until the holder of lease renews it quietly: DRBD
 // connected under it.
 func waitQuiet(t *testing.T, c *Cluster, lease string) {
@@ -291,13 +303,8 @@ func TestPeerWithOutdatedDiskDoesNotPromote(t *testing.T) {
 // s2 resyncs from it and its after-resync-target handler clears the mark.
 func TestPeerDoesNotServeACopyWithoutTheHoldersWrites(t *testing.T) {
 	c, r := failoverCluster(t)
-	if err := c.World.CutLink("s1", "s2"); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	if _, err := host.Run(ctx, c.World.Host("s1"), "zfs", "set", "lustre:note=x", "lfs1-mdt0/mdt0"); err != nil {
-		t.Fatalf("s1 could not write after its fence succeeded: %v", err)
-	}
+	writeAlone(t, c)
 	crashPreferredOfMDT0(t, c, r)
 	time.Sleep(3 * shortLease)
 	if st, msg := podStatus(t, r, "target-mdt0@s2").Get(); st != podstate.Starting || !strings.Contains(msg, "Outdated") || !strings.Contains(msg, "resync") {
@@ -469,13 +476,8 @@ func TestFailedFenceIsRetriedAndIOResumes(t *testing.T) {
 // may serve, with the write.
 func TestStaleCopyDoesNotServeAfterItsLeaseWasDeleted(t *testing.T) {
 	c, r := failoverCluster(t)
-	if err := c.World.CutLink("s1", "s2"); err != nil {
-		t.Fatal(err)
-	}
 	ctx := context.Background()
-	if _, err := host.Run(ctx, c.World.Host("s1"), "zfs", "set", "lustre:note=x", "lfs1-mdt0/mdt0"); err != nil {
-		t.Fatalf("s1 could not write after its fence succeeded: %v", err)
-	}
+	writeAlone(t, c)
 	if m, _ := failover.Outdated(ctx, c.Leases.Client(nil), "lfs1-mdt0"); m != "s2" {
 		t.Fatalf("outdated mark %q, want s2", m)
 	}
