@@ -54,7 +54,7 @@ func checkVolumes(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return fmt.Errorf("listing PersistentVolumes: %w", err)
 	}
-	if err := labeler.CheckUninstall(list.Items, driver); err != nil {
+	if err := labeler.CheckUninstall(list.Items, driver, os.Getenv("KUBE_LUSTRE_ROLLBACK")); err != nil {
 		rt.Log.Error("failed", "err", err.Error())
 		return entry.ExitCode(refusedExit)
 	}

@@ -261,11 +261,13 @@ func TestCheckUninstall(t *testing.T) {
 	}
 	const driver = "lfs1.lustre.csi.kube-lustre.io"
 	others := []corev1.PersistentVolume{pv("local", "", ""), pv("other-fs", "lfs2.lustre.csi.kube-lustre.io", "x")}
-	if err := CheckUninstall(others, driver); err != nil {
+	const rollback = "helm rollback lfs1 4 -n lustre"
+	if err := CheckUninstall(others, driver, rollback); err != nil {
 		t.Fatalf("volumes of other drivers: %v", err)
 	}
-	err := CheckUninstall(append(others, pv("pvc-b", driver, "data"), pv("pvc-a", driver, "")), driver)
+	err := CheckUninstall(append(others, pv("pvc-b", driver, "data"), pv("pvc-a", driver, "")), driver, rollback)
 	if !errors.Is(err, ErrUninstallRefused) || !strings.Contains(err.Error(), "2 volume(s) of "+driver+" still exist: pvc-a, pvc-b (claim apps/data)") ||
+		!strings.Contains(err.Error(), rollback+" lists it as deployed again") ||
 		!strings.Contains(err.Error(), "uninstall.allowWithVolumes=true") {
 		t.Fatalf("refusal: %v", err)
 	}

@@ -794,7 +794,7 @@ func testRollingRestart(t *testing.T, r *release) {
 		}
 		old[tp.Name] = p.UID
 	}
-	r.opts.SetValues["pods.target.podAnnotations.e2e-roll"] = "1" // kept: later upgrades need not roll again
+	r.opts.SetValues["pods.target.podAnnotations.e2e-roll"] = "rolled" // kept: later upgrades need not roll again
 	start := time.Now()
 	helm.Upgrade(t, r.opts, r.e.chartDir(), chartRelease)
 	t.Logf("TIMING helm upgrade returned: %.1f s", time.Since(start).Seconds())
@@ -806,7 +806,7 @@ func testRollingRestart(t *testing.T, r *release) {
 			switch {
 			case !ok || !podReady(p):
 				down++
-			case p.UID != old[tp.Name] && p.Annotations["e2e-roll"] == "1":
+			case p.UID != old[tp.Name] && p.Annotations["e2e-roll"] == "rolled":
 				done++
 				if !slices.Contains(order, tp.Name) {
 					order = append(order, tp.Name)

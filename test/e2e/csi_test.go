@@ -250,8 +250,29 @@ func testCSI(t *testing.T, r *release) {
 		t.Fatalf("helm uninstall with %d volumes left: %v, want refused naming them", csiClaims, err)
 	}
 	t.Logf("uninstall refused as it should be: %s", err.Error()[strings.Index(err.Error(), "refusing"):min(len(err.Error()), strings.Index(err.Error(), "refusing")+200)])
-	if status, serr := helm.RunHelmCommandAndGetOutputE(t, r.opts, "status", chartRelease); serr != nil || !strings.Contains(status, "STATUS: deployed") {
-		t.Fatalf("release after the refused uninstall: %v\n%s", serr, status)
+	// Helm 3 has recorded the release as "uninstalling" when it started
+	// the hook (helm upgrade refuses such a release) but deleted nothing;
+	// the rollback the message gives lists it as deployed again.
+	var st struct {
+		Version int `json:"version"`
+		Info    struct {
+			Status string `json:"status"`
+		} `json:"info"`
+	}
+	out, serr := helm.RunHelmCommandAndGetOutputE(t, r.opts, "status", chartRelease, "-o", "json")
+	if serr != nil || json.Unmarshal([]byte(out), &st) != nil {
+		t.Fatalf("helm status after the refused uninstall: %v\n%s", serr, out)
+	}
+	rollback := fmt.Sprintf("helm rollback %s %d -n %s", chartRelease, st.Version, r.ns)
+	if !strings.Contains(err.Error(), rollback) {
+		t.Fatalf("the refusal does not give %q: %v", rollback, err)
+	}
+	t.Logf("release %s after the refused uninstall; %s", st.Info.Status, rollback)
+	if _, err := helm.RunHelmCommandAndGetOutputE(t, r.opts, "rollback", chartRelease, fmt.Sprint(st.Version)); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := helm.RunHelmCommandAndGetOutputE(t, r.opts, "status", chartRelease); err != nil || !strings.Contains(out, "STATUS: deployed") {
+		t.Fatalf("release after the rollback: %v\n%s", err, out)
 	}
 	if now := len(r.e.pods(t, r.ns, r.selector(""))); now < pods {
 		t.Fatalf("the refused uninstall removed pods: %d, was %d", now, pods)
