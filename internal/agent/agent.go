@@ -359,10 +359,16 @@ func DRBDGuard(run host.Runner, s lustre.Server, log *slog.Logger) func(context.
 		ok := err == nil && st.KeepsPeerSecondary()
 		now := fmt.Sprintf("%v %s %v", ok, st.String(), err)
 		if now != last {
-			if ok {
+			switch {
+			case ok:
 				log.Info("DRBD's peer is connected: it cannot promote; renewing the Lease quietly, and serving on if the API server is away", "target", s.Target.Svname(), "drbd", st.String())
-			} else {
-				log.Warn("DRBD's peer is not connected: the Lease alone decides; renewing it every Lease/5, and stopping if that fails", "target", s.Target.Svname(), "drbd", st.String(), "err", fmt.Sprint(err))
+			case err != nil:
+				// A loaded host can make drbdadm slower than the guard's
+				// bound (failover.Lease.askGuard): not knowing is treated
+				// as not connected, which is always safe.
+				log.Warn("could not read DRBD's state within the guard's bound: renewing the Lease every Lease/5 as if the peer were gone, and stopping if that fails", "target", s.Target.Svname(), "err", err.Error())
+			default:
+				log.Warn("DRBD's peer is not connected: the Lease alone decides; renewing it every Lease/5, and stopping if that fails", "target", s.Target.Svname(), "drbd", st.String())
 			}
 			last = now
 		}
