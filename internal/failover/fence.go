@@ -149,28 +149,32 @@ func Unfence(ctx context.Context, leases LeaseClient, leaseName, self string) er
 // that marked self again after the read changes the version, so the write
 // fails instead of erasing the newer mark. It returns whether it cleared.
 func UnfenceInSync(ctx context.Context, leases LeaseClient, leaseName, self string, inSync func() bool) (bool, error) {
-	return clearMark(ctx, leases, leaseName, func(mark string) bool { return mark == self || mark == Unverified }, inSync)
+	cleared, _, err := clearMark(ctx, leases, leaseName, func(mark string) bool { return mark == self || mark == Unverified }, inSync)
+	return cleared, err
 }
 
 // clearMark removes the outdated mark when which accepts it and inSync
-// holds, with an update conditioned on the version read.
-func clearMark(ctx context.Context, leases LeaseClient, leaseName string, which func(string) bool, inSync func() bool) (bool, error) {
+// holds, with an update conditioned on the version read. It also returns
+// the mark it read ("" for none or no Lease), which is still there unless
+// it cleared it.
+func clearMark(ctx context.Context, leases LeaseClient, leaseName string, which func(string) bool, inSync func() bool) (bool, string, error) {
 	cur, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return false, nil
+		return false, "", nil
 	}
 	if err != nil {
-		return false, err
+		return false, "", err
 	}
-	if !which(cur.Annotations[OutdatedAnnotation]) || !inSync() {
-		return false, nil
+	mark := cur.Annotations[OutdatedAnnotation]
+	if !which(mark) || !inSync() {
+		return false, mark, nil
 	}
 	next := cur.DeepCopy()
 	delete(next.Annotations, OutdatedAnnotation)
 	if _, err := leases.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
-		return false, err
+		return false, mark, err
 	}
-	return true, nil
+	return true, mark, nil
 }
 
 // Outdated returns the node the Lease marks outdated ("" for none or no
@@ -219,18 +223,14 @@ func (l *Lease) CheckNotOutdated(ctx context.Context) error {
 
 // Verify clears the Unverified mark once inSync (a fresh observation)
 // says the two copies are connected and current; it reports whether the
-// Lease carries no such mark any more. As UnfenceInSync: read, observe,
-// then write with the version read.
+// Lease carries no such mark any more, from the one read it makes. As
+// UnfenceInSync: read, observe, then write with the version read.
 func (l *Lease) Verify(ctx context.Context, inSync func() bool) (bool, error) {
-	cleared, err := clearMark(ctx, l.Client, l.Name, func(mark string) bool { return mark == Unverified }, inSync)
+	cleared, mark, err := clearMark(ctx, l.Client, l.Name, func(mark string) bool { return mark == Unverified }, inSync)
 	if err != nil {
 		return false, err
 	}
-	if cleared {
-		return true, nil
-	}
-	marked, err := Outdated(ctx, l.Client, l.Name)
-	return marked != Unverified, err
+	return cleared || mark != Unverified, nil
 }
 
 // IsOutdated reports whether err is (or wraps) an *OutdatedError.
