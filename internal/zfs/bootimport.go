@@ -43,12 +43,12 @@ func (e *BootImportError) Error() string {
 	return "pools would be imported at boot, bypassing DRBD: " + strings.Join(parts, "; ")
 }
 
-// unitState is systemd's view of a unit: can it run, and its state for
-// the message.
-func unitState(ctx context.Context, run host.Runner, unit string) (canRun bool, state string, err error) {
+// unitStates is `systemctl show`'s LoadState and UnitFileState of unit;
+// an answer without a LoadState is an error, never "not installed".
+func unitStates(ctx context.Context, run host.Runner, unit string) (load, file string, err error) {
 	res, err := host.Run(ctx, run, "systemctl", "show", unit, "-p", "LoadState", "-p", "UnitFileState")
 	if err != nil {
-		return false, "", err
+		return "", "", err
 	}
 	props := map[string]string{}
 	for _, line := range strings.Split(res.Stdout, "\n") {
@@ -56,10 +56,19 @@ func unitState(ctx context.Context, run host.Runner, unit string) (canRun bool, 
 			props[k] = v
 		}
 	}
-	load, file := props["LoadState"], props["UnitFileState"]
+	if props["LoadState"] == "" {
+		return "", "", fmt.Errorf("systemctl show %s: no LoadState in %q", unit, res.Stdout)
+	}
+	return props["LoadState"], props["UnitFileState"], nil
+}
+
+// unitState is systemd's view of a unit: can it run, and its state for
+// the message.
+func unitState(ctx context.Context, run host.Runner, unit string) (canRun bool, state string, err error) {
+	load, file, err := unitStates(ctx, run, unit)
 	switch {
-	case load == "":
-		return false, "", fmt.Errorf("systemctl show %s: no LoadState in %q", unit, res.Stdout)
+	case err != nil:
+		return false, "", err
 	case load == "not-found" || load == "masked" || file == "masked" || file == "disabled":
 		return false, file, nil
 	}
@@ -117,12 +126,9 @@ func cachedPools(ctx context.Context, run host.Runner, pools []string) ([]string
 // MaskBootImportScan masks the scan unit unless it is masked already,
 // and reports whether it did. The cache unit is left alone: see above.
 func MaskBootImportScan(ctx context.Context, run host.Runner) (bool, error) {
-	res, err := host.Run(ctx, run, "systemctl", "show", ScanUnit, "-p", "LoadState")
-	if err != nil {
+	load, _, err := unitStates(ctx, run, ScanUnit)
+	if err != nil || load == "masked" {
 		return false, err
-	}
-	if strings.Contains(res.Stdout, "LoadState=masked") {
-		return false, nil
 	}
 	if _, err := host.Run(ctx, run, "systemctl", "mask", ScanUnit); err != nil {
 		return false, err
