@@ -31,6 +31,15 @@ func (h *hostState) addZFSUnits() {
 	}
 }
 
+// maskUnit masks unit, as systemctl mask (a link to /dev/null) does
+// whether or not the unit is installed.
+func (h *hostState) maskUnit(unit string) {
+	if h.Units == nil {
+		h.Units = map[string]string{}
+	}
+	h.Units[unit] = "masked"
+}
+
 // cmdSystemctl models the systemctl calls the steps make: show with -p
 // LoadState / UnitFileState (one unit), mask and unmask.
 func cmdSystemctl(_ *state, h *hostState, c host.Cmd) host.Result {
@@ -62,12 +71,9 @@ func cmdSystemctl(_ *state, h *hostState, c host.Cmd) host.Result {
 		}
 		return ok(out)
 	case "mask", "unmask":
-		if h.Units == nil {
-			h.Units = map[string]string{}
-		}
 		for _, u := range c.Args[1:] {
 			if c.Args[0] == "mask" {
-				h.Units[u] = "masked"
+				h.maskUnit(u)
 			} else if h.Units[u] == "masked" {
 				delete(h.Units, u)
 				if s, ok := zfsBootUnits[h.osFamily()][u]; ok {

@@ -266,10 +266,7 @@ func (w *World) AddHost(name string, cfg HostConfig) error {
 		}
 		h.addZFSUnits()
 		for _, u := range cfg.Masked {
-			if h.Units == nil {
-				h.Units = map[string]string{}
-			}
-			h.Units[u] = "masked"
+			h.maskUnit(u)
 		}
 		st.Hosts[name] = h
 		return nil
