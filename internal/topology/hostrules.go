@@ -143,27 +143,46 @@ func checkTargetPaths(i int, t Target) []Problem {
 	if t.MountPoint != "" {
 		ps = append(ps, pathProblems(tpath(i, "mountPoint"), t.MountPoint, mountPathRule)...)
 	}
-	if d := t.DRBD; d != nil {
-		if d.Disk.PerNode == nil {
-			ps = append(ps, pathProblems(tpath(i, "drbd.disk"), d.Disk.All, devicePathRule)...)
-		}
-		for _, n := range slices.Sorted(maps.Keys(d.Disk.PerNode)) {
-			ps = append(ps, pathProblems(tpath(i, "drbd.disk."+n), d.Disk.PerNode[n], devicePathRule)...)
-		}
-	}
-	for j, dev := range t.ZPool.Vdevs {
-		field := tpath(i, fmt.Sprintf("zpool.vdevs[%d]", j))
+	for _, d := range diskFields(i, t) {
 		switch {
-		case !strings.HasPrefix(dev, "/"):
-		case drbdDeviceRE.MatchString(dev):
+		case !d.vdev:
+			ps = append(ps, pathProblems(d.path, d.dev, devicePathRule)...)
+		case !strings.HasPrefix(d.dev, "/"):
+		case drbdDeviceRE.MatchString(d.dev):
 			// zfs.Pool.Validate refuses it: a pool on DRBD is what drbd: sets up.
-			ps = append(ps, Problem{Path: field, Message: fmt.Sprintf("%s is a DRBD device: kube-lustre creates pools on DRBD only through drbd", dev),
+			ps = append(ps, Problem{Path: d.path, Message: fmt.Sprintf("%s is a DRBD device: kube-lustre creates pools on DRBD only through drbd", d.dev),
 				Hint: "name the backing disk in drbd.disk instead, and remove zpool.vdevs"})
 		default:
-			ps = append(ps, pathProblems(field, dev, devicePathRule)...)
+			ps = append(ps, pathProblems(d.path, d.dev, devicePathRule)...)
 		}
 	}
 	return ps
+}
+
+// diskField is one value of a target that names a disk: the DRBD backing
+// disk (for all nodes or one), or a zpool vdev argument (a device path or
+// a vdev type word such as mirror).
+type diskField struct {
+	path, dev string
+	vdev      bool
+}
+
+// diskFields lists target i's disk values with their field paths, per-node
+// disks in node order.
+func diskFields(i int, t Target) []diskField {
+	var out []diskField
+	if d := t.DRBD; d != nil {
+		if d.Disk.PerNode == nil {
+			out = append(out, diskField{path: tpath(i, "drbd.disk"), dev: d.Disk.All})
+		}
+		for _, n := range slices.Sorted(maps.Keys(d.Disk.PerNode)) {
+			out = append(out, diskField{path: tpath(i, "drbd.disk."+n), dev: d.Disk.PerNode[n]})
+		}
+	}
+	for j, dev := range t.ZPool.Vdevs {
+		out = append(out, diskField{path: tpath(i, fmt.Sprintf("zpool.vdevs[%d]", j)), dev: dev, vdev: true})
+	}
+	return out
 }
 
 // minDevices is how many devices zpool create needs in a group of each

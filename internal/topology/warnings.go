@@ -2,9 +2,7 @@ package topology
 
 import (
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"strings"
 )
 
@@ -19,24 +17,13 @@ var unstableDiskRE = regexp.MustCompile(`^/dev/(sd[a-z]+|vd[a-z]+|hd[a-z]+|xvd[a
 // today and may cost a target tomorrow. Same shape as Problems.
 func (v *Values) Warnings() []Problem {
 	var ws []Problem
-	warn := func(field, dev string) {
-		if unstableDiskRE.MatchString(dev) {
-			ws = append(ws, Problem{Path: field,
-				Message: fmt.Sprintf("%s is a kernel name: the kernel may give it to another disk after a reboot or when disks are added or removed", dev),
-				Hint:    "name the disk by a stable path, e.g. /dev/disk/by-id/wwn-... or /dev/disk/by-id/nvme-... (ls -l /dev/disk/by-id on the node shows which points to " + strings.TrimPrefix(dev, "/dev/") + ")"})
-		}
-	}
 	for i, t := range v.Targets {
-		if d := t.DRBD; d != nil {
-			if d.Disk.PerNode == nil {
-				warn(tpath(i, "drbd.disk"), d.Disk.All)
+		for _, d := range diskFields(i, t) {
+			if unstableDiskRE.MatchString(d.dev) {
+				ws = append(ws, Problem{Path: d.path,
+					Message: fmt.Sprintf("%s is a kernel name: the kernel may give it to another disk after a reboot or when disks are added or removed", d.dev),
+					Hint:    "name the disk by a stable path, e.g. /dev/disk/by-id/wwn-... or /dev/disk/by-id/nvme-... (ls -l /dev/disk/by-id on the node shows which points to " + strings.TrimPrefix(d.dev, "/dev/") + ")"})
 			}
-			for _, n := range slices.Sorted(maps.Keys(d.Disk.PerNode)) {
-				warn(tpath(i, "drbd.disk."+n), d.Disk.PerNode[n])
-			}
-		}
-		for j, dev := range t.ZPool.Vdevs {
-			warn(tpath(i, fmt.Sprintf("zpool.vdevs[%d]", j)), dev)
 		}
 	}
 	return sortProblems(ws)
