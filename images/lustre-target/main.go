@@ -58,7 +58,7 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 
 // targetLease is the target's Lease in the release namespace, held in the
 // node's name so the peer and the failover controller know where it is
-// served; targetRecord is the ConfigMap that records the target as created
+// served, and the ConfigMap that records the target as created
 // (targetrecord.Store), named by the chart from the fsname and the target
 // so that it outlives the release. Both live in the pod's namespace, on one
 // client configuration.
