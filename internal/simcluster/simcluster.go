@@ -363,6 +363,14 @@ func (r *Running) Pod(name string) (*Status, bool) {
 // KillNode crashes node (hostsim loses its volatile state) and ends its
 // pods without a clean stop reaching the host, as a node crash does.
 func (r *Running) KillNode(node string) error {
+	// A crashed node's processes write nothing more: cut its API access
+	// before the crash, so that a renewal its pod had in flight (its guard
+	// asked before the crash, its write delayed on a loaded machine)
+	// cannot land after the peer cut the Lease. The pods are gone when it
+	// is restored.
+	was := r.c.apiCut(node)
+	r.c.CutAPI(node, true)
+	defer r.c.CutAPI(node, was)
 	if err := r.c.World.Crash(node); err != nil {
 		return err
 	}
