@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"hash/fnv"
 	"path"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
@@ -38,6 +40,7 @@ func (w *World) AddPartition(hostName, diskPath string, number int, size int64) 
 		if err != nil {
 			return err
 		}
+		diskPath = h.dev(diskPath)
 		d, found := h.Disks[diskPath]
 		switch {
 		case !found:
@@ -142,6 +145,76 @@ func (h *hostState) partEntryFields(p string) []string {
 			fmt.Sprintf("PART_ENTRY_SIZE=\"%d\"", sectors), fmt.Sprintf("PART_ENTRY_DISK=\"%s\"", devNumber(name))}
 	}
 	return nil
+}
+
+// udevRoot holds udev's persistent names of block devices
+// (/dev/disk/by-id/wwn-..., by-path/...): symlinks to the kernel's device
+// node, one per disk and one per partition, the disk's name with
+// "-partN". Sites name disks there because the kernel's own names (sdb)
+// follow discovery order.
+const udevRoot = "/dev/disk/"
+
+// dev resolves a device path as opening it does: a udev name to the
+// kernel device it links to, its "-partN" form to partition N of that
+// device; anything else is only cleaned.
+func (h *hostState) dev(p string) string {
+	p = path.Clean(p)
+	if !strings.HasPrefix(p, udevRoot) {
+		return p
+	}
+	if k, found := h.Links[p]; found {
+		return k
+	}
+	if i := strings.LastIndex(p, "-part"); i > 0 {
+		if n, err := strconv.Atoi(p[i+len("-part"):]); err == nil && n > 0 {
+			if k, found := h.Links[p[:i]]; found {
+				return partPath(k, n)
+			}
+		}
+	}
+	return p
+}
+
+// openArgs resolves the udev names among a command's arguments, alone or
+// as the value of KEY=VALUE (dd's of=).
+func (h *hostState) openArgs(args []string) []string {
+	var out []string
+	for i, a := range args {
+		k, v, isKV := strings.Cut(a, "=")
+		if !isKV {
+			k, v = "", a
+		}
+		if !strings.HasPrefix(v, udevRoot) {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(args)
+		}
+		if isKV {
+			out[i] = k + "=" + h.dev(v)
+		} else {
+			out[i] = h.dev(v)
+		}
+	}
+	if out == nil {
+		return args
+	}
+	return out
+}
+
+// kernelDiskName is the next SCSI disk name the kernel would give: sdb
+// on (sda being the system disk), the first free one.
+func (h *hostState) kernelDiskName() string {
+	for i := 1; ; i++ {
+		name := "/dev/sd"
+		if i >= 26 {
+			name += string(rune('a' + i/26 - 1))
+		}
+		name += string(rune('a' + i%26))
+		if _, taken := h.Disks[name]; !taken {
+			return name
+		}
+	}
 }
 
 // partPath names partition n of a disk as the kernel does: sdb1, but

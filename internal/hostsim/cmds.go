@@ -277,17 +277,18 @@ func cmdBlkid(st *state, h *hostState, c host.Cmd) host.Result {
 	if len(c.Args) != 2 || c.Args[0] != "-p" {
 		return fail(4, "blkid: only `blkid -p DEVICE` is simulated")
 	}
-	dev := c.Args[1]
+	given := c.Args[1]
+	dev := h.dev(given)
 	if msg := st.probeFails(h, dev); msg != "" {
-		return fail(2, "blkid: error: %s: %s", dev, msg)
+		return fail(2, "blkid: error: %s: %s", given, msg)
 	}
 	sigs, found := st.signatures(h, dev)
 	part := h.partEntryFields(dev)
 	switch {
 	case !found:
-		return fail(2, "blkid: error: %s: No such file or directory", dev)
+		return fail(2, "blkid: error: %s: No such file or directory", given)
 	case len(sigs) == 0 && len(part) > 0:
-		return ok(fmt.Sprintf("%s: %s\n", dev, strings.Join(part, " ")))
+		return ok(fmt.Sprintf("%s: %s\n", given, strings.Join(part, " ")))
 	case len(sigs) == 0:
 		return host.Result{ExitCode: 2}
 	case sigs[0].Usage == "ptable":
@@ -296,9 +297,9 @@ func cmdBlkid(st *state, h *hostState, c host.Cmd) host.Result {
 		if dk := h.Disks[dev]; dk != nil && dk.Table != nil {
 			ptuuid = dk.Table.UUID
 		}
-		return ok(fmt.Sprintf("%s: PTUUID=%q PTTYPE=%q\n", dev, ptuuid, sigs[0].Type))
+		return ok(fmt.Sprintf("%s: PTUUID=%q PTTYPE=%q\n", given, ptuuid, sigs[0].Type))
 	case len(sigs) > 1 && sigs[0].Type != sigs[len(sigs)-1].Type:
-		return fail(8, "%s: ambivalent result (probably more filesystems on the device, use wipefs(8) to see more details)", dev)
+		return fail(8, "%s: ambivalent result (probably more filesystems on the device, use wipefs(8) to see more details)", given)
 	}
 	s := sigs[0]
 	kv := []string{}
@@ -311,7 +312,7 @@ func cmdBlkid(st *state, h *hostState, c host.Cmd) host.Result {
 	}
 	kv = append(kv, fmt.Sprintf("TYPE=%q", s.Type), fmt.Sprintf("USAGE=%q", s.Usage))
 	kv = append(kv, part...)
-	return ok(fmt.Sprintf("%s: %s\n", dev, strings.Join(kv, " ")))
+	return ok(fmt.Sprintf("%s: %s\n", given, strings.Join(kv, " ")))
 }
 
 // mountinfo renders /proc/self/mountinfo (proc(5)): mount ID, parent ID,

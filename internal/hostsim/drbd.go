@@ -202,6 +202,9 @@ func (h *hostState) resConfigFor(name string) (resConfig, onSection, string, hos
 			if !found || local.Disk == "" || !local.MetaInt {
 				return rc, local, "", fail(10, "'%s' not defined in your config (for this host).", name), false
 			}
+			// drbdsetup attach opens the disk: a udev name is the kernel
+			// device it links to.
+			local.Disk = h.dev(local.Disk)
 			peer := ""
 			for n := range rc.On {
 				if n != h.Name {

@@ -73,6 +73,9 @@ type hostState struct {
 	Interfaces map[string]string `json:"interfaces"`
 	Available  []string          `json:"available"`
 	Disks      map[string]*disk  `json:"disks"`
+	// Links are udev's persistent names (/dev/disk/by-id/...) of the
+	// disks, each to its kernel device (udevRoot).
+	Links map[string]string `json:"links,omitempty"`
 	Files      map[string][]byte `json:"files"`
 	Dirs       map[string]bool   `json:"dirs"`
 	Log        []string          `json:"kernelLog"`
@@ -115,6 +118,9 @@ func (h *hostState) fill() {
 	}
 	if h.Disks == nil {
 		h.Disks = map[string]*disk{}
+	}
+	if h.Links == nil {
+		h.Links = map[string]string{}
 	}
 	if h.Files == nil {
 		h.Files = map[string][]byte{}

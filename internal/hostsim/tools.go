@@ -34,6 +34,11 @@ type tool struct {
 	// wait, when set, says how long (real time) an invocation takes
 	// before it acts, and why (timing.go); 0 runs it at once.
 	wait func(st *state, h *hostState, c host.Cmd) (time.Duration, string)
+	// asGiven: the program prints the device paths it was given (blkid),
+	// so its handler resolves udev names itself; every other program gets
+	// them resolved to the kernel's devices before it runs, as opening
+	// them would (blockdev.go, openArgs).
+	asGiven bool
 }
 
 func always(e effect) func([]string) effect { return func([]string) effect { return e } }
@@ -88,7 +93,7 @@ func init() {
 		"lsmod":         {run: cmdLsmod},
 		"rmmod":         {run: cmdRmmod},
 		"wipefs":        {run: cmdWipefs},
-		"blkid":         {run: cmdBlkid},
+		"blkid":         {run: cmdBlkid, asGiven: true},
 		"lsblk":         {run: cmdLsblk},
 		"blockdev":      {run: cmdBlockdev},
 		"dmesg":         {run: cmdDmesg},
@@ -128,6 +133,9 @@ func runCommand(st *state, h *hostState, c host.Cmd) host.Result {
 	t, found := tools[c.Name]
 	if !found {
 		return fail(127, "%s: command not found", c.Name)
+	}
+	if !t.asGiven {
+		c.Args = h.openArgs(c.Args)
 	}
 	return t.run(st, h, c)
 }

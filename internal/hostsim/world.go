@@ -325,17 +325,54 @@ func (w *World) SetSyncPolls(n int) error {
 	return w.update(func(st *state) error { st.SyncPolls = n; return nil })
 }
 
-// AddDisk adds a blank block device to a host.
+// AddDisk adds a blank block device to a host. A path under /dev/disk/
+// is a udev name: the disk gets the next kernel name (sdb, sdc, ...) and
+// the path links to it.
 func (w *World) AddDisk(hostName, path string, size int64) error {
 	return w.update(func(st *state) error {
 		h, err := st.hostOf(hostName)
 		if err != nil {
 			return err
 		}
-		if _, ok := h.Disks[path]; ok {
+		if _, ok := h.Disks[h.dev(path)]; ok {
 			return fmt.Errorf("hostsim: %s already has %s", hostName, path)
 		}
+		if strings.HasPrefix(path, udevRoot) {
+			k := h.kernelDiskName()
+			h.Links[path] = k
+			path = k
+		}
 		h.Disks[path] = &disk{Size: size}
+		return nil
+	})
+}
+
+// RemoveDisk takes a disk out of a host, as pulling it does: its
+// partitions and udev names go with it. The host must be down (a
+// running resource or pool on it would be left without its device).
+func (w *World) RemoveDisk(hostName, path string) error {
+	return w.update(func(st *state) error {
+		h, err := st.hostOf(hostName)
+		if err != nil {
+			return err
+		}
+		if !h.Down {
+			return fmt.Errorf("hostsim: %s is up; crash it before pulling %s", hostName, path)
+		}
+		k := h.dev(path)
+		if _, ok := h.Disks[k]; !ok {
+			return fmt.Errorf("hostsim: %s has no disk %s", hostName, path)
+		}
+		for name, d := range h.Disks {
+			if name == k || (d.Part != nil && d.Part.Disk == k) {
+				delete(h.Disks, name)
+			}
+		}
+		for l, to := range h.Links {
+			if to == k {
+				delete(h.Links, l)
+			}
+		}
 		return nil
 	})
 }
@@ -357,7 +394,7 @@ func (w *World) SetSignature(hostName, path, sig string) error {
 		if err != nil {
 			return err
 		}
-		d, ok := h.Disks[path]
+		d, ok := h.Disks[h.dev(path)]
 		if !ok {
 			return fmt.Errorf("hostsim: %s has no disk %s", hostName, path)
 		}

@@ -251,7 +251,15 @@ func TestPartitionedHolderStopsBeforeThePeerTakesOver(t *testing.T) {
 		t.Fatalf("%d writable Primaries at once", writable)
 	}
 	t.Logf("Primaries by role: %d (s1 frozen, s2 serving)", byRole)
-	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != podstate.Failed || !strings.Contains(msg, "lease lost") {
+	// The old holder's stop attempt ends on its own bound, which a loaded
+	// machine may reach after s2 is up: wait for its outcome.
+	deadline := time.Now().Add(10 * time.Second)
+	st, msg := podStatus(t, r, "target-mdt0@s1").Get()
+	for st != podstate.Failed && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		st, msg = podStatus(t, r, "target-mdt0@s1").Get()
+	}
+	if st != podstate.Failed || !strings.Contains(msg, "lease lost") {
 		t.Fatalf("old holder: %s %q", st, msg)
 	}
 	if err := r.Errors(); !hostsim.BlockedOnFrozenIO(err) {

@@ -29,8 +29,8 @@ func TestBlankDisksUnderARecordedTargetAreNotFormatted(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ost0's pair (s3, s4) reboots with both disks blank.
-	for n, disk := range map[string]string{"s3": "/dev/sdb", "s4": "/dev/nvme1n1"} {
-		for _, err := range []error{c.World.Crash(n), c.World.Boot(n), c.World.SetSignature(n, disk, "")} {
+	for _, n := range []string{"s3", "s4"} {
+		for _, err := range []error{c.World.Crash(n), c.World.Boot(n), c.World.SetSignature(n, backingDisk(t, c, n), "")} {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -57,7 +57,7 @@ func TestBlankDisksUnderARecordedTargetAreNotFormatted(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	if state == podstate.Ready || !strings.Contains(msg, "refusing to force the initial sync of DRBD resource lfs1-ost0 for lfs1-OST0000") ||
-		!strings.Contains(msg, "s3:/dev/sdb s4:/dev/nvme1n1") || !strings.Contains(msg, "kube-lustre-record-lfs1-ost0") {
+		!strings.Contains(msg, "s3:"+backingDisk(t, c, "s3")+" s4:"+backingDisk(t, c, "s4")) || !strings.Contains(msg, "kube-lustre-record-lfs1-ost0") {
 		t.Fatalf("ost0's pod: %s %q", state, msg)
 	}
 	// Only the blank disks got (harmless) new DRBD metadata.

@@ -144,11 +144,34 @@ func (c *Cluster) fencer(node string) *failover.Fencer {
 // Record is target's record in the cluster's store (the chart names
 // it kube-lustre.recordName; the name only has to be its own here).
 func (c *Cluster) Record(target string) *targetrecord.Store {
-	return &targetrecord.Store{Client: c.Records, Namespace: "lustre", Name: "kube-lustre-record-" + strings.ToLower(c.Values.FSName) + "-" + target}
+	v, _ := c.current()
+	return &targetrecord.Store{Client: c.Records, Namespace: "lustre", Name: "kube-lustre-record-" + strings.ToLower(v.FSName) + "-" + target}
 }
 
 // LeaseName is the name of a target's Lease in the cluster's store.
-func (c *Cluster) LeaseName(target string) string { return c.Values.FSName + "-" + target }
+func (c *Cluster) LeaseName(target string) string {
+	v, _ := c.current()
+	return v.FSName + "-" + target
+}
+
+// current is the topology the pods started from now on see: the fence
+// handlers read it while a test upgrades.
+func (c *Cluster) current() (*topology.Values, *topology.Plan) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Values, c.Plan
+}
+
+// Upgrade changes the values, as `helm upgrade` does: pods started from
+// now on (and the fence handlers) see them; running pods keep what they
+// started with until the test restarts them, as a DaemonSet or
+// StatefulSet rolls its pods.
+func (c *Cluster) Upgrade(v *topology.Values) {
+	p := v.Plan()
+	c.mu.Lock()
+	c.Values, c.Plan = v, p
+	c.mu.Unlock()
+}
 
 func disks(p *topology.Plan, n topology.NodePlan) []string {
 	var out []string
@@ -179,7 +202,8 @@ func (c *Cluster) Resolve(_ context.Context, node string) (string, error) {
 
 // Spec is what a binary on node would compute.
 func (c *Cluster) Spec(node string) nodespec.Spec {
-	return nodespec.Spec{Values: c.Values, Plan: c.Plan, Node: node, Resolve: c.Resolve, Fence: true}
+	v, p := c.current()
+	return nodespec.Spec{Values: v, Plan: p, Node: node, Resolve: c.Resolve, Fence: true}
 }
 
 // Status records the last state an agent reported.
@@ -315,7 +339,8 @@ func (r *Running) StartTarget(target, node string) error {
 // copy outdated, or the other node still holds it), else on the preferred
 // node. It returns the node.
 func (r *Running) RestartTarget(target string) (string, error) {
-	tp, ok := r.c.Plan.Target(target)
+	_, plan := r.c.current()
+	tp, ok := plan.Target(target)
 	if !ok {
 		return "", fmt.Errorf("no target %s", target)
 	}

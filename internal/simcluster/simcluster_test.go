@@ -30,6 +30,17 @@ func start(t *testing.T, c *Cluster) *Running {
 
 var testConfig = agent.Config{Interval: 20 * time.Millisecond, StartAttempt: 500 * time.Millisecond}
 
+// backingDisk is the DRBD backing disk the plan gives node (its only one
+// in the examples).
+func backingDisk(t *testing.T, c *Cluster, node string) string {
+	t.Helper()
+	n, ok := c.Plan.Node(node)
+	if !ok || len(n.DRBD) != 1 {
+		t.Fatalf("%s has no single DRBD disk in the plan", node)
+	}
+	return n.DRBD[0].Disk
+}
+
 func haCluster(t *testing.T) *Cluster { return cluster(t, "ha.yaml") }
 
 func cluster(t *testing.T, example string) *Cluster {
@@ -164,7 +175,7 @@ func TestMinimalBringUpStopAndRestart(t *testing.T) {
 // the DRBD agent on that node reports why, and the target waits.
 func TestDiskWithSignatureIsRefused(t *testing.T) {
 	c := haCluster(t)
-	if err := c.World.SetSignature("s4", "/dev/nvme1n1", hostsim.SigXFS); err != nil {
+	if err := c.World.SetSignature("s4", backingDisk(t, c, "s4"), hostsim.SigXFS); err != nil {
 		t.Fatal(err)
 	}
 	r, err := c.Start(context.Background(), testConfig, nil)

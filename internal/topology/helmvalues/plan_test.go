@@ -26,7 +26,7 @@ func TestPlanHA(t *testing.T) {
 		t.Errorf("s4 labels = %v, want %v", s4.Labels, wantLabels)
 	}
 	wantRes := topology.DRBDResource{Name: "lfs1-ost0", Device: "/dev/drbd0", Minor: 0, Port: 7788, Protocol: "C",
-		Disk: "/dev/nvme1n1", Peer: "s3", PeerDisk: "/dev/sdb", Target: "ost0"}
+		Disk: "/dev/disk/by-id/nvme-SAMSUNG_MZQL21T9HCJR-00A07_S64GNE0T400004", Peer: "s3", PeerDisk: "/dev/disk/by-id/wwn-0x5000c500a1b2c303", Target: "ost0"}
 	if len(s4.DRBD) != 1 || s4.DRBD[0] != wantRes {
 		t.Errorf("s4 drbd = %+v, want %+v", s4.DRBD, wantRes)
 	}
