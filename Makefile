@@ -31,7 +31,12 @@ prebuild: helm
 e2e-vm-if-changed:
 	@if ci/vm/should-run.sh; then $(MAKE) e2e-vm; fi
 
-check: schema-check chart-docs-check fmt-check vet deps-check sidecars-check committed-check
+check: schema-check chart-docs-check fmt-check vet lint deps-check sidecars-check committed-check
+
+## lint: golangci-lint (pinned, built from the Go module proxy once: ci/golangci-lint.sh) with .golangci.yml's rules
+.PHONY: lint
+lint:
+	$$(ci/golangci-lint.sh) run ./...
 
 ## committed-check: no executable or archive is committed (build output stays out of history)
 .PHONY: committed-check

@@ -4,30 +4,12 @@
 # are the ones helm's own Makefile sets, so `helm version` and the Kubernetes
 # version helm template assumes match a release build.
 set -euo pipefail
-. "$(dirname "$0")/built.sh"
+. "$(dirname "$0")/gotool.sh"
 HELM_VERSION=v3.22.0
 K8S_MINOR=37 # helm v3.22.0 is built against k8s.io/client-go v0.37
-cache=${KUBE_LUSTRE_CACHE:-$HOME/.cache/kube-lustre}
-out=$cache/bin/helm-$HELM_VERSION
-mkdir -p "$cache/bin"
-exec 9>"$cache/bin/.helm.lock"
-flock 9
-if [ ! -x "$out" ]; then
-	must_be_prebuilt "helm $HELM_VERSION"
-	start=$(date +%s)
-	tmp=$(mktemp -d "$cache/bin/.helm-build.XXXXXX")
-	trap 'rm -rf "$tmp"' EXIT
-	ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.metadata="
-	ld="$ld -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
-	for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
-		ld="$ld -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$K8S_MINOR"
-	done
-	echo "building helm $HELM_VERSION into $out" >&2
-	(cd "$tmp" && GOBIN="$tmp" CGO_ENABLED=0 GOFLAGS=-mod=mod go install -trimpath -ldflags "$ld" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
-	mv "$tmp/helm" "$out"
-	echo "built helm $HELM_VERSION in $(($(date +%s) - start)) s" >&2
-	stage_did built
-else
-	stage_did cached
-fi
-echo "$out"
+ld="-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.metadata="
+ld="$ld -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+	ld="$ld -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$K8S_MINOR"
+done
+gotool helm "$HELM_VERSION" "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$ld"

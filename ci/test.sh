@@ -29,6 +29,7 @@ trap summary EXIT
 stage() { ci/stage.sh "$@"; }
 
 stage cluster-deps ci/cluster/deps.sh
+stage golangci-lint ci/golangci-lint.sh >/dev/null
 stage --test check "$MAKE" --no-print-directory check
 stage helm "$MAKE" --no-print-directory helm
 

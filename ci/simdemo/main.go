@@ -45,7 +45,7 @@ func run(file, pair string) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }() // a temporary directory
 	c, err := simcluster.New(dir, v)
 	if err != nil {
 		return err

@@ -133,26 +133,26 @@ func copyExecutable(src, dst string) (err error) {
 	if err != nil {
 		return err
 	}
-	defer in.Close()
+	defer func() { _ = in.Close() }() // read only
 	tmp, err := os.CreateTemp(filepath.Dir(dst), ".drbd-*")
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			os.Remove(tmp.Name())
+			_ = os.Remove(tmp.Name()) // best effort: err is what matters
 		}
 	}()
 	if _, err = io.Copy(tmp, in); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // err already says why the copy failed
 		return err
 	}
 	if err = tmp.Chmod(0o755); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // err already says why the copy failed
 		return err
 	}
 	if err = tmp.Sync(); err != nil {
-		tmp.Close()
+		_ = tmp.Close() // err already says why the copy failed
 		return err
 	}
 	if err = tmp.Close(); err != nil {

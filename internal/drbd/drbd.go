@@ -245,6 +245,62 @@ func onlyFencingChanged(old []byte, r Resource) bool {
 	return err == nil && bytes.Equal(old, other)
 }
 
+// How a resource file differs from r's beyond this node's own settings.
+const (
+	otherChange  = iota // this node's side or the shared settings changed too
+	peerOnly            // only the peer's section: its name, address or disk
+	peerDiskOnly        // only the peer's disk path
+)
+
+// peerChange compares old with r's file: both with the peer's section
+// taken out, then the peer's sections without their disk line.
+func peerChange(old []byte, r Resource) int {
+	now, err := Render(r)
+	if err != nil {
+		return otherChange
+	}
+	oldOwn, oldPeer := splitPeer(old, r.Local.Name)
+	nowOwn, nowPeer := splitPeer(now, r.Local.Name)
+	switch {
+	case oldOwn != nowOwn:
+		return otherChange
+	case withoutDisk(oldPeer) == withoutDisk(nowPeer):
+		return peerDiskOnly
+	}
+	return peerOnly
+}
+
+// splitPeer separates a rendered resource file into everything but the
+// other node's `on NAME { ... }` section, and that section.
+func splitPeer(file []byte, local string) (own, peer string) {
+	var o, p strings.Builder
+	in := false
+	for _, line := range strings.SplitAfter(string(file), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "on" && f[2] == "{" && f[1] != local {
+			in = true
+		}
+		if in {
+			p.WriteString(line)
+		} else {
+			o.WriteString(line)
+		}
+		if in && strings.TrimSpace(line) == "}" {
+			in = false
+		}
+	}
+	return o.String(), p.String()
+}
+
+func withoutDisk(section string) string {
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(section, "\n") {
+		if f := strings.Fields(line); len(f) < 1 || f[0] != "disk" {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
+}
+
 // State is a resource as the kernel reports it.
 type State struct {
 	Up       bool
@@ -268,6 +324,16 @@ func (s State) InSync() bool {
 // the Lease says.
 func (s State) KeepsPeerSecondary() bool {
 	return s.Up && s.Role == "Primary" && (s.CState == "Connected" || s.CState == "SyncSource")
+}
+
+// awaitsPeer reports a resource with no link to its peer up or being set
+// up: re-connecting it (drbdadm adjust of the net section) drops nothing.
+func (s State) awaitsPeer() bool {
+	switch s.CState {
+	case "WFConnection", "StandAlone", "Connecting", "Unconnected":
+		return s.Up
+	}
+	return false
 }
 
 // PeerConnected reports a link to the peer over which DRBD has compared
@@ -397,9 +463,9 @@ func ProveBlank(ctx context.Context, run host.Runner, r Resource) error {
 // Report says what Ensure changed.
 type Report struct {
 	ConfigWritten bool
-	// Adjusted: the running resource took the new fencing policy
-	// (drbdadm adjust). Pending: the file changed in other ways, which
-	// the running resource does not take until it is next brought up.
+	// Adjusted: the running resource took the new fencing policy or its
+	// new peer (drbdadm adjust). Pending: the file changed in other ways,
+	// which the running resource does not take until it is next brought up.
 	Adjusted, Pending bool
 	CreatedMD         bool
 	BroughtUp         bool
@@ -409,11 +475,14 @@ type Report struct {
 // Ensure is the DRBD agent's step for one resource: config written, metadata
 // present (created only on a proven-blank disk), resource up. A resource
 // that is already up is left alone whatever its role: the agent never takes
-// a resource down. The one change it applies to a running resource is the
-// fencing policy (an upgrade that turns fencing on): `drbdadm adjust` then
-// changes only disk options and handlers. Any other change (a disk, an
-// address, a port) could detach or disconnect a serving Primary, so it
-// waits for the resource's next start.
+// a resource down. Two changes it applies to a running resource with
+// `drbdadm adjust`: the fencing policy (an upgrade that turns fencing on;
+// adjust then changes only disk options and handlers), and a new peer
+// while no link is up (a node replaced: adjust connects to the new
+// address, with nothing to drop). A change of only the peer's disk path
+// needs nothing applied. Any other change (this node's disk, address or
+// port, or a new peer while connected) could detach or disconnect a
+// serving Primary, so it waits for the resource's next start.
 func Ensure(ctx context.Context, run host.Runner, r Resource) (Report, error) {
 	var rep Report
 	written, old, err := writeConfig(ctx, run, r)
@@ -425,16 +494,25 @@ func Ensure(ctx context.Context, run host.Runner, r Resource) (Report, error) {
 		return rep, err
 	}
 	if rep.State.Up {
-		if written && old != nil {
-			if !onlyFencingChanged(old, r) {
-				rep.Pending = true
-				return rep, nil
-			}
-			if _, err := host.Run(ctx, run, "drbdadm", "adjust", r.Name); err != nil {
-				return rep, err
-			}
-			rep.Adjusted = true
+		if !written || old == nil {
+			return rep, nil
 		}
+		switch change := peerChange(old, r); {
+		case change == peerDiskOnly:
+			// The kernel never reads the peer's disk path: nothing to apply.
+			return rep, nil
+		case onlyFencingChanged(old, r):
+		case change == peerOnly && rep.State.awaitsPeer():
+			// A new peer (a node replaced): this node's side is unchanged,
+			// and no link is up that re-connecting could drop.
+		default:
+			rep.Pending = true
+			return rep, nil
+		}
+		if _, err := host.Run(ctx, run, "drbdadm", "adjust", r.Name); err != nil {
+			return rep, err
+		}
+		rep.Adjusted = true
 		return rep, nil
 	}
 	has, err := HasMetadata(ctx, run, r)

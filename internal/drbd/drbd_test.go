@@ -437,6 +437,66 @@ func TestEnsureAdjustsOnlyTheFencingPolicy(t *testing.T) {
 	}
 }
 
+// A node replaced: its successor's section reaches the running resource of
+// the node that stayed (adjust, which connects to the new address) only
+// while no link is up, so a connected Primary is never disconnected by an
+// upgrade; a change of only the peer's disk path applies nothing. The new
+// node then resyncs from the Primary, which served throughout.
+func TestEnsureTakesANewPeerOnlyWhileUnconnected(t *testing.T) {
+	w, err := hostsim.OpenPair(t.TempDir(), hostsim.DRBD84, "s1", "s2", "s3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ensureBoth(t, w)
+	ctx := context.Background()
+	s1 := w.Host("s1")
+	if _, err := InitialSync(ctx, s1, resource(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	newDisk := resource(0, 1)
+	newDisk.Peer.Disk = "/dev/sdc"
+	if rep, err := Ensure(ctx, s1, newDisk); err != nil || !rep.ConfigWritten || rep.Adjusted || rep.Pending {
+		t.Fatalf("the peer's disk path changed: %+v %v", rep, err)
+	}
+	s3 := Node{Name: "s3", Disk: "/dev/sdb", Address: hostsim.PairAddress(2)}
+	moved := resource(0, 1)
+	moved.Peer = s3
+	if rep, err := Ensure(ctx, s1, moved); err != nil || rep.Adjusted || !rep.Pending || !rep.State.InSync() {
+		t.Fatalf("a new peer while connected to the old one: %+v %v", rep, err)
+	}
+	if _, err := Ensure(ctx, s1, resource(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	if got := ran(t, w, "s1", "drbdadm adjust"); len(got) != 0 {
+		t.Fatalf("adjusted while connected: %v", got)
+	}
+
+	if err := w.Crash("s2"); err != nil { // gone for good
+		t.Fatal(err)
+	}
+	rep, err := Ensure(ctx, s1, moved)
+	if err != nil || !rep.Adjusted || rep.Pending || rep.State.Role != "Primary" {
+		t.Fatalf("a new peer with the old one gone: %+v %v", rep, err)
+	}
+	if _, err := Ensure(ctx, w.Host("s3"), Resource{Name: "r0", Minor: 0, Port: 7788, Local: s3, Peer: moved.Local}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st, err := Observe(ctx, w.Host("s3"), Resource{Name: "r0", Minor: 0, Port: 7788, Local: s3, Peer: moved.Local})
+		if err == nil && st.InSync() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("s3 never synced from s1: %+v %v", st, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st, err := Observe(ctx, s1, moved); err != nil || st.Role != "Primary" || !st.InSync() {
+		t.Fatalf("s1 after the move: %+v %v", st, err)
+	}
+}
+
 // HasMetadata reads drbdmeta's answer: "No valid meta data found" is the
 // one proof of none, with exit 1 (drbd-utils 9.22 on the 8.4 kernel, make
 // e2e-vm) or 255; unclean metadata is metadata; anything else is unknown.

@@ -80,48 +80,72 @@ func parseProjectID(s string) (uint32, bool) {
 	return uint32(n), err == nil
 }
 
+// projectOpts are the options of `lfs project`.
+type projectOpts struct {
+	setID, setInherit, clear, keep, dirOnly, recursive bool
+	id                                                 uint32
+}
+
+// projectArgs parses `lfs project`'s arguments into its options and
+// targets; bad is lfs's answer to arguments it refuses.
+func projectArgs(args []string) (projectOpts, []string, *host.Result) {
+	refuse := func(format string, a ...any) (projectOpts, []string, *host.Result) {
+		res := fail(22, format, a...)
+		return projectOpts{}, nil, &res
+	}
+	g, msg := getopt(args, "p:sdrCk")
+	if msg != "" {
+		return refuse("lfs project: %s", msg)
+	}
+	if len(g.pos) == 0 {
+		return refuse("lfs project: missing file or directory target(s)")
+	}
+	var o projectOpts
+	for flag, set := range map[rune]*bool{'p': &o.setID, 's': &o.setInherit, 'C': &o.clear, 'k': &o.keep, 'd': &o.dirOnly, 'r': &o.recursive} {
+		_, *set = g.opts[flag]
+	}
+	id, valid := parseProjectID(g.opts['p'])
+	if o.setID && !valid {
+		return refuse("lfs project: invalid project ID '%s'", g.opts['p'])
+	}
+	if o.clear && (o.setID || o.setInherit) {
+		return refuse("lfs project: cannot specify '-c' '-C' '-s' together")
+	}
+	o.id = id
+	return o, g.pos, nil
+}
+
+// changes: the invocation sets or clears rather than lists.
+func (o projectOpts) changes() bool { return o.setID || o.setInherit || o.clear }
+
+// apply makes the invocation's change to one inode.
+func (o projectOpts) apply(n *lnode) {
+	if o.clear {
+		n.Inherit = false
+		if !o.keep {
+			n.Proj = 0
+		}
+		return
+	}
+	n.Inherit = n.Inherit || o.setInherit
+	if o.setID {
+		n.Proj = o.id
+	}
+}
+
 // lfsProject: list (-d: the directory itself, otherwise its entries; -r
 // recursively), set (-p ID and/or -s: the directory and its entries, -r
 // recursively) or clear (-C, -k keeps the ID) project IDs and the inherit
 // flag.
 func (st *state) lfsProject(h *hostState, args []string) host.Result {
-	g, msg := getopt(args, "p:sdrCk")
-	if msg != "" {
-		return fail(22, "lfs project: %s", msg)
+	o, pos, bad := projectArgs(args)
+	if bad != nil {
+		return *bad
 	}
-	if len(g.pos) == 0 {
-		return fail(22, "lfs project: missing file or directory target(s)")
-	}
-	_, setID := g.opts['p']
-	_, setInherit := g.opts['s']
-	_, clear := g.opts['C']
-	_, keep := g.opts['k']
-	_, dirOnly := g.opts['d']
-	_, recursive := g.opts['r']
-	id, valid := parseProjectID(g.opts['p'])
-	if setID && !valid {
-		return fail(22, "lfs project: invalid project ID '%s'", g.opts['p'])
-	}
-	if clear && (setID || setInherit) {
-		return fail(22, "lfs project: cannot specify '-c' '-C' '-s' together")
-	}
-	change := setID || setInherit || clear
-	apply := func(n *lnode) {
-		switch {
-		case clear:
-			n.Inherit = false
-			if !keep {
-				n.Proj = 0
-			}
-		default:
-			n.Inherit = n.Inherit || setInherit
-			if setID {
-				n.Proj = id
-			}
-		}
-	}
+	change, dirOnly, recursive := o.changes(), o.dirOnly, o.recursive
+	apply := o.apply
 	var out strings.Builder
-	for _, p := range g.pos {
+	for _, p := range pos {
 		l, errno := st.resolve(h, p)
 		if errno != "" {
 			return fail(1, "lfs: failed to stat '%s': %s", p, errno)

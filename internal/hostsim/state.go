@@ -76,9 +76,9 @@ type hostState struct {
 	// Links are udev's persistent names (/dev/disk/by-id/...) of the
 	// disks, each to its kernel device (udevRoot).
 	Links map[string]string `json:"links,omitempty"`
-	Files      map[string][]byte `json:"files"`
-	Dirs       map[string]bool   `json:"dirs"`
-	Log        []string          `json:"kernelLog"`
+	Files map[string][]byte `json:"files"`
+	Dirs  map[string]bool   `json:"dirs"`
+	Log   []string          `json:"kernelLog"`
 	// Packages maps installed package -> version; Repo maps what the
 	// host's configured repositories offer: package -> versions, oldest
 	// first. Both survive a crash.

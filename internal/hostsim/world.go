@@ -12,7 +12,6 @@ package hostsim
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,7 +21,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -65,142 +63,10 @@ func Open(dir string) (*World, error) {
 	return w, err
 }
 
-// lockAndLoad takes the world lock and loads the state. The caller must
-// call the returned release func exactly once; release(true) saves first.
-func (w *World) lockAndLoad() (*state, func(save bool) error, error) {
-	f, err := os.OpenFile(filepath.Join(w.dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	st := newState()
-	data, err := os.ReadFile(filepath.Join(w.dir, "state.json"))
-	release := func(save bool) error {
-		// Closing the descriptor drops the flock.
-		defer f.Close()
-		if !save {
-			// fn may have changed st and failed: never reuse it.
-			return nil
-		}
-		if err := w.flushEvents(st); err != nil {
-			return err
-		}
-		if st.unchanged && data != nil {
-			return w.keep(st, data)
-		}
-		return w.save(st, data)
-	}
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
-		release(false)
-		return nil, nil, err
-	default:
-		if c := w.takeCached(data); c != nil {
-			st = c
-			break
-		}
-		if err := json.Unmarshal(data, st); err != nil {
-			release(false)
-			return nil, nil, fmt.Errorf("hostsim: corrupt state: %w", err)
-		}
-		st.fill()
-	}
-	st.dir = w.dir
-	return st, release, nil
-}
-
-// keep is save for a command that changed nothing (a read-only command
-// with no fault and nothing to settle): the file already holds st, so it
-// is neither encoded nor written. With VerifyReadOnly (tests) it is
-// encoded anyway and must equal what was loaded.
-func (w *World) keep(st *state, loaded []byte) error {
-	if VerifyReadOnly {
-		data, err := json.Marshal(st)
-		if err != nil {
-			return err
-		}
-		if !bytes.Equal(data, loaded) {
-			return fmt.Errorf("hostsim: a command taken for read-only changed the state")
-		}
-	}
-	st.unchanged = false
-	w.mu.Lock()
-	w.cached, w.cachedRaw = st, loaded
-	w.mu.Unlock()
-	return nil
-}
-
 // VerifyReadOnly makes every command hostsim treats as read-only prove
 // that it changed nothing. It is on in every test binary, so the list in
 // readOnly is checked by every test that runs a command.
 var VerifyReadOnly = testing.Testing()
-
-// takeCached returns the state this World last saved if data is what it
-// wrote, and forgets it: the caller owns it now.
-func (w *World) takeCached(data []byte) *state {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	c, raw := w.cached, w.cachedRaw
-	w.cached, w.cachedRaw = nil, nil
-	if c == nil || !bytes.Equal(raw, data) {
-		return nil
-	}
-	// Start as a decoded state would: no pending events, no read-only mark.
-	c.events, c.unchanged = nil, false
-	return c
-}
-
-// save writes the state through a temporary file and rename so that a
-// reader in another process never sees half a file. A command that changed
-// nothing leaves the file alone. The saved state is kept for the next load.
-func (w *World) save(st *state, loaded []byte) error {
-	data, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(data, loaded) {
-		tmp := filepath.Join(w.dir, "state.json.tmp")
-		if err := os.WriteFile(tmp, data, 0o644); err != nil {
-			return err
-		}
-		if err := os.Rename(tmp, filepath.Join(w.dir, "state.json")); err != nil {
-			return err
-		}
-	}
-	w.mu.Lock()
-	w.cached, w.cachedRaw = st, data
-	w.mu.Unlock()
-	return nil
-}
-
-// update runs fn on the locked state and saves it when fn succeeds.
-func (w *World) update(fn func(st *state) error) error {
-	st, release, err := w.lockAndLoad()
-	if err != nil {
-		return err
-	}
-	if err := fn(st); err != nil {
-		release(false)
-		return err
-	}
-	st.settle()
-	return release(true)
-}
-
-// view runs fn on the locked state without saving.
-func (w *World) view(fn func(st *state) error) error {
-	st, release, err := w.lockAndLoad()
-	if err != nil {
-		return err
-	}
-	err = fn(st)
-	release(false)
-	return err
-}
 
 // hostOf returns the named host or an error naming it.
 func (st *state) hostOf(name string) (*hostState, error) {
@@ -503,7 +369,7 @@ func (w *World) Log() ([]LogEntry, error) {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }() // read only
 		sc := bufio.NewScanner(f)
 		sc.Buffer(make([]byte, 1<<20), 1<<24)
 		for sc.Scan() {
@@ -537,13 +403,11 @@ func (w *World) appendLog(e LogEntry) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
 	b, err := json.Marshal(e)
-	if err != nil {
-		return err
+	if err == nil {
+		_, err = f.Write(append(b, '\n'))
 	}
-	_, err = f.Write(append(b, '\n'))
-	return err
+	return errors.Join(err, f.Close())
 }
 
 // simHost is the Runner of one simulated host.
@@ -567,7 +431,7 @@ func (s *simHost) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
 			return host.Result{}, err
 		}
 		if h, err = st.hostOf(s.name); err != nil {
-			release(false)
+			_ = release(false) // without saving it cannot fail
 			return host.Result{}, err
 		}
 		// A command that takes time (timing.go) waits with the world
@@ -579,7 +443,7 @@ func (s *simHost) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
 		if d == 0 {
 			break
 		}
-		release(false)
+		_ = release(false)
 		if err := sleep(ctx, d); err != nil {
 			return host.Result{}, &InterruptedError{Cmd: c.String(), Host: s.name, Why: why, After: time.Since(start),
 				Frozen: strings.HasPrefix(why, frozenWhy), Err: err}
@@ -591,7 +455,7 @@ func (s *simHost) Run(ctx context.Context, c host.Cmd) (host.Result, error) {
 	if h.Down {
 		entry.Fault = "down"
 		s.w.appendLog(entry) //nolint:errcheck // the log is best effort for a dead host
-		release(false)
+		_ = release(false)
 		return host.Result{}, fmt.Errorf("%s on %s: %w", c, s.name, ErrHostDown)
 	}
 	f := st.takeFault(s.name, argv)

@@ -68,14 +68,12 @@ func EnsureModules(ctx context.Context, run host.Runner, modules []string) error
 		if err == nil {
 			continue
 		}
-		why := err.Error()
-		if ee, ok := host.AsExit(err); ok {
-			why = strings.TrimSpace(ee.Result.Stderr)
-		} else {
+		ee, ok := host.AsExit(err)
+		if !ok {
 			// Not a modprobe answer (timeout, lost node): unknown, not missing.
 			return err
 		}
-		missing.Missing[m] = why
+		missing.Missing[m] = strings.TrimSpace(ee.Result.Stderr)
 		missing.Order = append(missing.Order, m)
 	}
 	if len(missing.Order) > 0 {

@@ -261,20 +261,20 @@ func (c *Cluster) Start(ctx context.Context, cfg agent.Config, log *slog.Logger)
 	c.registerFencing()
 	for _, n := range c.Plan.Nodes {
 		if err := r.StartDRBD(n.Name); err != nil {
-			r.Stop()
+			_ = r.Stop() // the start error is the one to report
 			return nil, err
 		}
 	}
 	for _, t := range c.Plan.Targets {
 		if err := r.StartTarget(t.Name, t.Preferred); err != nil {
-			r.Stop()
+			_ = r.Stop() // the start error is the one to report
 			return nil, err
 		}
 	}
 	for _, n := range c.Plan.Clients.Nodes {
 		cl, err := c.Spec(n).Client(ctx)
 		if err != nil {
-			r.Stop()
+			_ = r.Stop() // the start error is the one to report
 			return nil, err
 		}
 		nets := c.Values.LNet.Networks

@@ -255,7 +255,8 @@ func (c *Client) answer(id uint64, question string) {
 		return
 	}
 	c.wmu.Lock()
-	c.enc.Encode(Request{AnswerTo: id, Answer: a})
+	// A failed write is a broken connection: the asker's wait ends with it.
+	_ = c.enc.Encode(Request{AnswerTo: id, Answer: a})
 	c.wmu.Unlock()
 }
 

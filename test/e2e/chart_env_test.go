@@ -94,7 +94,7 @@ func chartSetup(t testing.TB) *chartEnv {
 	}
 	e.tag = strings.TrimSpace(string(tag))
 
-	e.cs, err = k8s.GetKubernetesClientFromOptionsE(t, e.kopts(""))
+	e.cs, err = k8s.GetKubernetesClientFromOptionsContextE(t, context.Background(), e.kopts(""))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -67,8 +67,8 @@ func (e *chartEnv) newRelease(t testing.TB, ns, name string, files ...string) *r
 	t.Cleanup(func() {
 		e.diagnose(t, ns, r.w)
 		// Leave nothing behind for the next case, passed or not.
-		if _, err := helm.RunHelmCommandAndGetOutputE(t, r.opts, "status", chartRelease); err == nil {
-			_ = helm.DeleteE(t, r.opts, chartRelease, true)
+		if _, err := helm.RunHelmCommandAndGetOutputContextE(t, context.Background(), r.opts, "status", chartRelease); err == nil {
+			_ = helm.DeleteContextE(t, context.Background(), r.opts, chartRelease, true)
 		}
 		_, _ = e.kubectlOut("delete", "namespace", ns, "--wait=false", "--ignore-not-found")
 		if !t.Failed() {
@@ -228,7 +228,7 @@ func (r *release) labelJobCompletions(t testing.TB) int {
 func (r *release) helmTest(t testing.TB) {
 	t.Helper()
 	start := time.Now()
-	out, err := helm.RunHelmCommandAndGetOutputE(t, r.opts, "test", chartRelease, "--timeout", "3m")
+	out, err := helm.RunHelmCommandAndGetOutputContextE(t, context.Background(), r.opts, "test", chartRelease, "--timeout", "3m")
 	if err != nil {
 		t.Fatalf("helm test: %v\n%s", err, out)
 	}
@@ -244,7 +244,7 @@ func (r *release) helmTest(t testing.TB) {
 func (r *release) uninstall(t testing.TB) {
 	t.Helper()
 	start := time.Now()
-	helm.Delete(t, r.opts, chartRelease, true)
+	helm.DeleteContext(t, context.Background(), r.opts, chartRelease, true)
 	t.Logf("TIMING helm uninstall returned: %.1f s", time.Since(start).Seconds())
 	poll(t, 3*time.Minute, "every pod of the release gone", func() bool {
 		return len(r.e.pods(t, r.ns, r.selector(""))) == 0
@@ -361,7 +361,7 @@ func TestChart(t *testing.T) {
 func (r *release) installAndServe(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	start := time.Now()
-	helm.Install(t, r.opts, r.e.chartDir(), chartRelease)
+	helm.InstallContext(t, context.Background(), r.opts, r.e.chartDir(), chartRelease)
 	t.Logf("TIMING helm install returned (labelling Job done): %.1f s", time.Since(start).Seconds())
 	if n := r.labelJobCompletions(t); n != 1 {
 		t.Errorf("labelling Job completed %d times, want once", n)
@@ -483,7 +483,7 @@ func testUpgrade(t testing.TB, r *release) {
 	}
 
 	start := time.Now()
-	helm.Upgrade(t, r.opts, r.e.chartDir(), chartRelease)
+	helm.UpgradeContext(t, context.Background(), r.opts, r.e.chartDir(), chartRelease)
 	t.Logf("TIMING helm upgrade returned (labelling Job done): %.1f s", time.Since(start).Seconds())
 	if n := r.labelJobCompletions(t); n != 2 {
 		t.Errorf("labelling Job completed %d times after install and upgrade, want 2", n)
@@ -729,7 +729,7 @@ func testUpgradeRefused(t testing.TB, r *release) {
 	before, at := running(), logLen(t, r.w)
 	opts := *r.opts
 	opts.ValuesFiles = append(slices.Clone(r.files), moved)
-	err := helm.UpgradeE(t, &opts, r.e.chartDir(), chartRelease)
+	err := helm.UpgradeContextE(t, context.Background(), &opts, r.e.chartDir(), chartRelease)
 	if err == nil || !strings.Contains(err.Error(), "targets[2].drbd.minor") || !strings.Contains(err.Error(), "refusing the upgrade") {
 		t.Fatalf("upgrade moving ost1 to minor 4: %v, want refused naming targets[2].drbd.minor", err)
 	}
@@ -796,7 +796,7 @@ func testRollingRestart(t *testing.T, r *release) {
 	}
 	r.opts.SetValues["pods.target.podAnnotations.e2e-roll"] = "rolled" // kept: later upgrades need not roll again
 	start := time.Now()
-	helm.Upgrade(t, r.opts, r.e.chartDir(), chartRelease)
+	helm.UpgradeContext(t, context.Background(), r.opts, r.e.chartDir(), chartRelease)
 	t.Logf("TIMING helm upgrade returned: %.1f s", time.Since(start).Seconds())
 	worst, order := 0, []string{}
 	pollEvery(t, 8*time.Minute, 250*time.Millisecond, "every target restarted on the new template and serving", func() bool {

@@ -54,7 +54,7 @@ func testCSI(t *testing.T, r *release) {
 	root := path.Join(v.ClientMountPoint(), "csi-volumes")
 
 	start := time.Now()
-	helm.Upgrade(t, r.opts, r.e.chartDir(), chartRelease)
+	helm.UpgradeContext(t, context.Background(), r.opts, r.e.chartDir(), chartRelease)
 	poll(t, 3*time.Minute, "the CSI driver registered on every client node", func() bool {
 		for _, n := range r.plan.Clients.Nodes {
 			cn, err := r.e.cs.StorageV1().CSINodes().Get(ctx, n, metav1.GetOptions{})
@@ -245,7 +245,7 @@ func testCSI(t *testing.T, r *release) {
 	// With volumes left, helm uninstall is refused by its pre-delete hook
 	// and nothing of the release is touched.
 	pods := len(r.e.pods(t, r.ns, r.selector("")))
-	err = helm.DeleteE(t, r.opts, chartRelease, true)
+	err = helm.DeleteContextE(t, context.Background(), r.opts, chartRelease, true)
 	if err == nil || !strings.Contains(err.Error(), "refusing to uninstall") || !strings.Contains(err.Error(), "volume(s) of "+driver+" still exist") {
 		t.Fatalf("helm uninstall with %d volumes left: %v, want refused naming them", csiClaims, err)
 	}
@@ -259,7 +259,7 @@ func testCSI(t *testing.T, r *release) {
 			Status string `json:"status"`
 		} `json:"info"`
 	}
-	out, serr := helm.RunHelmCommandAndGetOutputE(t, r.opts, "status", chartRelease, "-o", "json")
+	out, serr := helm.RunHelmCommandAndGetOutputContextE(t, context.Background(), r.opts, "status", chartRelease, "-o", "json")
 	if serr != nil || json.Unmarshal([]byte(out), &st) != nil {
 		t.Fatalf("helm status after the refused uninstall: %v\n%s", serr, out)
 	}
@@ -268,10 +268,10 @@ func testCSI(t *testing.T, r *release) {
 		t.Fatalf("the refusal does not give %q: %v", rollback, err)
 	}
 	t.Logf("release %s after the refused uninstall; %s", st.Info.Status, rollback)
-	if _, err := helm.RunHelmCommandAndGetOutputE(t, r.opts, "rollback", chartRelease, fmt.Sprint(st.Version)); err != nil {
+	if _, err := helm.RunHelmCommandAndGetOutputContextE(t, context.Background(), r.opts, "rollback", chartRelease, fmt.Sprint(st.Version)); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := helm.RunHelmCommandAndGetOutputE(t, r.opts, "status", chartRelease); err != nil || !strings.Contains(out, "STATUS: deployed") {
+	if out, err := helm.RunHelmCommandAndGetOutputContextE(t, context.Background(), r.opts, "status", chartRelease); err != nil || !strings.Contains(out, "STATUS: deployed") {
 		t.Fatalf("release after the rollback: %v\n%s", err, out)
 	}
 	if now := len(r.e.pods(t, r.ns, r.selector(""))); now < pods {

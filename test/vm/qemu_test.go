@@ -349,7 +349,7 @@ func agentDisk(t testing.TB, dir string) string {
 	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
-		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+		t.Fatalf("building the guest's binaries needs go on PATH: %v", err)
 	}
 	// The DRBD image's binary is the fence handler DRBD runs on a node.
 	for bin, pkg := range map[string]string{"kl-vmagent": "./ci/vm/agent", "drbd": "./images/drbd"} {

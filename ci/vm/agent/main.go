@@ -30,7 +30,7 @@ func main() {
 	log.SetPrefix("kl-vmagent: ")
 	// Commands run with the PATH of a root shell, as they would on a node
 	// through nsenter.
-	os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+	_ = os.Setenv("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	dev, err := findPort()
 	if err != nil {
 		log.Fatal(err)
@@ -66,7 +66,7 @@ func serveFence(srv *vmagent.Server) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	os.Remove(path)
+	_ = os.Remove(path) // a socket left by an earlier agent; Listen says if it is still in the way
 	l, err := net.Listen("unix", path)
 	if err != nil {
 		return err
@@ -80,7 +80,9 @@ func serveFence(srv *vmagent.Server) error {
 			}
 			go func() {
 				defer conn.Close()
-				conn.SetDeadline(time.Now().Add(fencesock.Timeout))
+				if err := conn.SetDeadline(time.Now().Add(fencesock.Timeout)); err != nil {
+					return
+				}
 				line, err := bufio.NewReader(conn).ReadString('\n')
 				if err != nil {
 					return

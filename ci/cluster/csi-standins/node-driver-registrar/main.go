@@ -51,7 +51,7 @@ func main() {
 	go func() {
 		<-ctx.Done()
 		srv.Stop()
-		os.Remove(sock)
+		_ = os.Remove(sock) // best effort on the way out
 	}()
 	log.Printf("registering driver %s (socket %s) through %s", name, *endpoint, sock)
 	if err := srv.Serve(lis); err != nil && ctx.Err() == nil {
@@ -66,7 +66,7 @@ func driverName(ctx context.Context, addr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		info, err := csi.NewIdentityClient(conn).GetPluginInfo(cctx, &csi.GetPluginInfoRequest{})
