@@ -98,7 +98,7 @@ func init() {
 		"blockdev":      {run: cmdBlockdev},
 		"dmesg":         {run: cmdDmesg},
 		"drbdadm":       {run: cmdDrbdadm},
-		"zpool":         {run: cmdZpool, effect: subcommand(writesStorage, "create", "export"), wait: zpoolWait},
+		"zpool":         {run: cmdZpool, effect: subcommand(writesStorage, "create", "export", "set"), wait: zpoolWait},
 		"zfs":           {run: cmdZfs, effect: subcommand(writesStorage, "set", "create")},
 		"mkfs.lustre":   {run: cmdMkfsLustre, effect: always(writesStorage)},
 		"tunefs.lustre": {run: cmdTunefsLustre},

@@ -132,8 +132,32 @@ func cmdZpool(st *state, h *hostState, c host.Cmd) host.Result {
 		return st.zpoolList(h, z)
 	case "get":
 		return st.zpoolGet(h, z)
+	case "set":
+		return st.zpoolSet(h, z)
 	}
 	return fail(2, "unrecognized command '%s'", c.Args[0])
+}
+
+// zpoolSet models `zpool set multihost=on|off POOL`, the one pool
+// property kube-lustre changes after creation (zfs.EnsureMultihost).
+func (st *state) zpoolSet(h *hostState, z zfsOpts) host.Result {
+	if len(z.pos) != 2 {
+		return fail(2, "usage: zpool set <property=value> <pool>")
+	}
+	prop, value, _ := strings.Cut(z.pos[0], "=")
+	if prop != "multihost" || (value != "on" && value != "off") {
+		return fail(2, "zpool set: only multihost=on|off is simulated")
+	}
+	p, commit, found := st.importedPool(h, z.pos[1])
+	if !found {
+		return fail(1, "cannot open '%s': no such pool", z.pos[1])
+	}
+	if value == "on" && h.hostID() == "" {
+		return fail(1, "cannot set property for '%s': requires a non-zero system hostid", z.pos[1])
+	}
+	p.Multihost = value == "on"
+	commit()
+	return ok("")
 }
 
 func (st *state) zpoolCreate(h *hostState, z zfsOpts) host.Result {

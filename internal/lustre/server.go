@@ -75,9 +75,12 @@ type StartReport struct {
 	CreatedPool bool
 	Imported    bool
 	TookOver    bool // imported with -f after the previous holder's Lease expired
-	Formatted   bool
-	Mounted     bool
-	DRBD        drbd.State
+	// MultihostSet: the pool's multihost property was changed to what
+	// zfs.Pool.Multihost says (a DRBD pool created before it existed).
+	MultihostSet bool
+	Formatted    bool
+	Mounted      bool
+	DRBD         drbd.State
 }
 
 // Start brings the target up on this node: the lnet module, LNet, the
@@ -157,6 +160,9 @@ func StartStorage(ctx context.Context, run host.Runner, s Server) (StartReport, 
 			err = zfs.Create(ctx, run, s.Pool)
 			rep.CreatedPool = err == nil
 		}
+	}
+	if err == nil {
+		rep.MultihostSet, err = zfs.EnsureMultihost(ctx, run, s.Pool)
 	}
 	return rep, err
 }

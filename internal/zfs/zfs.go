@@ -1,7 +1,8 @@
 // Package zfs holds the idempotent ZFS steps: a unique hostid per node,
-// pools created only on a proven-blank DRBD device with multihost=on and no
-// cache file, imports that always name the DRBD device and never force, and
-// exports.
+// pools created only on a proven-blank device with no cache file (and
+// multihost protection where it can see another host: Pool.Multihost),
+// imports that always name the DRBD device and force only for a Lease
+// holder, and exports.
 package zfs
 
 import (
@@ -56,8 +57,27 @@ var (
 )
 
 // fixedProps are the pool properties kube-lustre always sets; users may
-// not override them.
-var fixedProps = map[string]string{"multihost": "on", "cachefile": "none"}
+// not override them (multihost: Pool.Multihost).
+var fixedProps = map[string]string{"multihost": "", "cachefile": "none"}
+
+// Multihost says whether the pool gets ZFS's multihost protection (MMP),
+// which watches the pool's disks for another host's writes before an
+// import. A pool on shared or local disks gets it: another host may see
+// the same disks. A pool on DRBD does not: its disk is this node's own
+// copy, which the other node's writes reach only over a connected link,
+// and while connected DRBD keeps this node Secondary (the device cannot
+// be opened). Across a cut link MMP would see an idle pool whether the
+// other node is dead or alive, so it could never refuse an import the
+// Lease and DRBD's fencing allow; it only made every takeover wait for
+// its activity check (docs/failover.md, "MMP only where it can see").
+func (p Pool) Multihost() bool { return p.Device == "" }
+
+func onOff(b bool) string {
+	if b {
+		return "on"
+	}
+	return "off"
+}
 
 // Validate rejects a pool that is not on a DRBD device or whose name or
 // properties would not make a safe command line.
@@ -268,9 +288,9 @@ func blockDevices(ctx context.Context, run host.Runner, dev string) ([]blockDev,
 	return out, nil
 }
 
-// Create creates the pool on its DRBD device, only after proving the
-// device blank, with multihost=on (needs the hostid) and no cache file (the
-// pool must never be imported automatically at boot).
+// Create creates the pool on its devices, only after proving each blank,
+// with multihost as Multihost says (on needs the hostid) and no cache
+// file (the pool must never be imported automatically at boot).
 func Create(ctx context.Context, run host.Runner, p Pool) error {
 	if err := p.Validate(); err != nil {
 		return err
@@ -280,7 +300,7 @@ func Create(ctx context.Context, run host.Runner, p Pool) error {
 			return fmt.Errorf("not creating pool %s: %w", p.Name, err)
 		}
 	}
-	args := []string{"create", "-o", "multihost=on", "-o", "cachefile=none"}
+	args := []string{"create", "-o", "multihost=" + onOff(p.Multihost()), "-o", "cachefile=none"}
 	keys := make([]string, 0, len(p.Properties))
 	for k := range p.Properties {
 		keys = append(keys, k)
@@ -293,6 +313,25 @@ func Create(ctx context.Context, run host.Runner, p Pool) error {
 	args = append(append(args, "-O", "canmount=off", p.Name), p.vdevArgs()...)
 	_, err := host.Run(ctx, run, "zpool", args...)
 	return err
+}
+
+// EnsureMultihost sets the imported pool's multihost property to what
+// Multihost says, if it differs: DRBD pools created with multihost=on
+// before Multihost existed lose it at their next import. It reports
+// whether it changed the property.
+func EnsureMultihost(ctx context.Context, run host.Runner, p Pool) (bool, error) {
+	want := onOff(p.Multihost())
+	res, err := host.Run(ctx, run, "zpool", "get", "-H", "-o", "value", "multihost", p.Name)
+	if err != nil {
+		return false, err
+	}
+	if strings.TrimSpace(res.Stdout) == want {
+		return false, nil
+	}
+	if _, err := host.Run(ctx, run, "zpool", "set", "multihost="+want, p.Name); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // Export exports the pool if it is imported. ZFS refuses while a dataset

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/hostsim"
@@ -126,8 +127,8 @@ func TestCreateImportExport(t *testing.T) {
 	if imported, err := Import(ctx, s1, testPool); err != nil || imported {
 		t.Fatalf("import of an imported pool: %v %v", imported, err)
 	}
-	for _, want := range []string{"on", "none"} {
-		prop := map[string]string{"on": "multihost", "none": "cachefile"}[want]
+	// A DRBD pool: no multihost protection (Pool.Multihost), no cache file.
+	for prop, want := range map[string]string{"multihost": "off", "cachefile": "none"} {
 		res, err := host.Run(ctx, s1, "zpool", "get", "-H", "-o", "value", prop, "p0")
 		if err != nil || strings.TrimSpace(res.Stdout) != want {
 			t.Fatalf("%s = %q, %v", prop, res.Stdout, err)
@@ -262,6 +263,10 @@ func TestPoolOnVdevs(t *testing.T) {
 	if last := imports[len(imports)-1]; !strings.Contains(last, "-d /dev/sdb1") {
 		t.Errorf("import after export does not search partition 1: %s", last)
 	}
+	// Disks another host may see keep multihost protection.
+	if res, err := host.Run(ctx, run, "zpool", "get", "-H", "-o", "value", "multihost", "local"); err != nil || res.Stdout != "on\n" {
+		t.Fatalf("multihost of a pool on disks = %q, %v", res.Stdout, err)
+	}
 	// The same device now carries the pool: a second create must refuse.
 	if err := Create(ctx, run, Pool{Name: "other", Vdevs: []string{"/dev/sdb"}}); err == nil {
 		t.Fatal("create over an existing pool's device succeeded")
@@ -359,5 +364,39 @@ func TestPoolOnAPartition(t *testing.T) {
 	}
 	if got := logged(t, w, "zpool create"); len(got) != 1 || !strings.HasSuffix(got[0], " part /dev/sdb1") {
 		t.Fatalf("zpool create ran %v, want once on /dev/sdb1", got)
+	}
+}
+
+// A DRBD pool created with multihost=on (by a release before
+// Pool.Multihost) loses it once imported, in one `zpool set`; a second
+// call changes nothing. A takeover of it then waits for no MMP activity
+// check.
+func TestEnsureMultihostTurnsItOffOnDRBDPools(t *testing.T) {
+	w := primaryPair(t, "")
+	ctx := context.Background()
+	s1 := w.Host("s1")
+	if _, err := host.Run(ctx, s1, "zpool", "create", "-o", "multihost=on", "-o", "cachefile=none", "-O", "canmount=off", "p0", "/dev/drbd0"); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []bool{true, false} {
+		if changed, err := EnsureMultihost(ctx, s1, testPool); err != nil || changed != want {
+			t.Fatalf("call %d: changed=%v %v, want %v", i+1, changed, err, want)
+		}
+	}
+	if got := logged(t, w, "zpool set"); len(got) != 1 || got[0] != "s1: zpool set multihost=off p0" {
+		t.Fatalf("zpool set runs: %v", got)
+	}
+	if err := w.Crash("s1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := host.Run(ctx, w.Host("s2"), "drbdadm", "primary", "r0"); err != nil {
+		t.Fatal(err)
+	}
+	// An MMP activity check (21 s at ZFS's defaults, hostsim/timing.go)
+	// would outlast this bound and interrupt the import.
+	bounded, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if imported, err := ForceImport(bounded, w.Host("s2"), testPool); err != nil || !imported {
+		t.Fatalf("takeover import: %v %v", imported, err)
 	}
 }

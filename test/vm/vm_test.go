@@ -664,7 +664,8 @@ func (s *suite) bringUp(t *testing.T, mdt1 lustre.Server) {
 	}
 	for _, prop := range []string{"multihost", "cachefile"} {
 		res, err := host.Run(ctx, s.vm1, "zpool", "get", "-H", "-o", "value", prop, mdt1.Pool.Name)
-		want := map[string]string{"multihost": "on", "cachefile": "none"}[prop]
+		// A DRBD pool gets no MMP (zfs.Pool.Multihost): it could never see the peer.
+		want := map[string]string{"multihost": "off", "cachefile": "none"}[prop]
 		if err != nil || strings.TrimSpace(res.Stdout) != want {
 			t.Errorf("vm1: pool %s %s = %q (%v), want %s", mdt1.Pool.Name, prop, res.Stdout, err, want)
 		}
