@@ -135,7 +135,16 @@ func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, erro
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: node %s: %w", p.Name, p.Spec.NodeName, err)
 	}
-	if nodeReady(node) {
+	// A crashed node stays Ready for the node monitor's grace period (50 s
+	// by default), which would add to every failover. The target has its
+	// own evidence sooner: its DRBD peer lost the link to the holder and
+	// marked the Lease, and the holder has not renewed for a whole Lease
+	// since (its renewal clears the mark). A holder cut from both its peer
+	// and the API stops before its Lease expires (docs/failover.md), so it
+	// is stopped or dead either way.
+	lostBy := obs.PeerLostBy()
+	peerSawItGo := !live && holder == p.Spec.NodeName && lostBy != "" && lostBy != p.Spec.NodeName
+	if nodeReady(node) && !peerSawItGo {
 		delete(c.said, p.Name)
 		return nil, nil
 	}
@@ -168,7 +177,11 @@ func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, erro
 		return nil, fmt.Errorf("force-delete pod %s: %w", p.Name, err)
 	}
 	d.Released = true
-	d.Reason = fmt.Sprintf("node %s is not Ready and lease %s is not live (holder %q): pod released so the StatefulSet starts it on the peer", p.Spec.NodeName, leaseName, holder)
+	why := fmt.Sprintf("node %s is not Ready", p.Spec.NodeName)
+	if peerSawItGo {
+		why = fmt.Sprintf("%s lost its DRBD link to node %s", lostBy, p.Spec.NodeName)
+	}
+	d.Reason = fmt.Sprintf("%s and lease %s is not live (holder %q): pod released so the StatefulSet starts it on the peer", why, leaseName, holder)
 	c.record(ctx, p, corev1.EventTypeNormal, "ReleasedFromDeadNode", d.Reason)
 	c.Log.Info("released target pod", "pod", p.Name, "node", p.Spec.NodeName, "lease", leaseName, "holder", holder)
 	return d, nil

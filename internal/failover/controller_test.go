@@ -160,6 +160,57 @@ func TestReleasesThePodOnceTheLeaseExpired(t *testing.T) {
 	}
 }
 
+// A crashed node stays Ready for the node monitor's grace period. Its DRBD
+// peer's mark (peer-lost) with a whole Lease without renewal since is
+// enough to release the pod; the mark alone, or a renewal after it, is not.
+func TestReleasesOnThePeersMarkBeforeTheNodeIsNotReady(t *testing.T) {
+	w := newWorld(t, true)
+	ctx := context.Background()
+	// The holder renews quietly (its peer connected); then the peer loses
+	// the link and cuts the Lease back to one duration, with its mark.
+	quietThenLost := func() {
+		t.Helper()
+		cur, err := w.leases.Client(nil).Get(ctx, "lfs1-kube-lustre-mdt0", metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		quiet := int32(300)
+		cur.Spec.LeaseDurationSeconds = &quiet
+		if _, err := w.leases.Client(nil).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if cut, err := PeerLost(ctx, w.leases.Client(nil), "lfs1-kube-lustre-mdt0", "s2", "s1", 10*time.Second); err != nil || !cut {
+			t.Fatalf("peer-lost: %v %v", cut, err)
+		}
+	}
+	quietThenLost()
+	w.pass(t)
+	w.clock.advance(9 * time.Second)
+	if d := w.pass(t); len(d) != 0 || !w.podExists(t) {
+		t.Fatalf("acted on a Ready node whose Lease is live: %+v", d)
+	}
+	// The holder renews (it was alive: only the link went): the mark goes.
+	if err := w.holder.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w.pass(t)
+	w.clock.advance(11 * time.Second)
+	if d := w.pass(t); len(d) != 0 || !w.podExists(t) {
+		t.Fatalf("acted without the peer's mark: %+v", d)
+	}
+	// The holder dies: the peer marks again, and a Lease later the pod goes.
+	if err := w.holder.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
+	}
+	quietThenLost()
+	w.pass(t)
+	w.clock.advance(10 * time.Second)
+	d := w.pass(t)
+	if len(d) != 1 || !d[0].Released || w.podExists(t) || !strings.Contains(d[0].Reason, "s2 lost its DRBD link to node s1") {
+		t.Fatalf("not released on the peer's mark: %+v", d)
+	}
+}
+
 // A controller that just became leader has seen nothing yet: it waits a
 // whole Lease from its own first observation, whatever the renewTime says.
 func TestNewObserverWaitsAWholeLease(t *testing.T) {

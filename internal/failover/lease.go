@@ -66,6 +66,7 @@ type Lease struct {
 
 	observedVersion string
 	observedAt      time.Time
+	peerLostBy      string        // PeerLostAnnotation as last observed
 	lastRenew       time.Time     // last successful acquire or renew by us
 	written         time.Duration // the duration that renewal wrote
 	deadline        time.Time     // serve only before this without a renewal
@@ -159,7 +160,13 @@ func (l *Lease) observe(cur *coordinationv1.Lease) {
 	if cur.ResourceVersion != l.observedVersion {
 		l.observedVersion, l.observedAt = cur.ResourceVersion, l.now()
 	}
+	l.peerLostBy = cur.Annotations[PeerLostAnnotation]
 }
+
+// PeerLostBy is the node that marked the Lease peer-lost (PeerLost), as of
+// the last observation: the holder's DRBD peer lost its link to the holder,
+// and the holder has not renewed since (its renewal clears the mark).
+func (l *Lease) PeerLostBy() string { return l.peerLostBy }
 
 // durationOf is the Lease's own duration when it states one (the holder's
 // setting), else ours.
