@@ -15,6 +15,7 @@ import (
 // with the pinned helm CLI (the install hook builds the binary) and runs
 // `helm lustre validate` and `plan` on every example, the way a user does.
 func TestHelmPluginInstallAndRun(t *testing.T) {
+	t.Parallel()
 	helm := helmcli.Path(t)
 	root := helmcli.RepoRoot(t)
 	env := helmcli.Env(t.TempDir())

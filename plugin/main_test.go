@@ -14,6 +14,7 @@ func runCLI(args ...string) (int, string, string) {
 }
 
 func TestExitCodes(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		args []string
@@ -54,6 +55,7 @@ func TestExitCodes(t *testing.T) {
 
 // Positional files come first and -f files layer over them, as helm layers -f.
 func TestPositionalThenValuesFlagLayering(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runCLI("plan", "-o", "json", "../examples/ha.yaml", "-f", "../examples/minimal.yaml")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, out)
@@ -70,6 +72,7 @@ func TestPositionalThenValuesFlagLayering(t *testing.T) {
 }
 
 func TestJSONOutput(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runCLI("validate", "-o", "json", "../examples/invalid/two-mgs.yaml")
 	if code != exitProblems {
 		t.Fatalf("exit %d", code)

@@ -82,6 +82,7 @@ func statusWorld(t *testing.T) *fake.Clientset {
 }
 
 func TestStatusShowsEachTargetOnBothNodes(t *testing.T) {
+	t.Parallel()
 	cs := statusWorld(t)
 	ex := agents{
 		"drbd-a": {{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Primary", CState: "Connected", Disk: "UpToDate", PeerDisk: "UpToDate", Mounted: true}},
@@ -112,6 +113,7 @@ func TestStatusShowsEachTargetOnBothNodes(t *testing.T) {
 }
 
 func TestStatusOfAMissingRelease(t *testing.T) {
+	t.Parallel()
 	_, err := collectStatus(context.Background(), fake.NewClientset(), agents{}, "lustre", "nope", t0)
 	if err == nil || !strings.Contains(err.Error(), "found 0 topology ConfigMaps") {
 		t.Fatalf("err = %v", err)
@@ -119,6 +121,7 @@ func TestStatusOfAMissingRelease(t *testing.T) {
 }
 
 func TestStatusUsage(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"status"}, {"status", "a", "b"}, {"status", "-o", "yaml", "lfs1"}} {
 		if code, _, errs := runCLI(args...); code != exitUsage || errs == "" {
 			t.Errorf("%v: exit %d, stderr %q", args, code, errs)

@@ -51,6 +51,7 @@ func ran(t *testing.T, w *hostsim.World, hostName, prefix string) []string {
 }
 
 func TestRender(t *testing.T) {
+	t.Parallel()
 	a, err := Render(resource(0, 1))
 	if err != nil {
 		t.Fatal(err)
@@ -91,6 +92,7 @@ func TestRender(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		mod  func(r *Resource)
@@ -122,6 +124,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestEnsureFreshPairIsIdempotent(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{hostsim.DRBD84, hostsim.DRBD9} {
 		t.Run(v, func(t *testing.T) {
 			w := newWorld(t, v)
@@ -152,6 +155,7 @@ func TestEnsureFreshPairIsIdempotent(t *testing.T) {
 }
 
 func TestInitialSyncOnlyOnBrandNewPair(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, hostsim.DRBD9)
 	ensureBoth(t, w)
@@ -178,6 +182,7 @@ func TestInitialSyncOnlyOnBrandNewPair(t *testing.T) {
 }
 
 func TestInitialSyncNeedsConnectedPeer(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hostsim.DRBD84)
 	ctx := context.Background()
 	if _, err := Ensure(ctx, w.Host("s1"), resource(0, 1)); err != nil {
@@ -190,6 +195,7 @@ func TestInitialSyncNeedsConnectedPeer(t *testing.T) {
 }
 
 func TestExistingMetadataIsNeverRecreatedOrForced(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hostsim.DRBD9)
 	for _, n := range []string{"s1", "s2"} {
 		if err := w.SetSignature(n, "/dev/sdb", hostsim.SigDRBD); err != nil {
@@ -223,6 +229,7 @@ func TestExistingMetadataIsNeverRecreatedOrForced(t *testing.T) {
 }
 
 func TestSignaturesBlockCreateMD(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []string{hostsim.SigExt4, hostsim.SigXFS, hostsim.SigZFSMember} {
 		t.Run(sig, func(t *testing.T) {
 			w := newWorld(t, hostsim.DRBD84)
@@ -242,6 +249,7 @@ func TestSignaturesBlockCreateMD(t *testing.T) {
 }
 
 func TestFailedProbesAreNotBlank(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		match hostsim.Match
@@ -272,6 +280,7 @@ func TestFailedProbesAreNotBlank(t *testing.T) {
 }
 
 func TestHangingProbeTimesOut(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hostsim.DRBD84)
 	if err := w.Hang("s1", hostsim.Match{Args: []string{"blkid"}}); err != nil {
 		t.Fatal(err)
@@ -287,6 +296,7 @@ func TestHangingProbeTimesOut(t *testing.T) {
 }
 
 func TestEnsureLeavesPrimaryUp(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hostsim.DRBD84)
 	ensureBoth(t, w)
 	ctx := context.Background()
@@ -309,6 +319,7 @@ func TestEnsureLeavesPrimaryUp(t *testing.T) {
 }
 
 func TestPromoteDemote(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hostsim.DRBD9)
 	ensureBoth(t, w)
 	ctx := context.Background()
@@ -348,6 +359,7 @@ func TestPromoteDemote(t *testing.T) {
 }
 
 func TestWaitUpToDateTimesOut(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hostsim.DRBD84)
 	ensureBoth(t, w)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
@@ -359,6 +371,7 @@ func TestWaitUpToDateTimesOut(t *testing.T) {
 }
 
 func TestObserveDown(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{hostsim.DRBD84, hostsim.DRBD9} {
 		w := newWorld(t, v)
 		if _, _, err := writeConfig(context.Background(), w.Host("s1"), resource(0, 1)); err != nil {
@@ -378,6 +391,7 @@ func TestObserveDown(t *testing.T) {
 }
 
 func TestProveBlank(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := newWorld(t, hostsim.DRBD84)
 	r := resource(0, 1)
@@ -401,6 +415,7 @@ func TestProveBlank(t *testing.T) {
 // written but only reported as pending, never adjusted into a serving
 // Primary.
 func TestEnsureAdjustsOnlyTheFencingPolicy(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hostsim.DRBD84)
 	ensureBoth(t, w)
 	ctx := context.Background()
@@ -443,6 +458,7 @@ func TestEnsureAdjustsOnlyTheFencingPolicy(t *testing.T) {
 // upgrade; a change of only the peer's disk path applies nothing. The new
 // node then resyncs from the Primary, which served throughout.
 func TestEnsureTakesANewPeerOnlyWhileUnconnected(t *testing.T) {
+	t.Parallel()
 	w, err := hostsim.OpenPair(t.TempDir(), hostsim.DRBD84, "s1", "s2", "s3")
 	if err != nil {
 		t.Fatal(err)
@@ -501,6 +517,7 @@ func TestEnsureTakesANewPeerOnlyWhileUnconnected(t *testing.T) {
 // one proof of none, with exit 1 (drbd-utils 9.22 on the 8.4 kernel, make
 // e2e-vm) or 255; unclean metadata is metadata; anything else is unknown.
 func TestHasMetadataAnswers(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		res     host.Result
@@ -531,6 +548,7 @@ func TestHasMetadataAnswers(t *testing.T) {
 // not fenced yet ((-7), seen on real kernels); Promote asks again within
 // the same call instead of failing the start attempt.
 func TestPromoteRetriesWhileTheFenceIsPending(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hostsim.DRBD84)
 	ensureBoth(t, w)
 	ctx := context.Background()
@@ -563,6 +581,7 @@ func TestPromoteRetriesWhileTheFenceIsPending(t *testing.T) {
 // failover.drbd's timing lands in the net section; out-of-range values
 // are refused before a file is written.
 func TestRenderTiming(t *testing.T) {
+	t.Parallel()
 	r := resource(0, 1)
 	r.Timing = Timing{PingIntSeconds: 3, PingTimeoutTenths: 10, ConnectIntSeconds: 3}
 	b, err := Render(r)
@@ -583,6 +602,7 @@ func TestRenderTiming(t *testing.T) {
 // Primary peer and the link is seen down from both sides by the one-command
 // probe; a resource that is down has no link to lose.
 func TestLinkStatesForQuietLeases(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, hostsim.DRBD84)
 	ensureBoth(t, w)
 	ctx := context.Background()

@@ -100,6 +100,7 @@ func eventReasons(t *testing.T, cs *fake.Clientset) []string {
 }
 
 func TestReadyNodeIsLeftAlone(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, true)
 	if d := w.pass(t); len(d) != 0 || !w.podExists(t) || len(w.events(t)) != 0 {
 		t.Fatalf("decisions %v events %v", d, w.events(t))
@@ -109,6 +110,7 @@ func TestReadyNodeIsLeftAlone(t *testing.T) {
 // The node is NotReady but its pod keeps renewing (a kubelet problem, not a
 // dead node): the controller waits, says so once, and never deletes.
 func TestNeverActsWhileTheLeaseIsLive(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, false)
 	for i := 0; i < 30; i++ {
 		w.clock.advance(2 * time.Second)
@@ -132,6 +134,7 @@ func TestNeverActsWhileTheLeaseIsLive(t *testing.T) {
 // The holder died with its node: after a whole Lease without renewal (by
 // the controller's own observation) the pod is force-deleted, once.
 func TestReleasesThePodOnceTheLeaseExpired(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, false)
 	w.pass(t) // first observation
 	w.clock.advance(9 * time.Second)
@@ -164,6 +167,7 @@ func TestReleasesThePodOnceTheLeaseExpired(t *testing.T) {
 // peer's mark (peer-lost) with a whole Lease without renewal since is
 // enough to release the pod; the mark alone, or a renewal after it, is not.
 func TestReleasesOnThePeersMarkBeforeTheNodeIsNotReady(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, true)
 	ctx := context.Background()
 	// The holder renews quietly (its peer connected); then the peer loses
@@ -214,6 +218,7 @@ func TestReleasesOnThePeersMarkBeforeTheNodeIsNotReady(t *testing.T) {
 // A controller that just became leader has seen nothing yet: it waits a
 // whole Lease from its own first observation, whatever the renewTime says.
 func TestNewObserverWaitsAWholeLease(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, false)
 	w.clock.advance(time.Hour) // the holder stopped renewing long ago
 	if d := w.pass(t); d[0].Released {
@@ -227,6 +232,7 @@ func TestNewObserverWaitsAWholeLease(t *testing.T) {
 
 // Only the leader reconciles.
 func TestOnlyTheLeaderActs(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, false)
 	other := &Lease{Client: w.leases.Client(nil), Name: "ctl", Identity: "ctl-a", Duration: 10 * time.Second}
 	if err := other.TryAcquire(context.Background()); err != nil {
@@ -249,6 +255,7 @@ func TestOnlyTheLeaderActs(t *testing.T) {
 // NotReady; on release the dead holder is cleared from the Lease so the
 // replacement can take it at once.
 func TestExpiryRunsFromTheLastRenewalAndTheLeaseIsHandedOver(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, true)
 	w.pass(t) // seen while Ready; the holder dies right after
 	w.clock.advance(8 * time.Second)
@@ -271,6 +278,7 @@ func TestExpiryRunsFromTheLastRenewalAndTheLeaseIsHandedOver(t *testing.T) {
 
 // A renewal between the observation and the clear writes nothing.
 func TestClearExpiredHolderLosesToARenewal(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, false)
 	obs := &Lease{Client: w.leases.Client(nil), Name: "lfs1-kube-lustre-mdt0", Duration: 10 * time.Second, Now: w.clock.now}
 	if _, _, err := obs.Observe(context.Background()); err != nil {
@@ -291,6 +299,7 @@ func TestClearExpiredHolderLosesToARenewal(t *testing.T) {
 // A pod on a dead node that never held the Lease (the peer does) is
 // released, and the peer's Lease is left alone.
 func TestPeerHeldLeaseIsNotTouched(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, false)
 	peer := &Lease{Client: w.leases.Client(nil), Name: "lfs1-kube-lustre-mdt0", Identity: "s2", Duration: 10 * time.Second, Now: w.clock.now}
 	heldBy(t, peer.TryAcquire(context.Background()), "s1") // the peer starts watching

@@ -24,6 +24,7 @@ func (r racing) Update(ctx context.Context, l *coordinationv1.Lease, o metav1.Up
 }
 
 func TestFencePeer(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, c, a, b := pair(t)
 	api := store.Client(nil)
@@ -96,6 +97,7 @@ func TestFencePeer(t *testing.T) {
 // with Conflict: the old holder never records anything once it lost the
 // Lease.
 func TestFencePeerLosesARaceWithATakeover(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, c, a, b := pair(t)
 	api := store.Client(nil)
@@ -123,6 +125,7 @@ func TestFencePeerLosesARaceWithATakeover(t *testing.T) {
 // an in-sync pair, only when that observation came after the Lease read:
 // a fence that marks the copy again in between wins.
 func TestUnfenceInSync(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, _, a, _ := pair(t)
 	api := store.Client(nil)
@@ -171,6 +174,7 @@ func TestUnfenceInSync(t *testing.T) {
 // right after the fence would otherwise leave the Lease live for a whole
 // quiet Lease.
 func TestFenceCutsTheHoldersQuietLease(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, _, a, _ := pair(t)
 	api := store.Client(nil)
@@ -194,6 +198,7 @@ func TestFenceCutsTheHoldersQuietLease(t *testing.T) {
 // holder whose guard vouches for its copy (Primary, peer connected) renews
 // it; a Lease such a holder has to create again gets no mark.
 func TestNewLeaseIsUnverifiedUntilTheCopiesAreSeenInSync(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	store, c, a, b := pair(t)
 	api := store.Client(nil)

@@ -37,6 +37,7 @@ func heldBy(t *testing.T, err error, holder string) {
 }
 
 func TestPeerWaitsAWholeLeaseAfterTheLastChangeItSaw(t *testing.T) {
+	t.Parallel()
 	_, c, a, b := pair(t)
 	ctx := context.Background()
 	if err := a.TryAcquire(ctx); err != nil {
@@ -67,6 +68,7 @@ func TestPeerWaitsAWholeLeaseAfterTheLastChangeItSaw(t *testing.T) {
 }
 
 func TestReleaseHandsOverAtOnce(t *testing.T) {
+	t.Parallel()
 	store, _, a, b := pair(t)
 	ctx := context.Background()
 	if err := a.TryAcquire(ctx); err != nil {
@@ -89,6 +91,7 @@ func TestReleaseHandsOverAtOnce(t *testing.T) {
 }
 
 func TestHoldStopsBeforeThePeerMayTakeOver(t *testing.T) {
+	t.Parallel()
 	store, c, a, _ := pair(t)
 	ctx := context.Background()
 	if err := a.TryAcquire(ctx); err != nil {
@@ -108,6 +111,7 @@ func TestHoldStopsBeforeThePeerMayTakeOver(t *testing.T) {
 }
 
 func TestHoldReturnsAtOnceWhenSomeoneElseHoldsIt(t *testing.T) {
+	t.Parallel()
 	_, c, a, b := pair(t)
 	ctx := context.Background()
 	if err := a.TryAcquire(ctx); err != nil {
@@ -125,6 +129,7 @@ func TestHoldReturnsAtOnceWhenSomeoneElseHoldsIt(t *testing.T) {
 }
 
 func TestHoldEndsCleanlyOnCancel(t *testing.T) {
+	t.Parallel()
 	_, _, a, _ := pair(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := a.TryAcquire(ctx); err != nil {
@@ -149,6 +154,7 @@ func (hanging) Get(ctx context.Context, _ string, _ metav1.GetOptions) (*coordin
 // it gives up while the peer still considers the Lease live (a peer may
 // take over only a whole Duration after the last renewal).
 func TestHoldGivesUpOnAHangingRenewal(t *testing.T) {
+	t.Parallel()
 	store := leasetest.New()
 	l := &Lease{Client: store.Client(nil), Name: "lfs1-mdt0", Identity: "s1", Duration: 4 * time.Second}
 	ctx := context.Background()
@@ -188,6 +194,7 @@ func (s *slowGet) Get(ctx context.Context, name string, opts metav1.GetOptions) 
 // the GET's return, not from before it: the observer may take over only a
 // whole Lease after that, never inside the holder's stop window.
 func TestObserverTimesARenewalFromItsGETsReturn(t *testing.T) {
+	t.Parallel()
 	_, c, a, b := pair(t)
 	ctx := context.Background()
 	if err := a.TryAcquire(ctx); err != nil {
@@ -219,6 +226,7 @@ func TestObserverTimesARenewalFromItsGETsReturn(t *testing.T) {
 // TookOverFrom names the holder whose expired Lease was taken, and nobody
 // for a free or released one.
 func TestTookOverFrom(t *testing.T) {
+	t.Parallel()
 	_, c, a, b := pair(t)
 	ctx := context.Background()
 	if err := a.TryAcquire(ctx); err != nil || a.TookOverFrom() != "" {
@@ -242,6 +250,7 @@ func TestTookOverFrom(t *testing.T) {
 // the API answers again the renewal goes on. When serveOn turns false
 // (the link is gone too), the hold ends: the holder stops.
 func TestHoldServesOnThroughAnAPIOutageWhileTheLinkIsUp(t *testing.T) {
+	t.Parallel()
 	store, c, a, _ := pair(t)
 	ctx := context.Background()
 	if err := a.TryAcquire(ctx); err != nil {
@@ -300,6 +309,7 @@ func duration(t *testing.T, api LeaseClient, name string) time.Duration {
 // every Quiet/5: 10 writes in 10 minutes instead of 300. Once the link
 // goes, it renews at once with the normal duration, every Duration/5.
 func TestQuietHolderWritesAFifthOfAQuietLeaseApart(t *testing.T) {
+	t.Parallel()
 	_, c, a, _ := pair(t)
 	w := &writes{LeaseClient: a.Client}
 	a.Client, a.Quiet = w, 5*time.Minute
@@ -345,6 +355,7 @@ func TestQuietHolderWritesAFifthOfAQuietLeaseApart(t *testing.T) {
 // stopping half a Duration after the link went, not half a Quiet Lease
 // after its last renewal: its peer cuts the Lease to one Duration then.
 func TestQuietHolderStopsHalfALeaseAfterTheLinkGoesWithoutTheAPI(t *testing.T) {
+	t.Parallel()
 	store, c, a, _ := pair(t)
 	a.Quiet = 5 * time.Minute
 	ctx := context.Background()
@@ -380,6 +391,7 @@ func TestQuietHolderStopsHalfALeaseAfterTheLinkGoesWithoutTheAPI(t *testing.T) {
 // Lease after the holder's last renewal. It cuts nothing that is not its
 // peer's quiet Lease, and never when the Lease marks its own copy stale.
 func TestPeerLostCutsAQuietLeaseToOneDuration(t *testing.T) {
+	t.Parallel()
 	store, c, a, b := pair(t)
 	api := store.Client(nil)
 	ctx := context.Background()
@@ -427,6 +439,7 @@ func TestPeerLostCutsAQuietLeaseToOneDuration(t *testing.T) {
 // renew deadline while the API answers: it is cut short and counts as
 // not holding, and the holder renews with Duration.
 func TestSlowGuardDoesNotCostTheLease(t *testing.T) {
+	t.Parallel()
 	_, c, a, _ := pair(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

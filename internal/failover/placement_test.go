@@ -111,6 +111,7 @@ func (w *placeWorld) events(t *testing.T) []string { return eventReasons(t, w.cs
 // whose copy is outdated, and waited there while s2, with the data, had
 // no pod. The controller releases it onto s2 only.
 func TestReplacementGoesToTheNodeWithTheData(t *testing.T) {
+	t.Parallel()
 	w := afterFailover(t, statefulPod("", false))
 	d := w.pass(t)
 	p := w.pod(t)
@@ -135,6 +136,7 @@ func TestReplacementGoesToTheNodeWithTheData(t *testing.T) {
 // Once s1 resynced (the mark is gone) a new pod is released as the
 // StatefulSet made it: its preference sends the target home.
 func TestWithoutAMarkThePodIsReleasedAsItIs(t *testing.T) {
+	t.Parallel()
 	w := afterFailover(t, statefulPod("", false))
 	if err := Unfence(context.Background(), w.leases.Client(nil), mdt0Lease, "s1"); err != nil {
 		t.Fatal(err)
@@ -151,6 +153,7 @@ func TestWithoutAMarkThePodIsReleasedAsItIs(t *testing.T) {
 
 // A live holder is where the data is served (or still being stopped).
 func TestALiveHolderKeepsThePod(t *testing.T) {
+	t.Parallel()
 	w := afterFailover(t, statefulPod("", false))
 	api := w.leases.Client(nil)
 	if err := Unfence(context.Background(), api, mdt0Lease, "s1"); err != nil {
@@ -169,6 +172,7 @@ func TestALiveHolderKeepsThePod(t *testing.T) {
 // tainted) gets no pin: the pod is released to the scheduler and waits
 // where it lands, as before, rather than having no pod at all.
 func TestNodeWithTheDataUnavailable(t *testing.T) {
+	t.Parallel()
 	cordoned := readyNode("s2", true)
 	cordoned.Spec.Unschedulable = true
 	tainted := readyNode("s2", true)
@@ -195,6 +199,7 @@ func TestNodeWithTheDataUnavailable(t *testing.T) {
 // outdated: it waits there for its resync, as before (deleting it
 // re-places it).
 func TestABoundPodIsLeftWhereItIs(t *testing.T) {
+	t.Parallel()
 	for _, node := range []string{"s1", "s2"} {
 		w := afterFailover(t, statefulPod(node, false))
 		if d := w.pass(t); len(d) != 0 {
@@ -209,6 +214,7 @@ func TestABoundPodIsLeftWhereItIs(t *testing.T) {
 }
 
 func TestPlaceOnData(t *testing.T) {
+	t.Parallel()
 	pair := []string{"s1", "s2"}
 	for _, tc := range []struct {
 		outdated, holder string
@@ -235,6 +241,7 @@ func TestPlaceOnData(t *testing.T) {
 // as often for a while: the replacement is gated, and releasing it is on
 // the failover's path.
 func TestRunPassesQuicklyAfterARelease(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t, false)
 	w.pass(t) // first observation of the Lease
 	w.clock.advance(10 * time.Second)

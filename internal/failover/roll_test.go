@@ -57,6 +57,7 @@ func pods(t *testing.T, cs *fake.Clientset) map[string]*corev1.Pod {
 // at a time: a pod is deleted only while every other target serves, and
 // the next only once its replacement is Ready.
 func TestRollingRestartOneTargetAtATime(t *testing.T) {
+	t.Parallel()
 	cs, ctl := rollWorld(t, "old", "old", "new")
 	ctx := context.Background()
 	ds, err := ctl.Reconcile(ctx)
@@ -96,6 +97,7 @@ func TestRollingRestartOneTargetAtATime(t *testing.T) {
 // A StatefulSet whose controller has not taken its new template in yet
 // (observedGeneration behind) says nothing about which pods are old.
 func TestRollingRestartWaitsForTheStatefulSetController(t *testing.T) {
+	t.Parallel()
 	cs, ctl := rollWorld(t, "old", "new", "new")
 	ctx := context.Background()
 	s, _ := cs.AppsV1().StatefulSets(ns).Get(ctx, "lfs1-ost1", metav1.GetOptions{})

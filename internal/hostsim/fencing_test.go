@@ -80,6 +80,7 @@ func blockedOnFrozen(w *World, hostName string, c host.Cmd) (bool, error) {
 
 // A writer on frozen DRBD blocks until I/O resumes, then completes.
 func TestFrozenWriterBlocksUntilIOResumes(t *testing.T) {
+	t.Parallel()
 	w := stonithPair(t)
 	var calls handlerCalls
 	w.RegisterHandler(fenceCmd, calls.fn(1))
@@ -114,6 +115,7 @@ func TestFrozenWriterBlocksUntilIOResumes(t *testing.T) {
 // The Lustre writes on a frozen device block too: formatting another
 // target and unmounting the served one; an interrupted one did nothing.
 func TestFrozenLustreWrites(t *testing.T) {
+	t.Parallel()
 	w := stonithConfig(t)
 	lustreReady(t, w)
 	steps(t, w, "s1", mkfsMDT, []string{"mount", "-t", "lustre", "p0/mdt0", "/mnt/mdt0"})
@@ -134,6 +136,7 @@ func TestFrozenLustreWrites(t *testing.T) {
 }
 
 func TestParseHandlers(t *testing.T) {
+	t.Parallel()
 	w := stonithPair(t)
 	must(t, w.view(func(st *state) error {
 		rc, _, _, _, found := st.Hosts["s1"].resConfigFor("r0")
@@ -152,6 +155,7 @@ func TestParseHandlers(t *testing.T) {
 // it); any other code, or no handler at all, freezes every write to the
 // device until the link heals. Reads go on.
 func TestPrimaryLosingItsPeerFences(t *testing.T) {
+	t.Parallel()
 	write := cmd("zfs", "set", "lustre:note=x", "p0/t")
 	for _, tc := range []struct {
 		name     string
@@ -225,6 +229,7 @@ func TestPrimaryLosingItsPeerFences(t *testing.T) {
 // A resource-only Primary keeps its old behaviour: no handler call, no
 // freeze (the simulator models fencing for resource-and-stonith only).
 func TestResourceOnlyDoesNotFreeze(t *testing.T) {
+	t.Parallel()
 	w := syncedPair(t, DRBD84)
 	steps(t, w, "s1", mkpool)
 	must(t, w.CutLink("s1", "s2"))
@@ -234,6 +239,7 @@ func TestResourceOnlyDoesNotFreeze(t *testing.T) {
 // A disconnected Secondary whose peer's disk is unknown asks fence-peer
 // before it promotes and refuses unless the peer is declared outdated.
 func TestPromotingADisconnectedSecondaryFences(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		code int
 		ok   bool
@@ -281,6 +287,7 @@ func TestPromotingADisconnectedSecondaryFences(t *testing.T) {
 // After a resync the sync target runs after-resync-target, once, and the
 // source does not; with an instant resync as with a polled one.
 func TestAfterResyncTarget(t *testing.T) {
+	t.Parallel()
 	for _, polls := range []int{0, 2} {
 		t.Run(fmt.Sprintf("polls %d", polls), func(t *testing.T) {
 			w := stonithPair(t)
@@ -334,6 +341,7 @@ func (d *decider) Unfence(_ context.Context, res string) int   { return d.answer
 // failed fence (I/O frozen), and a crash forgets the socket with the
 // processes that served it.
 func TestHandlerSocket(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name   string
 		serve  bool

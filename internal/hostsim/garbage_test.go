@@ -11,6 +11,7 @@ import (
 // simulated command, in a world with live DRBD, a pool and mounts, and
 // checks that each one keeps the Runner contract.
 func TestGarbageArgumentsNeverPanic(t *testing.T) {
+	t.Parallel()
 	w := syncedPair(t, DRBD9)
 	steps(t, w, "s1", mkpool)
 	argSets := [][]string{

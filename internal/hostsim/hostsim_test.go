@@ -173,6 +173,7 @@ func sig(s string) func(t *testing.T, w *World) {
 // exit codes follow blkid(8): 2 when nothing is identified (also for a
 // missing device, with a message), 8 for an ambivalent low-level probe.
 func TestProbes(t *testing.T) {
+	t.Parallel()
 	runCases(t, []tcase{
 		{name: "wipefs blank prints nothing", cmd: cmd("wipefs", "--no-act", "/dev/sdb"), exactOut: true},
 		{name: "wipefs ext4 prints header and row", setup: sig(SigExt4), cmd: cmd("wipefs", "--no-act", "/dev/sdb"), stdout: "DEVICE OFFSET"},
@@ -204,6 +205,7 @@ func TestProbes(t *testing.T) {
 // confirmation prompt per host-facts.md ("on a device with a filesystem it
 // asks before overwriting").
 func TestDRBDCommands(t *testing.T) {
+	t.Parallel()
 	upBoth := func(t *testing.T, w *World) {
 		for _, n := range []string{"s1", "s2"} {
 			steps(t, w, n, createMD, up)
@@ -251,6 +253,7 @@ func TestDRBDCommands(t *testing.T) {
 // and the unclean import that needs -f after a crash (vm-facts.md: the
 // survivor's `zpool import -f`).
 func TestZFSCommands(t *testing.T) {
+	t.Parallel()
 	prim := func(t *testing.T, w *World) {
 		for _, n := range []string{"s1", "s2"} {
 			steps(t, w, n, createMD, up, hostid)
@@ -325,6 +328,7 @@ const (
 // `lnetctl lnet configure --all` does (Lustre 2.17 on a real kernel);
 // LNet configured first keeps exactly its NIs.
 func TestLustreModuleStartsLNet(t *testing.T) {
+	t.Parallel()
 	for name, tc := range map[string]struct {
 		before []string
 		nids   string
@@ -361,6 +365,7 @@ var mkfsMDT = []string{"mkfs.lustre", "--backfstype=zfs", "--fsname=lfs1", "--in
 // tells whether a dataset is already a target"), LNet commands per the same
 // file, and umount's "target is busy" (exit 32, umount(8)).
 func TestLustreCommands(t *testing.T) {
+	t.Parallel()
 	formatted := func(t *testing.T, w *World) { lustreReady(t, w); steps(t, w, "s1", mkfsMDT) }
 	mounted := func(t *testing.T, w *World) {
 		formatted(t, w)
@@ -403,6 +408,7 @@ func TestLustreCommands(t *testing.T) {
 // TestReplicationAndSplitBrain follows vm-facts.md: a cut link lets the
 // Secondary promote; both write; on reconnect DRBD refuses to pick a side.
 func TestReplicationAndSplitBrain(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{DRBD84, DRBD9} {
 		t.Run(v, func(t *testing.T) {
 			w := syncedUnfencedPair(t, v)
@@ -436,6 +442,7 @@ func TestReplicationAndSplitBrain(t *testing.T) {
 }
 
 func TestResyncAfterFailover(t *testing.T) {
+	t.Parallel()
 	w := syncedUnfencedPair(t, DRBD9)
 	must(t, w.SetSyncPolls(2))
 	steps(t, w, "s1", mkpool)
@@ -459,6 +466,7 @@ func TestResyncAfterFailover(t *testing.T) {
 }
 
 func TestFaults(t *testing.T) {
+	t.Parallel()
 	w := newPair(t, DRBD84)
 	must(t, w.FailNext("s1", Match{Args: []string{"wipefs"}}, host.Result{Stderr: "wipefs: boom\n", ExitCode: 1}))
 	if _, err := run(w, "s1", cmd("wipefs", "--no-act", "/dev/sdb")); !host.ExitedWith(err, 1, "boom") {
@@ -515,6 +523,7 @@ func TestFaults(t *testing.T) {
 // TestSharedAcrossProcesses opens the same directory twice, as two pods
 // would, and runs commands from both concurrently.
 func TestSharedAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	a, err := Open(dir)
 	must(t, err)
@@ -546,6 +555,7 @@ func TestSharedAcrossProcesses(t *testing.T) {
 // disconnected Secondary it marks the data Outdated, which then refuses
 // promotion (what a fence-peer handler leaves the peer in).
 func TestOutdate(t *testing.T) {
+	t.Parallel()
 	w := syncedPair(t, DRBD84)
 	if _, err := run(w, "s2", cmd("drbdadm", "outdate", "r0")); !host.ExitedWith(err, 11, "Refusing to be Outdated while Connected") {
 		t.Fatalf("outdate while connected: %v", err)

@@ -71,6 +71,7 @@ func dd(of string, bs string, count string) []string {
 // TestLustreNamespace: the namespace is the filesystem's, seen alike from
 // every client; coreutils answer as on any filesystem.
 func TestLustreNamespace(t *testing.T) {
+	t.Parallel()
 	runLustreCases(t, []lcase{
 		{name: "mkdir on one client is seen on another", setup: [][]string{mkVol}, host: "c2", cmd: []string{"test", "-d", "/mnt/lfs1/csi/vol"}},
 		{name: "not on the client's root filesystem", setup: [][]string{mkVol}, extra: func(t *testing.T, w *World) {
@@ -117,6 +118,7 @@ func TestLustreNamespace(t *testing.T) {
 // TestLustreProjectQuota: lfs project, setquota and quota as lfs.c and
 // lfs_project.c print them; quota overrun is TestProjectQuotaOverrun's.
 func TestLustreProjectQuota(t *testing.T) {
+	t.Parallel()
 	runLustreCases(t, []lcase{
 		{name: "project -d", setup: [][]string{mkVol, projVol}, cmd: []string{"lfs", "project", "-d", "/mnt/lfs1/csi/vol"}, stdout: " 1001 P /mnt/lfs1/csi/vol\n", exactOut: true},
 		{name: "project lists entries, new ones inherit", setup: [][]string{mkVol, projVol, {"mkdir", "/mnt/lfs1/csi/vol/d"}, dd("/mnt/lfs1/csi/vol/f", "4K", "1")},
@@ -171,6 +173,7 @@ func TestLustreProjectQuota(t *testing.T) {
 // write call fails with EDQUOT with O_DIRECT and once the project is known
 // to be full.
 func TestProjectQuotaOverrun(t *testing.T) {
+	t.Parallel()
 	const f = "/mnt/lfs1/csi/vol/f"
 	vol := [][]string{mkVol, projVol, limitVol} // 1024 KiB, 33 KiB used
 	vol8M := [][]string{mkVol, projVol, {"lfs", "setquota", "-p", "1001", "-B", "8M", "/mnt/lfs1"}}
@@ -247,6 +250,7 @@ func TestProjectQuotaOverrun(t *testing.T) {
 // mount of a volume directory whose path has a blank (escaped \040 in
 // the table), a client whose MDT is down, and paths with nothing mounted.
 func TestMountTable(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	w := smallWorld(t, true)
 	at := func(hostName, p string) (mountinfo.Mount, bool) {
@@ -292,6 +296,7 @@ func TestMountTable(t *testing.T) {
 // and the subdirectory in /proc/self/mountinfo; writes through it are the
 // volume's; read-only and unmount behave as in Linux.
 func TestBindMounts(t *testing.T) {
+	t.Parallel()
 	bound := [][]string{mkVol, projVol, limitVol, targetDir, bindVol}
 	ro := append(append([][]string{}, bound...), []string{"mount", "-o", "remount,bind,ro", "/var/lib/kubelet/pods/p1/volumes/v"})
 	runLustreCases(t, []lcase{
@@ -322,6 +327,7 @@ func TestBindMounts(t *testing.T) {
 // TestNamespaceFollowsFailover: the namespace is on MDT0's pool, so it is
 // replicated by DRBD and served by the peer after a failover.
 func TestNamespaceFollowsFailover(t *testing.T) {
+	t.Parallel()
 	w := newPair(t, DRBD84)
 	lustreReady(t, w)
 	steps(t, w, "s1", mkfsMDT, []string{"mount", "-t", "lustre", "p0/mdt0", "/mnt/mdt0"})

@@ -28,6 +28,7 @@ func elHost(t *testing.T, w *World) {
 // X is not installed" on stdout; and that each tool exists only on its
 // distribution family.
 func TestPackageCommands(t *testing.T) {
+	t.Parallel()
 	runCases(t, []tcase{
 		{name: "os-release defaults to Debian 12", cmd: cmd("cat", "/etc/os-release"), stdout: `VERSION_ID="12"`},
 		{name: "os-release per host", setup: elHost, host: "e1", cmd: cmd("cat", "/etc/os-release"), stdout: `ID="rocky"`},
@@ -62,6 +63,7 @@ func TestPackageCommands(t *testing.T) {
 // TestInstallMakesModulesLoadable: a package's kernel modules become
 // loadable when it is installed, not before; preinstalled packages count.
 func TestInstallMakesModulesLoadable(t *testing.T) {
+	t.Parallel()
 	w := newPair(t, DRBD84)
 	elHost(t, w)
 	steps(t, w, "e1", []string{"modprobe", "zfs"})

@@ -16,6 +16,7 @@ import (
 // A DRBD Secondary refuses to be opened, so the signature probes fail on
 // it instead of showing the data area.
 func TestProbesFailOnASecondary(t *testing.T) {
+	t.Parallel()
 	w := syncedPair(t, DRBD84)
 	res, err := run(w, "s2", cmd("wipefs", "--no-act", "/dev/drbd0"))
 	checkResult(t, res, err, 1, "", "wipefs: error: /dev/drbd0: probing initialization failed: Wrong medium type", false)
@@ -29,6 +30,7 @@ func TestProbesFailOnASecondary(t *testing.T) {
 // libblkid reports internal DRBD 8.4 metadata as a raid member with its
 // version, the magic 60 bytes into the last 4 KiB.
 func TestBackingDiskShowsDRBDMetadataAsRaid(t *testing.T) {
+	t.Parallel()
 	w := newPair(t, DRBD84)
 	steps(t, w, "s1", createMD)
 	res, err := run(w, "s1", cmd("blkid", "-p", "/dev/sdb"))
@@ -39,6 +41,7 @@ func TestBackingDiskShowsDRBDMetadataAsRaid(t *testing.T) {
 
 // create-md prints the bitmap line on stderr, the rest on stdout.
 func TestCreateMDStreams(t *testing.T) {
+	t.Parallel()
 	w := newPair(t, DRBD84)
 	res, err := run(w, "s1", cmd(createMD...))
 	checkResult(t, res, err, 0, "initializing activity log\nWriting meta data...\nNew drbd meta data block successfully created.\n", "initializing bitmap (32 KB) to all zero", true)
@@ -46,6 +49,7 @@ func TestCreateMDStreams(t *testing.T) {
 
 // get-gi on 8.4: four UUIDs and seven flags.
 func TestGetGI84Format(t *testing.T) {
+	t.Parallel()
 	w := newPair(t, DRBD84)
 	steps(t, w, "s1", createMD, up)
 	res, err := run(w, "s1", cmd("drbdadm", "get-gi", "r0"))
@@ -56,6 +60,7 @@ func TestGetGI84Format(t *testing.T) {
 // disconnected Secondary; with no handler in the file drbdadm answers 0,
 // which the kernel calls "helper broken", and the promotion is refused.
 func TestResourceOnlyWithoutHandlerRefusesPromotion(t *testing.T) {
+	t.Parallel()
 	w := syncedPair(t, DRBD84) // testRes: fencing resource-only, no handlers
 	steps(t, w, "s1", mkpool)
 	must(t, w.Crash("s1"))
@@ -72,6 +77,7 @@ func TestResourceOnlyWithoutHandlerRefusesPromotion(t *testing.T) {
 // partition 1: the disk shows a partition table, lsblk lists the
 // partitions, and an import that searches only the disk finds nothing.
 func TestWholeDiskPoolLivesInPartitionOne(t *testing.T) {
+	t.Parallel()
 	w := newPair(t, DRBD84)
 	must(t, w.AddDisk("s1", "/dev/sdc", 256<<20))
 	steps(t, w, "s1", hostid, []string{"zpool", "create", "-o", "multihost=on", "-o", "cachefile=none", "lp", "/dev/sdc"})
@@ -104,6 +110,7 @@ func TestWholeDiskPoolLivesInPartitionOne(t *testing.T) {
 // "unclean" until `drbdadm up` applies the activity log; dump-md says so
 // with exit 1, and it is still metadata.
 func TestUncleanMetadataAfterACrashedPrimary(t *testing.T) {
+	t.Parallel()
 	w := syncedPair(t, DRBD84)
 	must(t, w.Crash("s1"))
 	must(t, w.Boot("s1"))
@@ -124,6 +131,7 @@ func TestUncleanMetadataAfterACrashedPrimary(t *testing.T) {
 // PART_ENTRY_SIZE="2095104" PART_ENTRY_DISK="254:0"`); the disk holding
 // only the MBR answers `PTUUID="…" PTTYPE="dos"`, exit 0.
 func TestBlankPartitionShowsItsTableEntry(t *testing.T) {
+	t.Parallel()
 	w, err := Open(t.TempDir())
 	must(t, err)
 	must(t, w.AddHost("n1", HostConfig{}))

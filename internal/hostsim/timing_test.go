@@ -14,6 +14,7 @@ import (
 // scaled) and then fails with ETIMEDOUT, keeping its new label; once the
 // MGS serves, the same mount registers it (lustre-facts.md).
 func TestNewTargetMountWaitsForItsMGS(t *testing.T) {
+	t.Parallel()
 	w := stonithConfig(t)
 	lustreReady(t, w)
 	mkfsOST := []string{"mkfs.lustre", "--backfstype=zfs", "--fsname=lfs1", "--index=0", "--ost", "--mgsnode=10.0.0.1@tcp", "--servicenode=10.0.0.1@tcp", "--servicenode=10.0.0.2@tcp", "p0/ost0"}
@@ -51,6 +52,7 @@ func TestNewTargetMountWaitsForItsMGS(t *testing.T) {
 // nothing (make e2e-vm: 20 to 25 s at ZFS's defaults). The check's length
 // follows the host's zfs module parameters.
 func TestImportWaitsForTheMMPActivityCheck(t *testing.T) {
+	t.Parallel()
 	w := syncedUnfencedPair(t, DRBD84)
 	steps(t, w, "s1", mkpool)
 	must(t, w.Crash("s1"))
@@ -80,6 +82,7 @@ func TestImportWaitsForTheMMPActivityCheck(t *testing.T) {
 // a Primary running under the minor of an earlier file is "not allocated"
 // to role and secondary, as on real 8.4 (drbdsetup-84 role MINOR).
 func TestDRBD84FindsResourcesThroughTheFilesMinor(t *testing.T) {
+	t.Parallel()
 	w := syncedPair(t, DRBD84)
 	moved := strings.ReplaceAll(testRes, "minor 0;", "minor 5;")
 	mustRun(t, w, "s1", host.Cmd{Name: "tee", Args: []string{"/etc/drbd.d/r0.res"}, Stdin: []byte(moved)})
@@ -96,6 +99,7 @@ func TestDRBD84FindsResourcesThroughTheFilesMinor(t *testing.T) {
 // World.Delay holds one command back (unscaled), then runs it; an
 // interrupted one did nothing and stays pending.
 func TestDelayFault(t *testing.T) {
+	t.Parallel()
 	w := stonithConfig(t)
 	lustreReady(t, w)
 	steps(t, w, "s1", mkfsMDT, []string{"mkdir", "-p", "/mnt/mdt0"})

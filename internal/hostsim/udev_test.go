@@ -12,6 +12,7 @@ import (
 // replaced leaves its old name dangling while the new one may take the
 // freed kernel name.
 func TestUdevDiskNames(t *testing.T) {
+	t.Parallel()
 	const wwn, nvme = "/dev/disk/by-id/wwn-0x5000c500a1b2c301", "/dev/disk/by-id/nvme-SAMSUNG_MZQL2960HCJR_S64FNE0R800001"
 	w, err := Open(t.TempDir())
 	must(t, err)

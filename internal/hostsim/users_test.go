@@ -29,6 +29,7 @@ const appUser = "root:x:0:0:root:/root:/bin/bash\napp:x:1000:1000::/home/app:/bi
 // non-root uid its passwd lacks, for any request (lustre-facts.md); with
 // identity_upcall=NONE set on the MGS it trusts the client's uid.
 func TestIdentityUpcall(t *testing.T) {
+	t.Parallel()
 	runLustreCases(t, []lcase{
 		{name: "unknown uid cannot create", cmd: as("1000", dd("/mnt/lfs1/f", "4K", "1")...),
 			exit: 1, stderr: "dd: failed to open '/mnt/lfs1/f': Permission denied"},
@@ -58,6 +59,7 @@ func TestIdentityUpcall(t *testing.T) {
 // A user's writes are limited by project quotas wherever enforcement is
 // on, without root_prj_enable, which only concerns root.
 func TestUserQuotaWithoutRootEnforcement(t *testing.T) {
+	t.Parallel()
 	runLustreCases(t, []lcase{
 		{name: "user limited", noQuota: true, setup: [][]string{mkVol, projVol, limitVol},
 			extra: onMDS(upcallNone, []string{"lctl", "set_param", "-P", "osd-*.lfs1-*.quota_slave.enabled=p"}),
@@ -69,6 +71,7 @@ func TestUserQuotaWithoutRootEnforcement(t *testing.T) {
 }
 
 func TestSetprivArguments(t *testing.T) {
+	t.Parallel()
 	runLustreCases(t, []lcase{
 		{name: "groups must be said", cmd: []string{"setpriv", "--reuid=1000", "--regid=1000", "true"}, exit: 1, stderr: "is simulated"},
 		{name: "no program", cmd: []string{"setpriv", "--reuid=1000", "--regid=1000", "--clear-groups"}, exit: 1, stderr: "is simulated"},

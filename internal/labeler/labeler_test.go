@@ -64,6 +64,7 @@ func labelsOf(t *testing.T, l *Labeler, name string) map[string]string {
 }
 
 func TestApplyLabelsExactlyThePlan(t *testing.T) {
+	t.Parallel()
 	v, p := load(t, ha)
 	l, _ := newLabeler(
 		node("s1", true, map[string]string{"kubernetes.io/hostname": "s1", "kube-lustre.io/lfs1.ost7": "true"}),
@@ -95,6 +96,7 @@ func TestApplyLabelsExactlyThePlan(t *testing.T) {
 // A server node of the filesystem that matches clients.nodeSelector is not
 // made a client: its client would be evicted on failover.
 func TestSelectorDoesNotMakeAServerAClient(t *testing.T) {
+	t.Parallel()
 	v, p := load(t, ha)
 	l, _ := newLabeler(
 		node("s1", true, map[string]string{"role": "compute"}),
@@ -113,6 +115,7 @@ func TestSelectorDoesNotMakeAServerAClient(t *testing.T) {
 }
 
 func TestApplyIsIdempotent(t *testing.T) {
+	t.Parallel()
 	v, p := load(t, ha)
 	l, cs := newLabeler(node("s1", true, nil), node("s2", true, nil), node("s3", true, nil), node("c1", true, nil))
 	if _, err := l.Apply(context.Background(), v, p); err != nil {
@@ -134,6 +137,7 @@ func TestApplyIsIdempotent(t *testing.T) {
 }
 
 func TestPreflightLabelsNothingWhenANodeIsMissingOrNotReady(t *testing.T) {
+	t.Parallel()
 	v, p := load(t, ha)
 	l, cs := newLabeler(node("s1", true, nil), node("s2", false, nil), node("c1", true, nil))
 	_, err := l.Apply(context.Background(), v, p)
@@ -153,6 +157,7 @@ func TestPreflightLabelsNothingWhenANodeIsMissingOrNotReady(t *testing.T) {
 }
 
 func TestUpgradeMovesLabels(t *testing.T) {
+	t.Parallel()
 	v, p := load(t, ha)
 	l, _ := newLabeler(node("s1", true, nil), node("s2", true, nil), node("s3", true, nil), node("s4", true, nil), node("c1", true, nil))
 	if _, err := l.Apply(context.Background(), v, p); err != nil {
@@ -173,6 +178,7 @@ func TestUpgradeMovesLabels(t *testing.T) {
 }
 
 func TestRemoveTakesOffOnlyThisFilesystemsLabels(t *testing.T) {
+	t.Parallel()
 	v, p := load(t, ha)
 	l, _ := newLabeler(node("s1", true, map[string]string{"keep": "me", "kube-lustre.io/lfs2.server": "true"}),
 		node("s2", true, nil), node("s3", false, nil), node("c1", true, nil))
@@ -212,6 +218,7 @@ func sortChanges(cs []Change) []Change {
 // existing target is refused with the field; the same change with the
 // target in upgrade.allowChanges passes; an unreadable ConfigMap refuses.
 func TestCheckUpgrade(t *testing.T) {
+	t.Parallel()
 	const doc = `fsname: lfs1
 targets:
   - {type: mdt, index: 0, mgs: true, nodes: [s1, s2], drbd: {minor: 0, port: 7788, disk: /dev/sdb}}
@@ -249,6 +256,7 @@ targets:
 }
 
 func TestCheckUninstall(t *testing.T) {
+	t.Parallel()
 	pv := func(name, driver, claim string) corev1.PersistentVolume {
 		p := corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: name}}
 		if driver != "" {

@@ -151,6 +151,7 @@ func (p *pair) mounted(i int) bool {
 }
 
 func TestHAPairBringUpAndFailover(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{hostsim.DRBD84, hostsim.DRBD9} {
 		t.Run(v, func(t *testing.T) {
 			p := newPair(t, v)
@@ -216,6 +217,7 @@ func must(t *testing.T, err error) {
 // bring-up again: it must converge to the clean run's state, and no
 // destructive command may have run twice.
 func TestCrashAtEveryStep(t *testing.T) {
+	t.Parallel()
 	clean := newPair(t, hostsim.DRBD84)
 	clean.mustBringUp()
 	want := clean.summary()
@@ -258,6 +260,7 @@ func TestCrashAtEveryStep(t *testing.T) {
 // TestSignaturesAreNeverOverwritten puts a signature on the preferred
 // node's disk: no metadata, pool or target may be created on it.
 func TestSignaturesAreNeverOverwritten(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []string{hostsim.SigExt4, hostsim.SigXFS, hostsim.SigZFSMember} {
 		t.Run(sig, func(t *testing.T) {
 			p := newPair(t, hostsim.DRBD9)
@@ -279,6 +282,7 @@ func TestSignaturesAreNeverOverwritten(t *testing.T) {
 // TestFailedProbesBlockCreation makes each blankness probe fail once in
 // turn; nothing destructive may follow on that node.
 func TestFailedProbesBlockCreation(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name  string
 		match []string
@@ -317,6 +321,7 @@ func TestFailedProbesBlockCreation(t *testing.T) {
 }
 
 func TestStopWithBusyMountKeepsEverything(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, hostsim.DRBD9)
 	p.mustBringUp()
 	must(t, p.w.SetBusy("s1", p.srv[0].Target.MountPoint, true))
@@ -339,6 +344,7 @@ func TestStopWithBusyMountKeepsEverything(t *testing.T) {
 }
 
 func TestAgentRestartOnPrimaryKeepsItUp(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, hostsim.DRBD84)
 	p.mustBringUp()
 	before := len(p.log())
@@ -358,6 +364,7 @@ func TestAgentRestartOnPrimaryKeepsItUp(t *testing.T) {
 }
 
 func TestStartWaitsForUpToDate(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, hostsim.DRBD9)
 	must(t, p.w.SetSyncPolls(3))
 	p.mustBringUp()
@@ -398,6 +405,7 @@ func TestStartWaitsForUpToDate(t *testing.T) {
 }
 
 func TestExistingTargetIsNotReformatted(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, hostsim.DRBD84)
 	p.mustBringUp()
 	ctx := context.Background()
@@ -421,6 +429,7 @@ func TestExistingTargetIsNotReformatted(t *testing.T) {
 // second mkfs: the label read as "another target" made it fail forever
 // (lustre-facts.md: labels before and after the first mount).
 func TestNewOSTStartsOnceItsMGSServes(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, hostsim.DRBD84)
 	ctx := context.Background()
 	must(t, p.w.AddDisk("c1", "/dev/sdc", 1<<30))
@@ -452,6 +461,7 @@ func TestNewOSTStartsOnceItsMGSServes(t *testing.T) {
 // the MMP activity check, so a refused plain import first would wait twice
 // and outlast the start attempt on real hosts.
 func TestTakeoverFromACrashedHolderImportsOnce(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, hostsim.DRBD84)
 	for i := range p.srv {
 		p.srv[i].Resource.Fence = true

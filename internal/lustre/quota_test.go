@@ -9,6 +9,7 @@ import (
 // the forms seen on real systems (a long path on its own line, usage
 // starred at the limit, lines about default quotas after the table).
 func TestParseProjectQuota(t *testing.T) {
+	t.Parallel()
 	head := "Disk quotas for prj 1001 (pid 1001):\n     Filesystem  kbytes   quota   limit   grace   files   quota   limit   grace\n"
 	cases := []struct {
 		name string

@@ -43,6 +43,7 @@ var served = &Record{Target: "lfs1-MDT0000", Pool: "lfs1-mdt0", PoolGUID: "1234"
 // (zpool create), a pool without the target (mkfs.lustre). The refusal
 // names the target, its disks, the record and the way out.
 func TestRecordedTargetIsNeverCreatedAgain(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name    string
 		prepare func(t *testing.T, p *pair)
@@ -104,6 +105,7 @@ func TestRecordedTargetIsNeverCreatedAgain(t *testing.T) {
 // A record that cannot be read is never "not recorded": creation waits
 // for it, and goes on once it reads as absent.
 func TestUnreadableRecordBlocksCreation(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, hostsim.DRBD84)
 	reg := &memRegistry{err: errors.New("the server is currently unable to handle the request")}
 	p.srv[0].Registry = reg

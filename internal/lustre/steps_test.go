@@ -11,6 +11,7 @@ import (
 )
 
 func TestTargetNamesAndArgs(t *testing.T) {
+	t.Parallel()
 	nids := []string{"10.0.0.1@tcp", "10.0.0.2@tcp"}
 	cases := []struct {
 		t      Target
@@ -38,6 +39,7 @@ func TestTargetNamesAndArgs(t *testing.T) {
 }
 
 func TestTargetValidate(t *testing.T) {
+	t.Parallel()
 	ok := Target{FSName: "lfs1", Type: OST, Index: 1, Pool: "p", Dataset: "ost1", MountPoint: "/mnt/o", MGSNodes: []string{"10.0.0.1@tcp,10.1.0.1@o2ib"}}
 	cases := []struct {
 		name string
@@ -66,6 +68,7 @@ func TestTargetValidate(t *testing.T) {
 }
 
 func TestParseNetwork(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		in         string
 		net, iface string
@@ -99,6 +102,7 @@ func newHost(t *testing.T, cfg hostsim.HostConfig) (*hostsim.World, host.Runner)
 }
 
 func TestConfigureLNetIsIdempotent(t *testing.T) {
+	t.Parallel()
 	w, r := newHost(t, hostsim.HostConfig{Interfaces: map[string]string{"eth1": "10.0.0.9", "eth2": "10.0.1.9"}})
 	ctx := context.Background()
 	nets := []string{"tcp0(eth1)", "tcp1(eth2)"}
@@ -130,6 +134,7 @@ func TestConfigureLNetIsIdempotent(t *testing.T) {
 // No networks in the values: LNet comes up with its defaults (tcp on the
 // first interface) once, and stays as it is afterwards.
 func TestConfigureLNetDefaults(t *testing.T) {
+	t.Parallel()
 	w, r := newHost(t, hostsim.HostConfig{Interfaces: map[string]string{"eth1": "10.0.0.9"}})
 	ctx := context.Background()
 	must(t, ConfigureLNet(ctx, r, nil))
@@ -146,6 +151,7 @@ func TestConfigureLNetDefaults(t *testing.T) {
 }
 
 func TestEnsureModulesReportsWhatIsMissing(t *testing.T) {
+	t.Parallel()
 	_, r := newHost(t, hostsim.HostConfig{Modules: []string{"libcfs", "lnet", "zfs", "spl"}})
 	err := EnsureModules(context.Background(), r, ServerModules)
 	var mm *MissingModulesError
@@ -172,6 +178,7 @@ func clientHost(t *testing.T, drbdVersion string, networks []string) (*pair, hos
 }
 
 func TestClientUnmountOnlyWhenIdle(t *testing.T) {
+	t.Parallel()
 	p, c1 := clientHost(t, hostsim.DRBD84, []string{"tcp0(eth1)"})
 	ctx := context.Background()
 	c := Client{MGSNodes: []string{"10.0.0.1@tcp", "10.0.0.2@tcp"}, FSName: "lfs1", MountPoint: "/mnt/lfs1"}
@@ -209,6 +216,7 @@ func TestClientUnmountOnlyWhenIdle(t *testing.T) {
 
 // IsLustreMount tells a Lustre client mount from an empty directory.
 func TestIsLustreMount(t *testing.T) {
+	t.Parallel()
 	_, c1 := clientHost(t, hostsim.DRBD9, nil)
 	ctx := context.Background()
 	_, err := host.Run(ctx, c1, "mkdir", "-p", "/mnt/lfs1")
@@ -246,6 +254,7 @@ const (
 // interfaces), the two "not configured" answers (exit 234), and `net add`
 // of an NI that exists (errno -17, exit 234) as already done.
 func TestConfigureLNetReadsRealOutput(t *testing.T) {
+	t.Parallel()
 	answer := func(code int, stdout, stderr string) host.Result {
 		return host.Result{Stdout: stdout, Stderr: stderr, ExitCode: code}
 	}
@@ -312,6 +321,7 @@ func TestConfigureLNetReadsRealOutput(t *testing.T) {
 }
 
 func TestParseNetShow(t *testing.T) {
+	t.Parallel()
 	nets := parseNetShow(realNetShow)
 	if len(nets) != 2 || strings.Join(nets["tcp"].NIDs, " ") != "10.0.2.15@tcp" || strings.Join(nets["lo"].NIDs, " ") != "0@lo" || len(nets["tcp"].Interfaces) != 0 {
 		t.Fatalf("real output: %+v", nets)
@@ -333,6 +343,7 @@ func TestParseNetShow(t *testing.T) {
 // LNet is configured between the lnet module and the others; a restart
 // only checks.
 func TestEnsureModulesAndLNetConfiguresLNetBeforeLustre(t *testing.T) {
+	t.Parallel()
 	w, r := newHost(t, hostsim.HostConfig{Interfaces: map[string]string{"eth0": "10.0.5.9", "eth1": "10.0.0.9"}})
 	ctx := context.Background()
 	for range 2 {
@@ -357,6 +368,7 @@ func TestEnsureModulesAndLNetConfiguresLNetBeforeLustre(t *testing.T) {
 }
 
 func TestEnsureModulesAndLNetReportsWhatIsMissing(t *testing.T) {
+	t.Parallel()
 	_, r := newHost(t, hostsim.HostConfig{Modules: []string{"drbd", "lru_cache"}})
 	err := EnsureModulesAndLNet(context.Background(), r, append([]string{"drbd", "zfs"}, ServerModules...), nil)
 	var mm *MissingModulesError
@@ -371,6 +383,7 @@ func TestEnsureModulesAndLNetReportsWhatIsMissing(t *testing.T) {
 // Start loads the lnet module, configures LNet and only then loads the
 // other modules (lustre would bring LNet up with the module defaults).
 func TestStartConfiguresLNetBeforeLustre(t *testing.T) {
+	t.Parallel()
 	p := newPair(t, hostsim.DRBD84)
 	p.mustBringUp()
 	var order []string

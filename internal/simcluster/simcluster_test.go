@@ -13,6 +13,11 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
 )
 
+// The tests of this package run one at a time (no t.Parallel, unlike the
+// packages below it): each runs the real agent loops against simulated
+// Leases of a few seconds, and on a loaded two-core machine (make test
+// builds beside them) several at once miss those timings, which is noise,
+// not a finding.
 func start(t *testing.T, c *Cluster) *Running {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)

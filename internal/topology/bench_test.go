@@ -11,6 +11,7 @@ func largeDoc() []byte { return topotest.Large(2000, 1000) }
 func largeDocSmall() []byte { return topotest.Large(40, 20) }
 
 func TestLargeExampleIsValid(t *testing.T) {
+	t.Parallel()
 	v, ps := check(t, string(largeDoc()))
 	if len(ps) > 0 {
 		t.Fatalf("large example has problems:\n%v", ps)

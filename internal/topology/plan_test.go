@@ -8,6 +8,7 @@ import (
 const examplesDir = "../../examples"
 
 func TestPlanUsesConfiguredNIDs(t *testing.T) {
+	t.Parallel()
 	v, ps := check(t, base+`
 nodes: {s1: {nids: ["10.0.0.1@tcp", "10.1.0.1@o2ib"]}, s2: {nids: ["10.0.0.2@tcp"]}}`)
 	if len(ps) > 0 {
@@ -24,6 +25,7 @@ nodes: {s1: {nids: ["10.0.0.1@tcp", "10.1.0.1@o2ib"]}, s2: {nids: ["10.0.0.2@tcp
 }
 
 func TestPlanIsDeterministic(t *testing.T) {
+	t.Parallel()
 	v, _ := check(t, string(largeDoc()))
 	first, _ := json.Marshal(v.Plan())
 	for i := 0; i < 3; i++ {

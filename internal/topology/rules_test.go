@@ -27,6 +27,7 @@ func check(t *testing.T, doc string) (*Values, Problems) {
 }
 
 func TestBaseIsValid(t *testing.T) {
+	t.Parallel()
 	if _, ps := check(t, base); len(ps) != 0 {
 		t.Fatalf("base topology has problems:\n%v", ps)
 	}
@@ -45,6 +46,7 @@ func hasProblem(ps Problems, w want) bool {
 }
 
 func TestRules(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		doc  string
@@ -292,6 +294,7 @@ resources: {target: {requests: {cpu: "2"}, limits: {cpu: 1500m}}}`, want{"resour
 // Problems about a field the schema rejected are not repeated by rules: the
 // decoded value means nothing.
 func TestRuleFindingsUnderSchemaProblemsAreDropped(t *testing.T) {
+	t.Parallel()
 	_, ps := check(t, base+`
   - {type: ost, index: 1, nodes: [s3, s4], drbd: {minor: 1, port: "x", disk: /dev/sdc}}`)
 	for _, p := range ps {
@@ -305,6 +308,7 @@ func TestRuleFindingsUnderSchemaProblemsAreDropped(t *testing.T) {
 }
 
 func TestAllProblemsAtOnceInStableOrder(t *testing.T) {
+	t.Parallel()
 	doc := `
 fsname: waytoolongname
 targets:
@@ -332,6 +336,7 @@ targets:
 }
 
 func TestValidTopologies(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{
 		"separate MGS": `
 fsname: lfs2
@@ -395,6 +400,7 @@ install: {mode: install}`,
 // A client node that serves no target, and clients of an external
 // filesystem (no targets here), are fine; the rule names every clash.
 func TestClientsOffServers(t *testing.T) {
+	t.Parallel()
 	if _, ps := check(t, servers+`
 clients: {enabled: true, nodes: [c1, c2]}`); len(ps) != 0 {
 		t.Fatalf("clients off the servers rejected:\n%v", ps)
@@ -418,6 +424,7 @@ clients: {enabled: true, nodes: [s1, c1, s3]}`)
 }
 
 func TestNoPanicOnOddDocuments(t *testing.T) {
+	t.Parallel()
 	docs := []string{"", "null", "[]", "42", "targets: 3", "targets: [3, null, {}]", "targets: [{drbd: 3}]",
 		"targets: [{drbd: {disk: [1]}}]", "nodes: [1]", "clients: null", "fsname: {a: b}", "targets: [{nodes: [[]]}]",
 		"a: 1\na: 2", "? [a, b]\n: c\n? [a, b]\n: d", "x: &a [1]\ny: *a\nz: *a", "<<: {a: 1}\n<<: {b: 2}", ":", "{",
@@ -443,6 +450,7 @@ func TestNoPanicOnOddDocuments(t *testing.T) {
 // scalar at the top level. Each is named exactly; anchors, aliases and
 // merge keys are no duplicates.
 func TestDocumentProblems(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name, doc, file string
 		want            []string // first lines of the problems, in order
@@ -489,6 +497,7 @@ func TestDocumentProblems(t *testing.T) {
 // External mode: the effective name and the MGS NIDs reach the plan; no
 // targets, no server labels.
 func TestExternalPlan(t *testing.T) {
+	t.Parallel()
 	v, ps := check(t, `
 external: {mgsNids: ["10.0.0.1@o2ib,10.1.0.1@tcp", "10.0.0.2@o2ib"], fsname: scratch}
 clients: {enabled: true, nodes: [c1, c2]}

@@ -25,6 +25,7 @@ func same(s string) string { return s }
 // changed, its old and new value, and what to do instead; everything an
 // upgrade may change passes.
 func TestUpgradeChanges(t *testing.T) {
+	t.Parallel()
 	running := haValues(t, same)
 	for _, c := range []struct {
 		name, from, to string

@@ -11,6 +11,7 @@ import (
 )
 
 func TestMMPValidateAndActivityCheck(t *testing.T) {
+	t.Parallel()
 	if d := (MMP{}).ActivityCheck(); d != 21*time.Second {
 		t.Errorf("default activity check %s, want 21 s (ZFS's defaults)", d)
 	}
@@ -27,6 +28,7 @@ func TestMMPValidateAndActivityCheck(t *testing.T) {
 // EnsureMMP sets what differs, nothing the second time, and the import's
 // activity check follows the parameters it set.
 func TestEnsureMMP(t *testing.T) {
+	t.Parallel()
 	w, err := hostsim.OpenPair(t.TempDir(), hostsim.DRBD84, "s1")
 	if err != nil {
 		t.Fatal(err)

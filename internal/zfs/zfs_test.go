@@ -64,6 +64,7 @@ func logged(t *testing.T, w *hostsim.World, prefix string) []string {
 }
 
 func TestEnsureHostID(t *testing.T) {
+	t.Parallel()
 	w, err := hostsim.OpenPair(t.TempDir(), hostsim.DRBD84, "s1", "s2")
 	if err != nil {
 		t.Fatal(err)
@@ -92,6 +93,7 @@ func TestEnsureHostID(t *testing.T) {
 }
 
 func TestValidate(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		name string
 		p    Pool
@@ -112,6 +114,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestCreateImportExport(t *testing.T) {
+	t.Parallel()
 	w := primaryPair(t, "")
 	ctx := context.Background()
 	s1, s2 := w.Host("s1"), w.Host("s2")
@@ -159,6 +162,7 @@ func TestCreateImportExport(t *testing.T) {
 }
 
 func TestImportAfterCrashIsNotForced(t *testing.T) {
+	t.Parallel()
 	w := primaryPair(t, "")
 	ctx := context.Background()
 	if err := Create(ctx, w.Host("s1"), testPool); err != nil {
@@ -179,6 +183,7 @@ func TestImportAfterCrashIsNotForced(t *testing.T) {
 }
 
 func TestCreateRefusesSignatures(t *testing.T) {
+	t.Parallel()
 	for _, sig := range []string{hostsim.SigExt4, hostsim.SigXFS, hostsim.SigZFSMember} {
 		t.Run(sig, func(t *testing.T) {
 			w := primaryPair(t, sig)
@@ -195,6 +200,7 @@ func TestCreateRefusesSignatures(t *testing.T) {
 }
 
 func TestCreateRefusesFailedProbe(t *testing.T) {
+	t.Parallel()
 	w := primaryPair(t, "")
 	if err := w.FailNext("s1", hostsim.Match{Args: []string{"blkid", "-p", "/dev/drbd0"}}, host.Result{ExitCode: 4}); err != nil {
 		t.Fatal(err)
@@ -208,6 +214,7 @@ func TestCreateRefusesFailedProbe(t *testing.T) {
 }
 
 func TestGet(t *testing.T) {
+	t.Parallel()
 	w := primaryPair(t, "")
 	ctx := context.Background()
 	if err := Create(ctx, w.Host("s1"), testPool); err != nil {
@@ -230,6 +237,7 @@ func TestGet(t *testing.T) {
 // A pool without DRBD (a single-node target) lives on its vdevs: creation
 // proves every device blank and import searches only those devices.
 func TestPoolOnVdevs(t *testing.T) {
+	t.Parallel()
 	w, err := hostsim.OpenPair(t.TempDir(), hostsim.DRBD9, "s1")
 	if err != nil {
 		t.Fatal(err)
@@ -274,6 +282,7 @@ func TestPoolOnVdevs(t *testing.T) {
 }
 
 func TestPoolVdevValidation(t *testing.T) {
+	t.Parallel()
 	bad := map[string]Pool{
 		"device and vdevs": {Name: "p", Device: "/dev/drbd0", Vdevs: []string{"/dev/sdb"}},
 		"drbd among vdevs": {Name: "p", Vdevs: []string{"/dev/drbd1"}},
@@ -298,6 +307,7 @@ func TestPoolVdevValidation(t *testing.T) {
 // ZFS 2.1 refuses an import of a pool another host holds (MMP) in two
 // wordings, with and without -f (make e2e-vm); both mean the same.
 func TestImportedElsewhereBothWordings(t *testing.T) {
+	t.Parallel()
 	for name, stderr := range map[string]string{
 		"without -f": "cannot import 'p0': pool is imported on s2 (hostid: 0x53372bdc)\nExport the pool on the other system, then run 'zpool import'.\n",
 		"with -f":    "cannot import 'p0': pool is imported on host 's2' (hostid=53372bdc).\nExport the pool on the other system, then run 'zpool import'.\n",
@@ -328,6 +338,7 @@ func TestImportedElsewhereBothWordings(t *testing.T) {
 // repartition a partition: the pool is on it, and the import finds it
 // there.
 func TestPoolOnAPartition(t *testing.T) {
+	t.Parallel()
 	w, err := hostsim.OpenPair(t.TempDir(), hostsim.DRBD9, "s1")
 	if err != nil {
 		t.Fatal(err)
@@ -372,6 +383,7 @@ func TestPoolOnAPartition(t *testing.T) {
 // call changes nothing. A takeover of it then waits for no MMP activity
 // check.
 func TestEnsureMultihostTurnsItOffOnDRBDPools(t *testing.T) {
+	t.Parallel()
 	w := primaryPair(t, "")
 	ctx := context.Background()
 	s1 := w.Host("s1")

@@ -41,6 +41,7 @@ func cliArgs(in input) []string {
 // The CLI and the Go engine render the same objects, so everything the other
 // tests check about the engine's output holds for `helm install` too.
 func TestHelmTemplateMatchesEngine(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		args := append([]string{"template", in.release(), chartDir(t), "-n", namespace}, cliArgs(in)...)
 		out, errOut, err := helmRun(t, args...)
@@ -83,6 +84,7 @@ func normalize(t *testing.T, y string) string {
 }
 
 func TestHelmLintStrict(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		args := append([]string{"lint", "--strict", chartDir(t), "-n", namespace}, cliArgs(in)...)
 		out, errOut, err := helmRun(t, args...)
@@ -97,6 +99,7 @@ func TestHelmLintStrict(t *testing.T) {
 
 // Values the chart must refuse, with the message that says what to do.
 func TestInvalidValuesFailToRender(t *testing.T) {
+	t.Parallel()
 	root := helmcli.RepoRoot(t)
 	noTargets := filepath.Join(t.TempDir(), "no-targets.yaml")
 	if err := os.WriteFile(noTargets, []byte("fsname: lfs1\ntargets: []\n"), 0o644); err != nil {

@@ -42,6 +42,7 @@ func nextCommands(t *testing.T, notes string) []string {
 // refuses it; --all works too. The kubectl lines need a cluster: only their
 // presence is checked.
 func TestNotesCommandsWorkAsPrinted(t *testing.T) {
+	t.Parallel()
 	ha := filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")
 	// The values a user installs, new chart-only values included: plan must
 	// accept the whole of what helm get values gives back.

@@ -15,6 +15,7 @@ import (
 // testdata/<example>.golden.yaml, so a review shows what a template change
 // does to real output. `make chart-golden` rewrites them (UPDATE_GOLDEN=1).
 func TestGolden(t *testing.T) {
+	t.Parallel()
 	update := os.Getenv("UPDATE_GOLDEN") == "1"
 	for _, f := range examples(t) {
 		name := exampleName(f)

@@ -15,6 +15,7 @@ import (
 // Registry, tag, pull policy and secrets, priority class and resources reach
 // every pod they are meant for.
 func TestImagesAndPodSettings(t *testing.T) {
+	t.Parallel()
 	in := input{
 		Files: []string{filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")},
 		Sets: []string{

@@ -138,6 +138,7 @@ func topologyName(t *testing.T, r *rendered, rules []rbacv1.PolicyRule) []rbacv1
 }
 
 func TestRBACGrantsOnlyWhatIsListed(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		r := render(t, in)
 		roles := map[string]bool{} // kind/name of every role the chart defines
@@ -243,6 +244,7 @@ func TestRBACGrantsOnlyWhatIsListed(t *testing.T) {
 // targets of their own nodes). With every fact given, nothing reads nodes
 // except the labelling Job.
 func TestNodeReadsOnlyForMissingFacts(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		v, p := plan(t, in)
 		want := map[string]bool{}
@@ -298,6 +300,7 @@ func restrictedSidecar(sc *corev1.SecurityContext) bool {
 }
 
 func TestOnlyHostPodsArePrivileged(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		r := render(t, in)
 		seen := map[string]bool{}
@@ -375,6 +378,7 @@ var standardLabels = []string{
 }
 
 func TestStandardLabelsAndNames(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		r := render(t, in)
 		ch := loadChart(t)
@@ -448,6 +452,7 @@ func selectorOf(d doc) map[string]string {
 // The contract with the entrypoint binaries: image, binary and subcommand,
 // probes, environment, topology and status mounts.
 func TestEntrypointContract(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		v, _ := plan(t, in)
 		r := render(t, in)
@@ -622,6 +627,7 @@ func wantMount(t *testing.T, p podTemplate, c corev1.Container, path string, ok 
 // Hooks: re-running install or upgrade never meets an AlreadyExists, and
 // what a hook Job needs exists before it and for the same events.
 func TestHooks(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		r := render(t, in)
 		var jobs []doc
@@ -710,6 +716,7 @@ func findByName(r *rendered, kind, name string) doc {
 }
 
 func TestNotes(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		v, p := plan(t, in)
 		r := render(t, in)
@@ -744,6 +751,7 @@ func TestNotes(t *testing.T) {
 // failover.mode manual: no controller, no rights to delete pods, no gate on
 // the target pods.
 func TestManualFailoverRendersNoController(t *testing.T) {
+	t.Parallel()
 	in := input{Files: []string{filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")}, Sets: []string{"failover.mode=manual"}}
 	r := render(t, in)
 	if d := r.ofKind("Deployment"); len(d) != 0 {
@@ -777,6 +785,7 @@ func TestManualFailoverRendersNoController(t *testing.T) {
 // container, and the helm test, at the simulated hosts; nothing else
 // changes, and by default nothing mentions them.
 func TestHostsimModeForTestClusters(t *testing.T) {
+	t.Parallel()
 	files := []string{filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")}
 	sim := render(t, input{Files: files, Sets: []string{"testing.hostsimDir=/var/lib/kube-lustre-hostsim"}})
 	for _, p := range sim.pods() {
@@ -806,6 +815,7 @@ func TestHostsimModeForTestClusters(t *testing.T) {
 // The uninstall check exists only with the provisioner (whose volumes it
 // counts), and uninstall.allowWithVolumes leaves it out.
 func TestUninstallCheck(t *testing.T) {
+	t.Parallel()
 	ha := filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")
 	for _, c := range []struct {
 		sets []string

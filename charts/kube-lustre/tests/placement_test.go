@@ -25,6 +25,7 @@ const targetLabel = "kube-lustre.io/target"
 // Each target is one StatefulSet of one pod that may run on exactly the
 // target's nodes, prefers the first, and is told its target and Lease.
 func TestTargetsPinnedToTheirNodes(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		v, p := plan(t, in)
 		r := render(t, in)
@@ -153,6 +154,7 @@ func envOf(c corev1.Container) map[string]string {
 
 // The DaemonSets run exactly where the labelling Job puts their labels.
 func TestDaemonSetsSelectJobLabels(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		v, p := plan(t, in)
 		r := render(t, in)
@@ -196,6 +198,7 @@ func TestDaemonSetsSelectJobLabels(t *testing.T) {
 // node affinity: a client on the node that takes over a target is evicted
 // on failover and loses its unsynced writes.
 func TestClientPodsAvoidServerNodes(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		v, _ := plan(t, in)
 		r := render(t, in)
@@ -234,6 +237,7 @@ func TestClientPodsAvoidServerNodes(t *testing.T) {
 // already coalesced them) gives the same plan as the values file, and on no node do two DRBD
 // resources claim one port or minor.
 func TestTopologyConfigMapAndDRBDPorts(t *testing.T) {
+	t.Parallel()
 	forExamples(t, func(t *testing.T, in input) {
 		_, want := plan(t, in)
 		r := render(t, in)
@@ -276,6 +280,7 @@ func TestTopologyConfigMapAndDRBDPorts(t *testing.T) {
 // The port check above must be able to fail: a values file with a clash
 // renders (the schema cannot see it), and the check catches it.
 func TestDRBDPortClashIsCaught(t *testing.T) {
+	t.Parallel()
 	f := filepath.Join(helmcli.RepoRoot(t), "examples", "invalid", "drbd-port-clash.yaml")
 	r := render(t, input{Files: []string{f}})
 	v, ps, err := topology.CheckDocument([]byte(topologyConfigMaps(t, r)[0].Data["values.yaml"]))
@@ -347,6 +352,7 @@ func recordName(fsname, target string) string {
 // Every fsname Lustre accepts gives valid record names, the same whatever
 // the release is called.
 func TestRecordNamesOutliveTheRelease(t *testing.T) {
+	t.Parallel()
 	ha := filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")
 	for _, fs := range []string{"lfs1", "Big_FS", "a-b_c"} {
 		var names []string

@@ -85,6 +85,7 @@ pods:
 // server nodes, and the chart's labels, selectors and checksums keep their
 // values.
 func TestSchedulingAndMetadataOnEveryPod(t *testing.T) {
+	t.Parallel()
 	ha := filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")
 	in := input{Files: []string{ha, schedulingValues(t)}, Sets: []string{"provisioner.enabled=true"}}
 	v, p := plan(t, in)
@@ -252,6 +253,7 @@ func templateOf(d doc) *corev1.PodTemplateSpec {
 // one term two, and the failover controller could no longer read its node
 // pair: refused, saying why.
 func TestTargetAffinityTakesOneTerm(t *testing.T) {
+	t.Parallel()
 	ha := filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")
 	terms := "pods.target.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms"
 	in := input{Files: []string{ha}, Sets: []string{
@@ -288,6 +290,7 @@ func TestTargetAffinityTakesOneTerm(t *testing.T) {
 // at all, not even the checks that fail on values without targets, with the
 // Go engine and the helm CLI alike.
 func TestDisabledRendersNothing(t *testing.T) {
+	t.Parallel()
 	ha := filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")
 	for _, in := range []input{
 		{Files: []string{ha}, Sets: []string{"enabled=false"}},
@@ -314,6 +317,7 @@ func TestDisabledRendersNothing(t *testing.T) {
 // priorityClassName names, or none when both are off; the labelling Jobs
 // (hooks that run before the class exists) and the test pod never.
 func TestPriorityClass(t *testing.T) {
+	t.Parallel()
 	ha := filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")
 	critical := map[string]bool{"drbd": true, "target": true, "client": true, "failover": true, "csi-controller": true, "csi-node": true}
 	for _, c := range []struct {
@@ -358,6 +362,7 @@ func TestPriorityClass(t *testing.T) {
 // Values the schema refuses, so helm install and helm lustre validate stop
 // them before any pod starts with them.
 func TestSchedulingValuesSchema(t *testing.T) {
+	t.Parallel()
 	ha := filepath.Join(helmcli.RepoRoot(t), "examples", "ha.yaml")
 	for _, c := range []struct{ set, want string }{
 		{"logLevel=verbose", "logLevel"},

@@ -18,6 +18,7 @@ import (
 const examplesDir = "../../../examples"
 
 func TestExamplesAreValid(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob(filepath.Join(examplesDir, "*.yaml"))
 	if len(files) < 2 {
 		t.Fatalf("expected examples in %s, found %v", examplesDir, files)
@@ -33,6 +34,7 @@ func TestExamplesAreValid(t *testing.T) {
 // Every file in examples/invalid carries "# expect: <problem line>" comments;
 // each must appear verbatim as the first line of one reported problem.
 func TestInvalidExamples(t *testing.T) {
+	t.Parallel()
 	files, _ := filepath.Glob(filepath.Join(examplesDir, "invalid", "*.yaml"))
 	if len(files) < 20 {
 		t.Fatalf("expected one invalid example per rule, found %d", len(files))
@@ -76,6 +78,7 @@ func expectLines(t *testing.T, path string) []string {
 }
 
 func TestChartSchemaIsTheSameFile(t *testing.T) {
+	t.Parallel()
 	chartCopy, err := fs.ReadFile(kubelustre.Files, "values.schema.json")
 	if err != nil {
 		t.Fatal(err)
@@ -88,6 +91,7 @@ func TestChartSchemaIsTheSameFile(t *testing.T) {
 // Every property in the schema has a description (the chart README and every
 // hint are made from them) and every object forbids unknown keys.
 func TestSchemaDescribesEveryField(t *testing.T) {
+	t.Parallel()
 	var root any
 	if err := json.Unmarshal(schemas.Values, &root); err != nil {
 		t.Fatal(err)
@@ -129,6 +133,7 @@ func TestSchemaDescribesEveryField(t *testing.T) {
 
 // The chart's own defaults must pass the schema: helm install validates them.
 func TestChartDefaultsMatchSchema(t *testing.T) {
+	t.Parallel()
 	d, err := chartDefaults()
 	if err != nil {
 		t.Fatal(err)

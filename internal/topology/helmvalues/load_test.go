@@ -20,6 +20,7 @@ func writeFile(t *testing.T, name, body string) string {
 // Layered files merge as helm does: maps deep-merge, lists are replaced
 // whole, later files and then --set win, and chart defaults fill the rest.
 func TestLoadMergesLikeHelm(t *testing.T) {
+	t.Parallel()
 	a := writeFile(t, "a.yaml", `
 fsname: aaa
 clients: {nodes: [c1, c2], mountOptions: [flock]}
@@ -60,6 +61,7 @@ clients: {nodes: [c3]}
 }
 
 func TestLoadErrorsAreIOErrors(t *testing.T) {
+	t.Parallel()
 	if _, err := Load(Options{Files: []string{"/nonexistent/values.yaml"}}); err == nil {
 		t.Fatal("missing file: want an error")
 	}
@@ -76,6 +78,7 @@ func TestLoadErrorsAreIOErrors(t *testing.T) {
 // named with its file when there are several; an empty file is fine as a
 // layer but not as all there is.
 func TestCheckReadsEachFileAsYAML(t *testing.T) {
+	t.Parallel()
 	ha := "../../../examples/ha.yaml"
 	empty := writeFile(t, "empty.yaml", "# nothing\n")
 	dup := writeFile(t, "dup.yaml", "fsname: a\nfsname: b\n")

@@ -10,6 +10,7 @@ import (
 // TestPlanHA plans examples/ha.yaml as a user's helm install would see it
 // (chart defaults included: clients are enabled by default).
 func TestPlanHA(t *testing.T) {
+	t.Parallel()
 	v, ps, err := Check(Options{Files: []string{examplesDir + "/ha.yaml"}})
 	if err != nil || len(ps) > 0 {
 		t.Fatalf("err=%v problems=%v", err, ps)
