@@ -20,38 +20,42 @@ type flags struct {
 // parse reads the flags shared by every command. Positional arguments are
 // values files, taken before any -f so `validate a.yaml -f b.yaml` layers b
 // over a as helm would for `-f a.yaml -f b.yaml`.
-func parse(cmd string, args []string, stderr io.Writer) (*flags, bool) {
-	f := &flags{}
+// code is the exit code when ok is false: 0 after --help (printed to
+// stdout), exitUsage after a usage error (said on stderr).
+func parse(cmd string, args []string, stdout, stderr io.Writer) (f *flags, code int, ok bool) {
+	f = &flags{}
 	fs := pflag.NewFlagSet("helm lustre "+cmd, pflag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {} // --help: the command's help, below
 	fs.StringArrayVarP(&f.opts.Files, "values", "f", nil, "values file (repeatable; later files win)")
 	fs.StringArrayVar(&f.opts.Sets, "set", nil, "set a value: key=value (repeatable)")
 	fs.StringArrayVar(&f.opts.StringSets, "set-string", nil, "set a string value: key=value (repeatable)")
 	fs.StringVarP(&f.output, "output", "o", "text", "output format: text or json")
 	if err := fs.Parse(args); err != nil {
-		if err != pflag.ErrHelp {
-			fmt.Fprintf(stderr, "helm lustre %s: %v\n", cmd, err)
+		if err == pflag.ErrHelp {
+			fmt.Fprintf(stdout, "usage: helm lustre %s [-f FILE]... [--set K=V]... [--set-string K=V]... [-o text|json] [FILE]...\n%s", cmd, valuesFlags)
+			return nil, exitOK, false
 		}
-		return nil, false
+		fmt.Fprintf(stderr, "helm lustre %s: %v\n", cmd, err)
+		return nil, exitUsage, false
 	}
 	if f.output != "text" && f.output != "json" {
 		fmt.Fprintf(stderr, "helm lustre %s: --output must be text or json, not %q\n", cmd, f.output)
-		return nil, false
+		return nil, exitUsage, false
 	}
 	f.opts.Files = append(fs.Args(), f.opts.Files...)
 	if len(f.opts.Files) == 0 && len(f.opts.Sets) == 0 && len(f.opts.StringSets) == 0 {
 		fmt.Fprintf(stderr, "helm lustre %s: name a values file (helm lustre %s values.yaml)\n", cmd, cmd)
-		return nil, false
+		return nil, exitUsage, false
 	}
-	return f, true
+	return f, exitOK, true
 }
 
 // load parses flags and checks the values. ok is false when the command must
 // exit with code.
 func load(cmd string, args []string, stdout, stderr io.Writer) (f *flags, v *topology.Values, code int, ok bool) {
-	f, ok = parse(cmd, args, stderr)
-	if !ok {
-		return nil, nil, exitUsage, false
+	if f, code, ok = parse(cmd, args, stdout, stderr); !ok {
+		return nil, nil, code, false
 	}
 	v, problems, err := helmvalues.Check(f.opts)
 	if err != nil {

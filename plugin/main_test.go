@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,13 @@ func TestExitCodes(t *testing.T) {
 		{"bad flag", []string{"plan", "--bogus"}, exitUsage, ""},
 		{"unknown command", []string{"frobnicate"}, exitUsage, ""},
 		{"no command", nil, exitUsage, ""},
+		{"help", []string{"--help"}, exitOK, "commands:\n  validate"},
+		{"validate --help", []string{"validate", "--help"}, exitOK, "--set-string K=V"},
+		{"plan -h", []string{"plan", "-h"}, exitOK, "usage: helm lustre plan"},
+		{"status --help", []string{"status", "--help"}, exitOK, "--namespace"},
+		{"help command", []string{"help", "validate"}, exitOK, "check a values file"},
+		{"version", []string{"version"}, exitOK, "helm-lustre " + version + " (go"},
+		{"completion", []string{"completion", "bash"}, exitOK, "bash completion V2 for helm-lustre"},
 		{"plan", []string{"plan", "../examples/ha.yaml"}, exitOK, "TARGET  SVNAME        NODES  DEVICE"},
 		{"plan of invalid", []string{"plan", "../examples/invalid/no-ost.yaml"}, exitProblems, "no OST"},
 	}
@@ -93,5 +101,17 @@ func TestJSONOutput(t *testing.T) {
 	r = validateResult{}
 	if err := json.Unmarshal([]byte(out), &r); err != nil || code != exitOK || r.Warnings == nil || len(r.Warnings) != 0 {
 		t.Fatalf("by-id paths: exit %d, %+v, %v", code, r, err)
+	}
+}
+
+// The version the plugin prints is the one plugin.yaml gives Helm.
+func TestVersionIsPluginYAMLs(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("plugin.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), "\nversion: "+version+"\n") {
+		t.Fatalf("plugin.yaml does not say version: %s", version)
 	}
 }

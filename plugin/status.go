@@ -208,12 +208,15 @@ func writeStatus(out io.Writer, sts []TargetStatus) {
 func status(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("helm lustre status", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {} // --help: below
 	namespace := fs.StringP("namespace", "n", "", "namespace of the release (default: helm's, then the kubeconfig's)")
 	output := fs.StringP("output", "o", "text", "output format: text or json")
 	if err := fs.Parse(args); err != nil {
-		if err != pflag.ErrHelp {
-			fmt.Fprintf(stderr, "helm lustre status: %v\n", err)
+		if err == pflag.ErrHelp {
+			fmt.Fprintf(stdout, "usage: helm lustre status RELEASE [-n NAMESPACE] [-o text|json]\n%s", fs.FlagUsages())
+			return exitOK
 		}
+		fmt.Fprintf(stderr, "helm lustre status: %v\n", err)
 		return exitUsage
 	}
 	if *output != "text" && *output != "json" {
