@@ -321,11 +321,11 @@ func Create(ctx context.Context, run host.Runner, p Pool) error {
 // whether it changed the property.
 func EnsureMultihost(ctx context.Context, run host.Runner, p Pool) (bool, error) {
 	want := onOff(p.Multihost())
-	res, err := host.Run(ctx, run, "zpool", "get", "-H", "-o", "value", "multihost", p.Name)
+	got, err := poolProp(ctx, run, p.Name, "multihost")
 	if err != nil {
 		return false, err
 	}
-	if strings.TrimSpace(res.Stdout) == want {
+	if got == want {
 		return false, nil
 	}
 	if _, err := host.Run(ctx, run, "zpool", "set", "multihost="+want, p.Name); err != nil {
@@ -361,13 +361,21 @@ func Get(ctx context.Context, run host.Runner, dataset, prop string) (value stri
 // PoolGUID returns the imported pool's GUID: a pool created again under the
 // same name gets a new one.
 func PoolGUID(ctx context.Context, run host.Runner, name string) (string, error) {
-	res, err := host.Run(ctx, run, "zpool", "get", "-H", "-o", "value", "guid", name)
+	guid, err := poolProp(ctx, run, name, "guid")
 	if err != nil {
 		return "", err
 	}
-	guid := strings.TrimSpace(res.Stdout)
 	if guid == "" || guid == "-" {
-		return "", fmt.Errorf("zpool get guid %s: no value in %q", name, res.Stdout)
+		return "", fmt.Errorf("zpool get guid %s: no value in %q", name, guid)
 	}
 	return guid, nil
+}
+
+// poolProp reads one property of an imported pool (`zpool get`), trimmed.
+func poolProp(ctx context.Context, run host.Runner, name, prop string) (string, error) {
+	res, err := host.Run(ctx, run, "zpool", "get", "-H", "-o", "value", prop, name)
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSpace(res.Stdout), nil
 }
