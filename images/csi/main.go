@@ -20,6 +20,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/csi"
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/host"
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 )
 
 // version is reported by GetPluginInfo; set with -ldflags "-X main.version=...".
@@ -61,9 +62,13 @@ func run(ctx context.Context, rt *entry.Runtime, args []string) error {
 	if rt.Env.HostSim != "" && *mode == csi.ModeNode {
 		runner = simTargets{runner}
 	}
+	reg, err := rt.ServeMetrics(ctx)
+	if err != nil {
+		return err
+	}
 	d, err := csi.New(csi.Config{
 		Name: *name, Version: version, NodeID: rt.Env.Node, MountPoint: *mountPoint, Root: *root,
-		FirstProjectID: first, LastProjectID: last, DefaultCapacity: *defCap,
+		FirstProjectID: first, LastProjectID: last, DefaultCapacity: *defCap, Metrics: metrics.NewCSI(reg),
 	}, runner, rt.Log)
 	if err != nil {
 		return fmt.Errorf("configuration: %w", err)

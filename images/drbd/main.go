@@ -17,6 +17,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/fencesock"
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 )
 
 func main() {
@@ -89,7 +90,12 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return n.Fail(err)
 	}
+	reg, err := rt.ServeMetrics(ctx)
+	if err != nil {
+		return n.Fail(err)
+	}
 	mmp := n.Spec.MMP()
-	agent.DRBD(ctx, n.Runner, res, n.Status, n.Log, agent.Config{Unfence: fencer.UnfenceInSync, Refence: fencer.FencePeer, PeerLost: fencer.PeerLost, MMP: &mmp})
+	agent.DRBD(ctx, n.Runner, res, n.Status, n.Log, agent.Config{Unfence: fencer.UnfenceInSync, Refence: fencer.FencePeer, PeerLost: fencer.PeerLost, MMP: &mmp,
+		DRBDMetrics: metrics.NewDRBD(reg)})
 	return nil
 }

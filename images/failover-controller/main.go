@@ -19,6 +19,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/kube"
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 	"github.com/kube-lustre/kube-lustre/internal/podstate"
 )
 
@@ -60,9 +61,13 @@ func run(ctx context.Context, rt *entry.Runtime, args []string) error {
 	if err != nil {
 		return err
 	}
+	reg, err := rt.ServeMetrics(ctx)
+	if err != nil {
+		return err
+	}
 	lease := time.Duration(rt.Env.LeaseSeconds) * time.Second
 	c := &failover.Controller{Pods: pods, Nodes: nodes, Leases: leases, Events: events, StatefulSets: sets,
-		Selector: *selector, Duration: lease, Log: rt.Log}
+		Selector: *selector, Duration: lease, Log: rt.Log, Metrics: metrics.NewFailover(reg)}
 	leader := &failover.Lease{Client: leases, Name: *leaderLease, Identity: rt.Env.Pod, Duration: lease}
 	status := entry.NewReporter(ctx, rt.Env.StatusFile, rt.Log)
 	status.Set(podstate.Ready, "running; acting only while leader")

@@ -14,6 +14,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 )
 
 func main() {
@@ -29,7 +30,11 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return n.Fail(err)
 	}
-	return agent.Client(ctx, n.Runner, c, n.Values.LNet.Networks, n.Status, n.Log, agent.Config{})
+	reg, err := rt.ServeMetrics(ctx)
+	if err != nil {
+		return n.Fail(err)
+	}
+	return agent.Client(ctx, n.Runner, c, n.Values.LNet.Networks, n.Status, n.Log, agent.Config{ClientMetrics: metrics.NewClient(reg)})
 }
 
 // health is the probe (status file, as every binary) or, with --mounted,

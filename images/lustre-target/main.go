@@ -18,6 +18,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/entry"
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/kube"
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 	"github.com/kube-lustre/kube-lustre/internal/targetrecord"
 )
 
@@ -46,8 +47,12 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	// A Lease created where the copies may already hold data has no
 	// history of which one is stale (failover.Unverified).
 	lease.NewUnverified = s.HasDRBD()
+	reg, err := rt.ServeMetrics(ctx)
+	if err != nil {
+		return n.Fail(err)
+	}
 	// One attempt may take an MMP-guarded import: failover.mmp decides.
-	cfg := agent.Config{StartAttempt: n.Spec.StartAttempt(), StopTimeout: n.Spec.StopTimeout()}
+	cfg := agent.Config{StartAttempt: n.Spec.StartAttempt(), StopTimeout: n.Spec.StopTimeout(), TargetMetrics: metrics.NewTarget(reg, rt.Env.Target)}
 	if s.Target.RunsMGS() {
 		// The MGS tells every target how to resolve identities and, for
 		// the CSI driver's volumes, to enforce project quotas.

@@ -16,6 +16,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 	"github.com/kube-lustre/kube-lustre/internal/podstate"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
@@ -54,6 +55,11 @@ type Config struct {
 	// MDTs' identity upcall, the project quota enforcement the CSI
 	// driver's volumes need).
 	MGSParams []string
+	// Metrics of the loop (nil: none): DRBDMetrics for DRBD, TargetMetrics
+	// for Target, ClientMetrics for Client.
+	DRBDMetrics   *metrics.DRBD
+	TargetMetrics *metrics.Target
+	ClientMetrics *metrics.Client
 }
 
 func (c Config) startAttempt() time.Duration {
@@ -133,14 +139,14 @@ func DRBD(ctx context.Context, run host.Runner, res []drbd.Resource, st Status, 
 		for _, r := range res {
 			rep, err := drbd.Ensure(ctx, run, r)
 			if err != nil {
+				cfg.DRBDMetrics.ReconcileError(r.Name)
 				errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
 				continue
 			}
-			if cfg.Refence != nil && rep.State.Up && rep.State.Role == "Primary" && rep.State.CState != "Connected" {
-				if err := refence(ctx, run, r, cfg.Refence, log); err != nil {
-					errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
-				}
+			if err := frozen(ctx, run, r, rep.State, cfg, log); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", r.Name, err))
 			}
+			recordDRBD(ctx, run, r, rep.State, cfg.DRBDMetrics)
 			if !rep.State.InSync() {
 				checked[r.Name] = false
 			} else if cfg.Unfence != nil && !checked[r.Name] {
@@ -208,6 +214,7 @@ func watchPeers(ctx context.Context, run host.Runner, res []drbd.Resource, cfg C
 				continue
 			}
 			reported[r.Name] = true
+			cfg.DRBDMetrics.PeerLost(r.Name)
 			if cut {
 				log.Warn("lost the DRBD link to the holder: cut its quiet Lease to one Lease duration, so a crashed holder is taken over then", "resource", r.Name, "drbd", st.String())
 			}
@@ -215,17 +222,27 @@ func watchPeers(ctx context.Context, run host.Runner, res []drbd.Resource, cfg C
 	})
 }
 
-// refence resumes a Primary whose I/O a failed fence suspended, once the
-// fence decision, asked again, records the peer's copy as outdated (this
-// node holds the target's Lease): the API blip or agent restart that made
-// the first fence fail must not freeze the target for good. Any other
-// answer leaves I/O suspended: the peer may be the active side.
-func refence(ctx context.Context, run host.Runner, r drbd.Resource, decide func(context.Context, string) int, log *slog.Logger) error {
+// frozen looks for I/O a failed fence suspended, which only a Primary
+// without its peer can have, and records it. With cfg.Refence it resumes
+// it once the fence decision, asked again, records the peer's copy as
+// outdated (this node holds the target's Lease): the API blip or agent
+// restart that made the first fence fail must not freeze the target for
+// good. Any other answer leaves I/O suspended: the peer may be the active
+// side.
+func frozen(ctx context.Context, run host.Runner, r drbd.Resource, st drbd.State, cfg Config, log *slog.Logger) error {
+	if !st.Up || st.Role != "Primary" || st.CState == "Connected" || (cfg.Refence == nil && cfg.DRBDMetrics == nil) {
+		cfg.DRBDMetrics.Suspended(r.Name, false)
+		return nil
+	}
 	suspended, err := drbd.Suspended(ctx, run, r)
-	if err != nil || !suspended {
+	if err != nil {
 		return err
 	}
-	code := decide(ctx, r.Name)
+	defer func() { cfg.DRBDMetrics.Suspended(r.Name, suspended) }()
+	if !suspended || cfg.Refence == nil {
+		return nil
+	}
+	code := cfg.Refence(ctx, r.Name)
 	if code != failover.FencedOutdated {
 		log.Warn("I/O suspended after a failed fence; the fence decision still does not allow resuming", "resource", r.Name, "fencePeer", code)
 		return nil
@@ -233,8 +250,28 @@ func refence(ctx context.Context, run host.Runner, r drbd.Resource, decide func(
 	if err := drbd.ResumeIO(ctx, run, r); err != nil {
 		return err
 	}
+	suspended = false
 	log.Warn("resumed I/O suspended by a failed fence: the peer's copy is now recorded outdated on the Lease", "resource", r.Name)
 	return nil
+}
+
+// recordDRBD records one observation of r, with its resync progress:
+// read only while it resyncs (1 in sync, nothing without a peer to
+// compare with).
+func recordDRBD(ctx context.Context, run host.Runner, r drbd.Resource, st drbd.State, m *metrics.DRBD) {
+	if m == nil {
+		return
+	}
+	m.Resource(r.Name, st.Up, st.Role, st.CState, st.Disk, st.PeerDisk)
+	switch {
+	case st.InSync():
+		m.SyncDone(r.Name, 1, true)
+	case st.Resyncing():
+		done, err := drbd.SyncDone(ctx, run, r)
+		m.SyncDone(r.Name, done, err == nil)
+	default:
+		m.SyncDone(r.Name, 0, false)
+	}
 }
 
 // Gate is the target's Lease (failover.Lease). Only its holder may
@@ -254,6 +291,21 @@ type Gate interface {
 	// TookOverFrom names the node whose expired Lease was acquired ("" if
 	// it was free or released).
 	TookOverFrom() string
+	// LastRenewed is when this node last wrote the Lease (zero: not
+	// held), read from the metrics server's goroutine.
+	LastRenewed() time.Time
+}
+
+// recordedStatus is a Status that also records each state in the target's
+// metrics.
+type recordedStatus struct {
+	Status
+	m *metrics.Target
+}
+
+func (r recordedStatus) Set(state podstate.State, msg string) {
+	r.m.State(string(state))
+	r.Status.Set(state, msg)
 }
 
 // Target serves one target until ctx ends, then stops it. With a gate it
@@ -264,6 +316,9 @@ type Gate interface {
 // Lease: the binary exits non-zero so the failure is seen and the pod
 // restarts into waiting for the Lease again.
 func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st Status, log *slog.Logger, cfg Config) error {
+	if cfg.TargetMetrics != nil {
+		st = recordedStatus{Status: st, m: cfg.TargetMetrics}
+	}
 	if gate == nil {
 		return serve(ctx, run, s, st, log, cfg, cfg.stopTimeout)
 	}
@@ -288,6 +343,10 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 	}
 	log.Info("lease acquired", "target", s.Target.Svname())
 	st.Set(podstate.Starting, "lease acquired; starting "+s.Target.Svname())
+	cfg.TargetMetrics.LeaseAge(gate.LastRenewed)
+	if from := gate.TookOverFrom(); from != "" {
+		cfg.TargetMetrics.TookOver(from)
+	}
 	// Holding the Lease, taken only once the previous holder's expired,
 	// is what makes taking over a crashed holder's pool safe.
 	s.TakeOver = true
@@ -461,6 +520,7 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 		}
 		recorded = true
 	}
+	since := time.Now() // of the start, for the metrics
 	every(ctx, cfg.interval(), func() {
 		if started {
 			mounted, err := lustre.IsMounted(ctx, run, s.Target.MountPoint)
@@ -470,7 +530,7 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 				st.Set(podstate.Ready, "serving "+s.Target.Svname())
 				return
 			}
-			started = false
+			started, since = false, time.Now()
 			st.Set(podstate.Failed, fmt.Sprintf("%s no longer mounted (err: %v); starting again", s.Target.MountPoint, err))
 		}
 		// Each attempt is bounded so a long wait (a resync, an Outdated
@@ -491,6 +551,7 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 			return
 		}
 		started, paramsSet, recorded = true, false, false
+		cfg.TargetMetrics.Started(time.Since(since))
 		remember()
 		setParams()
 		log.Info("target started", "target", s.Target.Svname(), "initialSync", rep.InitialSync, "createdPool", rep.CreatedPool,
@@ -522,10 +583,12 @@ func Client(ctx context.Context, run host.Runner, c lustre.Client, networks []st
 		mounted, err := lustre.MountClient(ctx, run, c)
 		if err != nil {
 			if ctx.Err() == nil {
+				cfg.ClientMetrics.Mounted(c.FSName, c.MountPoint, false, true)
 				st.Set(podstate.Starting, "mount: "+err.Error())
 			}
 			return
 		}
+		cfg.ClientMetrics.Mounted(c.FSName, c.MountPoint, true, false)
 		if mounted {
 			log.Info("client mounted", "source", c.Source(), "mountPoint", c.MountPoint)
 		}
@@ -535,6 +598,9 @@ func Client(ctx context.Context, run host.Runner, c lustre.Client, networks []st
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.stopTimeout())
 	defer cancel()
 	err := lustre.UnmountClient(sctx, run, c)
+	if err == nil {
+		cfg.ClientMetrics.Mounted(c.FSName, c.MountPoint, false, false)
+	}
 	if errors.Is(err, lustre.ErrBusy) {
 		log.Warn("client mount is in use; left mounted", "mountPoint", c.MountPoint)
 		return nil

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 	"github.com/kube-lustre/kube-lustre/internal/mountinfo"
 )
 
@@ -43,6 +44,8 @@ type Config struct {
 	DefaultCapacity int64
 	// Now is the clock (archive names, records); nil means time.Now.
 	Now func() time.Time
+	// Metrics records every call (nil: none).
+	Metrics *metrics.CSI
 }
 
 // Validate checks the configuration before anything touches a host.

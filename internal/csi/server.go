@@ -55,6 +55,7 @@ func (d *Driver) intercept(ctx context.Context, req any, info *grpc.UnaryServerI
 		}
 		method := info.FullMethod[strings.LastIndex(info.FullMethod, "/")+1:]
 		code := status.Code(err)
+		d.cfg.Metrics.Call(method, code.String(), time.Since(start))
 		switch {
 		case err == nil && !changes[method]:
 			// Probes, capabilities and stats come every few seconds.

@@ -7,8 +7,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 )
 
 func TestInterceptorTurnsPanicsIntoErrors(t *testing.T) {
@@ -19,6 +22,42 @@ func TestInterceptorTurnsPanicsIntoErrors(t *testing.T) {
 	_, err = d.intercept(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/csi.v1.Node/NodePublishVolume"},
 		func(context.Context, any) (any, error) { panic("boom") })
 	wantCode(t, err, codes.Internal, "boom")
+}
+
+// Every call is counted by method and code, with its latency (issue 18);
+// a panic counts as Internal.
+func TestInterceptorRecordsMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	d, err := New(Config{Name: "x", MountPoint: "/mnt/x", Root: "/mnt/x", FirstProjectID: 1, LastProjectID: 2, DefaultCapacity: MinCapacity,
+		Metrics: metrics.NewCSI(reg)}, nil, testLog(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := func(context.Context, any) (any, error) { return nil, nil }
+	for range 2 {
+		if _, err := d.intercept(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/csi.v1.Controller/CreateVolume"}, ok); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, _ = d.intercept(context.Background(), nil, &grpc.UnaryServerInfo{FullMethod: "/csi.v1.Node/NodePublishVolume"},
+		func(context.Context, any) (any, error) { panic("boom") })
+	fams, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"kube_lustre_csi_operations_total", map[string]string{"method": "CreateVolume", "code": "OK"}, 2},
+		{"kube_lustre_csi_operations_total", map[string]string{"method": "NodePublishVolume", "code": "Internal"}, 1},
+		{"kube_lustre_csi_operation_duration_seconds", map[string]string{"method": "CreateVolume"}, 2},
+	} {
+		if v, _, err := metrics.Families(fams).Value(c.name, c.labels); err != nil || v != c.want {
+			t.Errorf("%s%v = %v (%v), want %v", c.name, c.labels, v, err, c.want)
+		}
+	}
 }
 
 func TestListen(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"net"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -732,4 +733,76 @@ func Demote(ctx context.Context, run host.Runner, r Resource) error {
 	}
 	_, err = host.Run(ctx, run, "drbdadm", "secondary", r.Name)
 	return err
+}
+
+// Resyncing reports a connection state in which one copy is being brought
+// up to date from the other (8.4 names the side: SyncSource, SyncTarget;
+// DRBD 9 reports Connected and says it in `drbdadm status`).
+func (s State) Resyncing() bool {
+	return s.Up && (strings.HasPrefix(s.CState, "Sync") || strings.HasPrefix(s.CState, "PausedSync") ||
+		(s.CState == "Connected" && (s.Disk == "Inconsistent" || s.PeerDisk == "Inconsistent")))
+}
+
+// SyncDone reads how much of a resyncing resource is in sync, from 0 to 1.
+// DRBD 8.4 shows it only in /proc/drbd, on the lines below the resource's
+// minor ("sync'ed: 31.4% (...)K"); DRBD 9's /proc/drbd lists no resources,
+// and `drbdadm status` prints it as done:31.40. A resource that is not
+// resyncing has no such line: that is an error, never a guess.
+func SyncDone(ctx context.Context, run host.Runner, r Resource) (float64, error) {
+	res, err := host.Run(ctx, run, "cat", "/proc/drbd")
+	if err != nil {
+		return 0, err
+	}
+	if pct, found, err := procSynced(res.Stdout, r.Minor); found || err != nil {
+		return pct / 100, err
+	}
+	if res, err = host.Run(ctx, run, "drbdadm", "status", r.Name); err != nil {
+		return 0, err
+	}
+	for _, f := range strings.Fields(res.Stdout) {
+		if v, ok := strings.CutPrefix(f, "done:"); ok {
+			pct, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return 0, fmt.Errorf("drbdadm status %s: %q: %w", r.Name, f, err)
+			}
+			return pct / 100, nil
+		}
+	}
+	return 0, fmt.Errorf("drbd %s: no resync progress in /proc/drbd or drbdadm status (not resyncing)", r.Name)
+}
+
+// procSynced finds minor's block in 8.4's /proc/drbd and its "sync'ed:"
+// percentage. found is false when the file has no line for the minor
+// (DRBD 9); a block without a percentage is an error.
+func procSynced(proc string, minor int) (pct float64, found bool, err error) {
+	head := fmt.Sprintf("%d:", minor)
+	in := false
+	for _, line := range strings.Split(proc, "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 2 && strings.HasPrefix(f[1], "cs:") {
+			if in {
+				break
+			}
+			in = f[0] == head
+			found = found || in
+			continue
+		}
+		if !in {
+			continue
+		}
+		_, rest, ok := strings.Cut(line, "sync'ed:")
+		if !ok {
+			continue
+		}
+		v, _, _ := strings.Cut(strings.TrimSpace(rest), "%")
+		pct, err = strconv.ParseFloat(v, 64)
+		if err != nil {
+			return 0, true, fmt.Errorf("/proc/drbd minor %d: %q: %w", minor, strings.TrimSpace(line), err)
+		}
+		return pct, true, nil
+	}
+	if found {
+		return 0, true, fmt.Errorf("/proc/drbd minor %d: no sync'ed line (not resyncing)", minor)
+	}
+	return 0, false, nil
 }

@@ -647,3 +647,85 @@ func TestLinkStatesForQuietLeases(t *testing.T) {
 		t.Fatal("a resource that is down reported a lost link")
 	}
 }
+
+// The resync progress the DRBD agent exports (metrics: sync_done_ratio):
+// 8.4 shows it only in /proc/drbd, DRBD 9 in drbdadm status. Read while
+// resyncing, it is between 0 and 1 and grows; once in sync there is none
+// to read, and SyncDone says so rather than guessing.
+func TestSyncDoneDuringAResync(t *testing.T) {
+	t.Parallel()
+	for _, version := range []string{hostsim.DRBD84, hostsim.DRBD9} {
+		t.Run(version, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			w := newWorld(t, version)
+			if err := w.SetSyncPolls(40); err != nil {
+				t.Fatal(err)
+			}
+			ensureBoth(t, w)
+			if forced, err := InitialSync(ctx, w.Host("s1"), resource(0, 1)); err != nil || !forced {
+				t.Fatalf("initial sync: %v %v", forced, err)
+			}
+			var seen []float64
+			for range 20 {
+				st, err := Observe(ctx, w.Host("s2"), resource(1, 0))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if st.InSync() {
+					break
+				}
+				if !st.Resyncing() {
+					t.Fatalf("during the initial sync: %s is not Resyncing", st)
+				}
+				done, err := SyncDone(ctx, w.Host("s2"), resource(1, 0))
+				if err != nil {
+					// The resync may end between two reads, as on a real
+					// kernel: then it must be over.
+					if now, _ := Observe(ctx, w.Host("s2"), resource(1, 0)); !now.InSync() {
+						t.Fatalf("resyncing (%s, now %s): %v", st, now, err)
+					}
+					break
+				}
+				if done < 0 || done >= 1 || (len(seen) > 0 && done < seen[len(seen)-1]) {
+					t.Fatalf("progress %v after %v", done, seen)
+				}
+				seen = append(seen, done)
+			}
+			if len(seen) < 2 || seen[len(seen)-1] <= seen[0] {
+				t.Fatalf("progress seen: %v, want it growing over the resync", seen)
+			}
+			if _, err := SyncDone(ctx, w.Host("s2"), resource(1, 0)); err == nil {
+				t.Fatal("in sync: SyncDone gave a value, want an error (nothing to read)")
+			}
+		})
+	}
+}
+
+func TestProcSynced(t *testing.T) {
+	t.Parallel()
+	// The layout DRBD 8.4's documentation shows: each minor's line, its
+	// counters, and during a resync the progress bar.
+	proc := `version: 8.4.11 (api:1/proto:86-101)
+srcversion: 0A9D94D5BC2E5E6B1C4E1E7
+ 0: cs:Connected ro:Primary/Secondary ds:UpToDate/UpToDate C r-----
+    ns:1024 nr:0 dw:1024 dr:2048 al:1 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:0
+ 1: cs:SyncSource ro:Primary/Secondary ds:UpToDate/Inconsistent C r-----
+    ns:524288 nr:0 dw:0 dr:524288 al:0 bm:0 lo:0 pe:2 ua:0 ap:0 ep:1 wo:f oos:1048576
+	[=====>..............] sync'ed: 33.4% (1024/1536)M
+	finish: 0:00:21 speed: 48,564 (48,564) K/sec
+`
+	for _, c := range []struct {
+		minor     int
+		pct       float64
+		found, ok bool
+	}{{1, 33.4, true, true}, {0, 0, true, false}, {7, 0, false, true}} {
+		pct, found, err := procSynced(proc, c.minor)
+		if pct != c.pct || found != c.found || (err == nil) != c.ok {
+			t.Errorf("minor %d: %v %v %v, want %v %v ok=%v", c.minor, pct, found, err, c.pct, c.found, c.ok)
+		}
+	}
+	if _, found, err := procSynced("version: 9.2.8 (api:2/proto:86-122)\n", 0); found || err != nil {
+		t.Errorf("DRBD 9's /proc/drbd: found=%v err=%v, want neither", found, err)
+	}
+}

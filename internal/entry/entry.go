@@ -39,6 +39,9 @@ type Env struct {
 	// nsenter: the local test cluster runs the real binaries against
 	// simulated hosts. Never set by the chart.
 	HostSim string // KUBE_LUSTRE_HOSTSIM
+	// MetricsAddr is KUBE_LUSTRE_METRICS_ADDR (":9721"): where to serve
+	// Prometheus metrics; empty when the chart's metrics are off.
+	MetricsAddr string
 }
 
 // DefaultTopology is where the chart mounts the topology ConfigMap.
@@ -56,7 +59,7 @@ func FromEnv(lookup func(string) (string, bool)) (Env, error) {
 		Node: get("NODE_NAME", ""), Pod: get("POD_NAME", ""), Namespace: get("POD_NAMESPACE", ""),
 		Topology: get("KUBE_LUSTRE_TOPOLOGY", DefaultTopology), Target: get("KUBE_LUSTRE_TARGET", ""),
 		Lease: get("KUBE_LUSTRE_LEASE", ""), Record: get("KUBE_LUSTRE_RECORD", ""), StatusFile: get("KUBE_LUSTRE_STATUS", "/run/kube-lustre/status.json"),
-		HostSim: get("KUBE_LUSTRE_HOSTSIM", ""),
+		HostSim: get("KUBE_LUSTRE_HOSTSIM", ""), MetricsAddr: get("KUBE_LUSTRE_METRICS_ADDR", ""),
 	}
 	secs := get("KUBE_LUSTRE_LEASE_SECONDS", "10")
 	n, err := strconv.Atoi(secs)

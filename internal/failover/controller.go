@@ -10,6 +10,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 )
 
 // PodClient is the part of client-go's typed PodInterface (one namespace)
@@ -56,9 +58,24 @@ type Controller struct {
 	Duration     time.Duration // failover.leaseSeconds
 	Log          *slog.Logger
 	Now          func() time.Time
+	// Metrics records releases, placements and each failover's duration
+	// (nil: none).
+	Metrics *metrics.Failover
 
 	observers map[string]*Lease // one per target Lease: observation state
 	said      map[string]string // pod -> last decision recorded, to not repeat Events
+	// moving: targets released from a dead node, by Lease name, until
+	// their pod is Ready on another node (the failover's end).
+	moving map[string]move
+}
+
+// move is a failover under way: from the node released, for the reason
+// (node_not_ready, peer_lost), since the old node's last sign of life as
+// this controller saw it (the Lease's last change: a renewal, or the
+// peer's peer-lost mark).
+type move struct {
+	target, from, reason string
+	since                time.Time
 }
 
 // Decision is what one pass decided for one pod.
@@ -77,7 +94,7 @@ type Decision struct {
 // Reconcile makes one pass over the target pods.
 func (c *Controller) Reconcile(ctx context.Context) ([]Decision, error) {
 	if c.observers == nil {
-		c.observers, c.said = map[string]*Lease{}, map[string]string{}
+		c.observers, c.said, c.moving = map[string]*Lease{}, map[string]string{}, map[string]move{}
 	}
 	pods, err := c.Pods.List(ctx, metav1.ListOptions{LabelSelector: c.Selector})
 	if err != nil {
@@ -86,6 +103,7 @@ func (c *Controller) Reconcile(ctx context.Context) ([]Decision, error) {
 	var out []Decision
 	var errs []error
 	for i := range pods.Items {
+		c.moved(&pods.Items[i])
 		d, err := c.decide(ctx, &pods.Items[i])
 		if err != nil {
 			errs = append(errs, err)
@@ -131,6 +149,7 @@ func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, erro
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: lease %s: %w", p.Name, leaseName, err)
 	}
+	lastSign := obs.observedAt // before ClearExpiredHolder writes the Lease
 	node, err := c.Nodes.Get(ctx, p.Spec.NodeName, metav1.GetOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: node %s: %w", p.Name, p.Spec.NodeName, err)
@@ -177,14 +196,32 @@ func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, erro
 		return nil, fmt.Errorf("force-delete pod %s: %w", p.Name, err)
 	}
 	d.Released = true
-	why := fmt.Sprintf("node %s is not Ready", p.Spec.NodeName)
+	why, reason := fmt.Sprintf("node %s is not Ready", p.Spec.NodeName), "node_not_ready"
 	if peerSawItGo {
-		why = fmt.Sprintf("%s lost its DRBD link to node %s", lostBy, p.Spec.NodeName)
+		why, reason = fmt.Sprintf("%s lost its DRBD link to node %s", lostBy, p.Spec.NodeName), "peer_lost"
 	}
+	target := podEnv(p, "KUBE_LUSTRE_TARGET")
+	if _, already := c.moving[leaseName]; !already {
+		c.moving[leaseName] = move{target: target, from: p.Spec.NodeName, reason: reason, since: lastSign}
+	}
+	c.Metrics.Released(target, reason)
 	d.Reason = fmt.Sprintf("%s and lease %s is not live (holder %q): pod released so the StatefulSet starts it on the peer", why, leaseName, holder)
 	c.record(ctx, p, corev1.EventTypeNormal, "ReleasedFromDeadNode", d.Reason)
 	c.Log.Info("released target pod", "pod", p.Name, "node", p.Spec.NodeName, "lease", leaseName, "holder", holder)
 	return d, nil
+}
+
+// moved ends the failover of p's target once p is Ready on a node other
+// than the one it was released from, and records how long it took.
+func (c *Controller) moved(p *corev1.Pod) {
+	m, ok := c.moving[podEnv(p, "KUBE_LUSTRE_LEASE")]
+	if !ok || p.Spec.NodeName == "" || p.Spec.NodeName == m.from || !podReady(p) {
+		return
+	}
+	delete(c.moving, podEnv(p, "KUBE_LUSTRE_LEASE"))
+	took := c.now().Sub(m.since)
+	c.Metrics.Completed(m.target, m.reason, took)
+	c.Log.Info("failover done: target served on another node", "target", m.target, "from", m.from, "to", p.Spec.NodeName, "reason", m.reason, "seconds", took.Seconds())
 }
 
 func (c *Controller) record(ctx context.Context, p *corev1.Pod, kind, reason, msg string) {
@@ -245,6 +282,7 @@ func (c *Controller) Run(ctx context.Context, leader *Lease, interval time.Durat
 		if !quick || !leader.Held() {
 			err = leader.TryAcquire(ctx)
 		}
+		c.Metrics.Leader(err == nil)
 		if err == nil {
 			ds, err := c.Reconcile(ctx)
 			if err != nil {

@@ -9,12 +9,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kube-lustre/kube-lustre/internal/failover/leasetest"
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 )
 
 const ns = "lustre"
@@ -32,7 +34,7 @@ func targetPod(name, node string) *corev1.Pod {
 		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns, UID: types.UID("uid-" + name),
 			Labels: map[string]string{"app.kubernetes.io/component": "target"}},
 		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "target",
-			Env: []corev1.EnvVar{{Name: "KUBE_LUSTRE_LEASE", Value: "lfs1-kube-lustre-mdt0"}}}}},
+			Env: []corev1.EnvVar{{Name: "KUBE_LUSTRE_LEASE", Value: "lfs1-kube-lustre-mdt0"}, {Name: "KUBE_LUSTRE_TARGET", Value: "mdt0"}}}}},
 	}
 }
 
@@ -160,6 +162,72 @@ func TestReleasesThePodOnceTheLeaseExpired(t *testing.T) {
 	}
 	if !strings.Contains(d[0].Reason, "not live") {
 		t.Fatalf("reason %q", d[0].Reason)
+	}
+}
+
+// The controller's metrics (issue 18): a release counts with its reason
+// and starts a failover, which ends, with its duration from the holder's
+// last renewal, only when the replacement is Ready on another node.
+func TestFailoverMetrics(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, false)
+	reg := prometheus.NewRegistry()
+	w.ctl.Metrics = metrics.NewFailover(reg)
+	ctx := context.Background()
+	value := func(name string, labels map[string]string) float64 {
+		t.Helper()
+		fams, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _, err := metrics.Families(fams).Value(name, labels)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	mdt0 := map[string]string{"target": "mdt0"}
+	w.pass(t)
+	w.clock.advance(10 * time.Second)
+	if d := w.pass(t); len(d) != 1 || !d[0].Released {
+		t.Fatalf("not released: %+v", d)
+	}
+	if v := value("kube_lustre_failover_releases_total", map[string]string{"target": "mdt0", "reason": "node_not_ready"}); v != 1 {
+		t.Fatalf("releases_total = %v", v)
+	}
+	if v := value("kube_lustre_failover_in_progress", mdt0); v != 1 {
+		t.Fatalf("in_progress = %v", v)
+	}
+	// The StatefulSet's replacement on s2, not yet Ready: still moving.
+	next := targetPod("lfs1-kube-lustre-mdt0-0", "s2")
+	if _, err := w.cs.CoreV1().Pods(ns).Create(ctx, next, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.advance(3 * time.Second)
+	w.pass(t)
+	if v := value("kube_lustre_failover_completed_total", map[string]string{"target": "mdt0", "reason": "node_not_ready"}); v != 0 {
+		t.Fatalf("completed before the replacement was Ready: %v", v)
+	}
+	next.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}
+	if _, err := w.cs.CoreV1().Pods(ns).UpdateStatus(ctx, next, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.advance(2 * time.Second)
+	w.pass(t)
+	if v := value("kube_lustre_failover_completed_total", map[string]string{"target": "mdt0", "reason": "node_not_ready"}); v != 1 {
+		t.Fatalf("completed_total = %v", v)
+	}
+	if v := value("kube_lustre_failover_in_progress", mdt0); v != 0 {
+		t.Fatalf("in_progress after = %v", v)
+	}
+	fams, _ := reg.Gather()
+	// From the holder's last renewal (first pass) to Ready: 10 + 3 + 2 s.
+	if sum, ok := metrics.Families(fams).Sum("kube_lustre_failover_duration_seconds", map[string]string{"reason": "node_not_ready"}); !ok || sum != 15 {
+		t.Fatalf("duration sum %v (found %v), want 15", sum, ok)
+	}
+	w.pass(t)
+	if v := value("kube_lustre_failover_completed_total", map[string]string{"target": "mdt0", "reason": "node_not_ready"}); v != 1 {
+		t.Fatalf("counted twice: %v", v)
 	}
 }
 

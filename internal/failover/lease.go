@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -71,6 +72,28 @@ type Lease struct {
 	written         time.Duration // the duration that renewal wrote
 	deadline        time.Time     // serve only before this without a renewal
 	tookOverFrom    string        // the holder whose expired Lease we acquired
+	// renewedAt mirrors lastRenew (unix nanoseconds, 0: not held) for
+	// readers outside the holding goroutine: the metrics' Lease age.
+	renewedAt atomic.Int64
+}
+
+// LastRenewed is when this node last acquired or renewed the Lease, zero
+// when it does not hold it; safe to call from any goroutine.
+func (l *Lease) LastRenewed() time.Time {
+	if n := l.renewedAt.Load(); n != 0 {
+		return time.Unix(0, n)
+	}
+	return time.Time{}
+}
+
+// setLastRenew records our last successful write, or none (zero).
+func (l *Lease) setLastRenew(t time.Time) {
+	l.lastRenew = t
+	if t.IsZero() {
+		l.renewedAt.Store(0)
+	} else {
+		l.renewedAt.Store(t.UnixNano())
+	}
 }
 
 // TookOverFrom is the other node whose Lease had expired when this one
@@ -105,7 +128,8 @@ func (l *Lease) Held() bool {
 
 // renewed records a successful write of the Lease with duration d at now.
 func (l *Lease) renewed(version string, now time.Time, d time.Duration) {
-	l.observedVersion, l.observedAt, l.lastRenew = version, now, now
+	l.observedVersion, l.observedAt = version, now
+	l.setLastRenew(now)
 	l.written, l.deadline = d, now.Add(d/2)
 }
 
@@ -231,7 +255,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	empty := ""
 	next.Spec.HolderIdentity = &empty
 	_, err = l.Client.Update(ctx, next, metav1.UpdateOptions{})
-	l.lastRenew = time.Time{}
+	l.setLastRenew(time.Time{})
 	return err
 }
 
@@ -300,7 +324,7 @@ func (l *Lease) Hold(ctx context.Context, sleep func(context.Context, time.Durat
 		case err == nil || ctx.Err() != nil:
 		case errors.As(err, &held):
 			// Someone else holds it: they saw ours expire. Stop at once.
-			l.lastRenew = time.Time{}
+			l.setLastRenew(time.Time{})
 			return fmt.Errorf("%w: %w", ErrLost, err)
 		case !l.Held() && !guarded:
 			return fmt.Errorf("%w: %w", ErrLost, err)

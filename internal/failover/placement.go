@@ -175,6 +175,11 @@ func (c *Controller) place(ctx context.Context, p *corev1.Pod, obs *Lease) (*Dec
 	if _, err := c.Pods.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
 		return nil, fmt.Errorf("release pod %s: %w", p.Name, err)
 	}
+	where := "scheduler"
+	if ok {
+		where = "node_with_data"
+	}
+	c.Metrics.Placed(podEnv(p, "KUBE_LUSTRE_TARGET"), where)
 	if good != "" {
 		kind, reason := corev1.EventTypeNormal, "PlacedOnNodeWithData"
 		if !ok {

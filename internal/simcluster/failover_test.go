@@ -158,6 +158,24 @@ func TestNodeCrashFailsOverToPeer(t *testing.T) {
 	if n := maxPrimaries(t, c, "lfs1-mdt0"); n > 1 {
 		t.Fatalf("%d Primaries at once", n)
 	}
+	// What the survivor's pods export (issue 18): the takeover and from
+	// where, the target served, its Lease fresh; DRBD Primary there, and
+	// the lost peer reported.
+	mdt0 := map[string]string{"target": "mdt0"}
+	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_takeovers_total", map[string]string{"target": "mdt0", "from": "s1"}, 1, time.Second)
+	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_serving", mdt0, 1, time.Second)
+	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_state", map[string]string{"target": "mdt0", "state": "ready"}, 1, time.Second)
+	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_start_seconds", mdt0, 1, time.Second)
+	if age, ok := metric(t, r, "target-mdt0@s2", "kube_lustre_target_lease_age_seconds", mdt0); !ok || age < 0 || age > c.QuietLease.Seconds() {
+		t.Fatalf("lease age %v (exported %v)", age, ok)
+	}
+	res := map[string]string{"resource": "lfs1-mdt0"}
+	waitMetric(t, r, "drbd-s2", "kube_lustre_drbd_role", map[string]string{"resource": "lfs1-mdt0", "role": "Primary"}, 1, 5*time.Second)
+	if _, stale := metric(t, r, "drbd-s2", "kube_lustre_drbd_role", map[string]string{"resource": "lfs1-mdt0", "role": "Secondary"}); stale {
+		t.Fatal("drbd-s2 still exports its old role Secondary next to Primary")
+	}
+	waitMetric(t, r, "drbd-s2", "kube_lustre_drbd_peer_lost_total", res, 1, time.Second)
+	waitMetric(t, r, "drbd-s2", "kube_lustre_drbd_io_suspended", res, 0, time.Second)
 
 	// The old primary returns: its DRBD agent brings the resource up as
 	// Secondary and it resyncs from s2; nothing on s2 is disturbed.
@@ -193,6 +211,9 @@ func TestNodeCrashFailsOverToPeer(t *testing.T) {
 	if st, _ := podStatus(t, r, "target-mdt0@s2").Get(); st != podstate.Ready {
 		t.Fatalf("s2 stopped serving when s1 returned: %s", st)
 	}
+	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_role", map[string]string{"resource": "lfs1-mdt0", "role": "Secondary"}, 1, 5*time.Second)
+	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_sync_done_ratio", res, 1, 5*time.Second)
+	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_disk_state", map[string]string{"resource": "lfs1-mdt0", "state": "UpToDate"}, 1, 5*time.Second)
 }
 
 // A second pod for mdt0 on the peer while the holder is alive and renewing
@@ -465,6 +486,10 @@ func TestFailedFenceIsRetriedAndIOResumes(t *testing.T) {
 	if !hostsim.BlockedOnFrozenIO(err) {
 		t.Fatalf("write after a failed fence: %v, want blocked", err)
 	}
+	// The agent's metrics show the freeze while the fence cannot be
+	// decided (issue 18: I/O frozen).
+	res := map[string]string{"resource": "lfs1-mdt0"}
+	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_io_suspended", res, 1, 2*time.Second)
 	c.CutAPI("s1", false) // back within the renew deadline: the Lease holds
 	wctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -477,6 +502,7 @@ func TestFailedFenceIsRetriedAndIOResumes(t *testing.T) {
 	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != podstate.Ready {
 		t.Fatalf("holder %s %q", st, msg)
 	}
+	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_io_suspended", res, 0, 2*time.Second)
 }
 
 // Issue 15: the only record that s2's copy is stale was the mark on the

@@ -17,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
@@ -25,6 +26,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/failover/leasetest"
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/hostsim"
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 	"github.com/kube-lustre/kube-lustre/internal/nodespec"
 	"github.com/kube-lustre/kube-lustre/internal/podstate"
 	"github.com/kube-lustre/kube-lustre/internal/targetrecord"
@@ -241,11 +243,12 @@ type Running struct {
 }
 
 type pod struct {
-	node   string
-	kind   string // drbd, target, client
-	status *Status
-	cancel context.CancelFunc
-	done   chan struct{}
+	node    string
+	kind    string // drbd, target, client
+	status  *Status
+	metrics *prometheus.Registry // its own, as each real pod serves its own
+	cancel  context.CancelFunc
+	done    chan struct{}
 }
 
 // Start launches the DRBD agents of every DRBD node, each target on its
@@ -278,7 +281,9 @@ func (c *Cluster) Start(ctx context.Context, cfg agent.Config, log *slog.Logger)
 			return nil, err
 		}
 		nets := c.Values.LNet.Networks
-		r.launch("client-"+n, n, "client", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
+		r.launch("client-"+n, n, "client", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger, reg prometheus.Registerer) error {
+			cfg := cfg
+			cfg.ClientMetrics = metrics.NewClient(reg)
 			return agent.Client(ctx, run, cl, nets, st, l, cfg)
 		})
 	}
@@ -297,7 +302,8 @@ func (r *Running) StartDRBD(node string) error {
 	cfg.PeerLost = r.c.fencer(node).PeerLost
 	mmp := r.c.Spec(node).MMP() // as images/drbd applies it
 	cfg.MMP = &mmp
-	r.launch("drbd-"+node, node, "drbd", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
+	r.launch("drbd-"+node, node, "drbd", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger, reg prometheus.Registerer) error {
+		cfg.DRBDMetrics = metrics.NewDRBD(reg) // as images/drbd
 		agent.DRBD(ctx, run, res, st, l, cfg)
 		return nil
 	})
@@ -326,7 +332,8 @@ func (r *Running) StartTarget(target, node string) error {
 	gate := &failover.Lease{Client: r.c.Leases.Client(func() bool { return r.c.apiCut(node) }),
 		Name: r.c.LeaseName(target), Identity: node, Duration: r.c.LeaseDuration, Quiet: r.c.QuietLease,
 		NewUnverified: s.HasDRBD()} // as images/lustre-target
-	r.launch("target-"+target+"@"+node, node, "target", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger) error {
+	r.launch("target-"+target+"@"+node, node, "target", func(ctx context.Context, st *Status, run host.Runner, l *slog.Logger, reg prometheus.Registerer) error {
+		cfg.TargetMetrics = metrics.NewTarget(reg, target) // as images/lustre-target
 		return agent.Target(ctx, run, s, gate, st, l, cfg)
 	})
 	return nil
@@ -357,16 +364,17 @@ func (r *Running) RestartTarget(target string) (string, error) {
 	return node, r.StartTarget(target, node)
 }
 
-func (r *Running) launch(name, node, kind string, fn func(context.Context, *Status, host.Runner, *slog.Logger) error) {
+func (r *Running) launch(name, node, kind string, fn func(context.Context, *Status, host.Runner, *slog.Logger, prometheus.Registerer) error) {
 	ctx, cancel := context.WithCancel(r.root)
-	p := &pod{node: node, kind: kind, status: &Status{state: podstate.Starting}, cancel: cancel, done: make(chan struct{})}
+	reg, rec := metrics.NewRegistry(prometheus.Labels{"node": node}) // as entry.ServeMetrics
+	p := &pod{node: node, kind: kind, status: &Status{state: podstate.Starting}, metrics: reg, cancel: cancel, done: make(chan struct{})}
 	r.mu.Lock()
 	r.pods[name] = p
 	r.mu.Unlock()
 	run, l := r.c.World.Host(node), r.log.With("pod", name)
 	go func() {
 		defer close(p.done)
-		if err := fn(ctx, p.status, run, l); err != nil {
+		if err := fn(ctx, p.status, run, l, rec); err != nil {
 			r.mu.Lock()
 			r.errs = append(r.errs, fmt.Errorf("%s: %w", name, err))
 			r.mu.Unlock()
@@ -383,6 +391,18 @@ func (r *Running) Pod(name string) (*Status, bool) {
 		return nil, false
 	}
 	return p.status, true
+}
+
+// Metrics returns the metrics registry of a running pod by name: what its
+// /metrics would serve.
+func (r *Running) Metrics(name string) (*prometheus.Registry, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	p, ok := r.pods[name]
+	if !ok {
+		return nil, false
+	}
+	return p.metrics, true
 }
 
 // KillNode crashes node (hostsim loses its volatile state) and ends its

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/fencesock"
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
+	"github.com/kube-lustre/kube-lustre/internal/metrics"
 	"github.com/kube-lustre/kube-lustre/internal/nodespec"
 	"github.com/kube-lustre/kube-lustre/internal/podstate"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
@@ -223,6 +225,9 @@ func (s *suite) drbdPod(t *testing.T, g *Guest, cfg agent.Config, quiet bool) *p
 	res := s.resources(t, g.Name)
 	mmp := s.spec(g.Name).MMP()
 	cfg.MMP = &mmp
+	// As images/drbd: the loop records its metrics, which reads frozen
+	// I/O and resync progress from the real kernel.
+	cfg.DRBDMetrics = metrics.NewDRBD(prometheus.NewRegistry())
 	return s.startPod(g, "drbd", quiet, func(ctx context.Context, st agent.Status, log *slog.Logger) error {
 		agent.DRBD(ctx, g, res, st, log, cfg)
 		return nil
@@ -287,12 +292,17 @@ func (r *readyStatus) lastStatus() string {
 	return r.last
 }
 
-// waitInSync polls the real DRBD state until both disks are UpToDate.
+// waitInSync polls the real DRBD state until both disks are UpToDate. While
+// the resource resyncs it also reads the progress the DRBD agent exports
+// (drbd.SyncDone, HOSTSIM-CORRECTIONS T-syncdone): it must read on the real
+// kernel, between 0 and 1, unless the resync ended between the two reads.
 func waitInSync(t *testing.T, g *Guest, r drbd.Resource, limit time.Duration) drbd.State {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
 	var last drbd.State
+	var progress []string
+	defer func() { t.Logf("%s: %s resync progress read while waiting: %v", g.Name, r.Name, progress) }()
 	for {
 		st, err := drbd.Observe(ctx, g, r)
 		if err == nil && st.InSync() {
@@ -300,6 +310,17 @@ func waitInSync(t *testing.T, g *Guest, r drbd.Resource, limit time.Duration) dr
 		}
 		if err == nil {
 			last = st
+		}
+		if err == nil && st.Resyncing() {
+			done, derr := drbd.SyncDone(ctx, g, r)
+			switch now, oerr := drbd.Observe(ctx, g, r); {
+			case derr == nil && (done < 0 || done > 1):
+				t.Errorf("%s: %s resync progress %v, want 0 to 1", g.Name, r.Name, done)
+			case derr == nil:
+				progress = append(progress, fmt.Sprintf("%.3f", done))
+			case oerr == nil && now.Resyncing() && ctx.Err() == nil:
+				t.Errorf("%s: %s resyncing (%s) but its progress unreadable: %v", g.Name, r.Name, now, derr)
+			}
 		}
 		select {
 		case <-ctx.Done():
