@@ -62,10 +62,7 @@ func run(ctx context.Context, rt *entry.Runtime, args []string) error {
 	if rt.Env.HostSim != "" && *mode == csi.ModeNode {
 		runner = simTargets{runner}
 	}
-	reg, err := rt.ServeMetrics(ctx)
-	if err != nil {
-		return err
-	}
+	reg := rt.ServeMetrics(ctx)
 	d, err := csi.New(csi.Config{
 		Name: *name, Version: version, NodeID: rt.Env.Node, MountPoint: *mountPoint, Root: *root,
 		FirstProjectID: first, LastProjectID: last, DefaultCapacity: *defCap, Metrics: metrics.NewCSI(reg),

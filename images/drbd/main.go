@@ -90,10 +90,7 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return n.Fail(err)
 	}
-	reg, err := rt.ServeMetrics(ctx)
-	if err != nil {
-		return n.Fail(err)
-	}
+	reg := rt.ServeMetrics(ctx)
 	mmp := n.Spec.MMP()
 	agent.DRBD(ctx, n.Runner, res, n.Status, n.Log, agent.Config{Unfence: fencer.UnfenceInSync, Refence: fencer.FencePeer, PeerLost: fencer.PeerLost, MMP: &mmp,
 		DRBDMetrics: metrics.NewDRBD(reg)})

@@ -61,10 +61,7 @@ func run(ctx context.Context, rt *entry.Runtime, args []string) error {
 	if err != nil {
 		return err
 	}
-	reg, err := rt.ServeMetrics(ctx)
-	if err != nil {
-		return err
-	}
+	reg := rt.ServeMetrics(ctx)
 	lease := time.Duration(rt.Env.LeaseSeconds) * time.Second
 	c := &failover.Controller{Pods: pods, Nodes: nodes, Leases: leases, Events: events, StatefulSets: sets,
 		Selector: *selector, Duration: lease, Log: rt.Log, Metrics: metrics.NewFailover(reg)}

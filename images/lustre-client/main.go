@@ -30,10 +30,7 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return n.Fail(err)
 	}
-	reg, err := rt.ServeMetrics(ctx)
-	if err != nil {
-		return n.Fail(err)
-	}
+	reg := rt.ServeMetrics(ctx)
 	return agent.Client(ctx, n.Runner, c, n.Values.LNet.Networks, n.Status, n.Log, agent.Config{ClientMetrics: metrics.NewClient(reg)})
 }
 

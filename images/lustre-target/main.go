@@ -47,10 +47,7 @@ func run(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	// A Lease created where the copies may already hold data has no
 	// history of which one is stale (failover.Unverified).
 	lease.NewUnverified = s.HasDRBD()
-	reg, err := rt.ServeMetrics(ctx)
-	if err != nil {
-		return n.Fail(err)
-	}
+	reg := rt.ServeMetrics(ctx)
 	// One attempt may take an MMP-guarded import: failover.mmp decides.
 	cfg := agent.Config{StartAttempt: n.Spec.StartAttempt(), StopTimeout: n.Spec.StopTimeout(), TargetMetrics: metrics.NewTarget(reg, rt.Env.Target)}
 	if s.Target.RunsMGS() {

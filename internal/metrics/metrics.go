@@ -45,8 +45,7 @@ func NewRegistry(constLabels prometheus.Labels) (*prometheus.Registry, prometheu
 
 // Serve serves reg's metrics at /metrics on addr (":9721") until ctx is
 // done. It returns the address once listening, or the error that kept it
-// from listening: a port taken by something else is a configuration error
-// the pod must show, not hide.
+// from listening, naming the setting that chooses the port.
 func Serve(ctx context.Context, addr string, reg *prometheus.Registry, log *slog.Logger) (net.Addr, error) {
 	l, err := net.Listen("tcp", addr)
 	if err != nil {

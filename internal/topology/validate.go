@@ -85,6 +85,7 @@ func checkRules(v *Values) []Problem {
 	ps = append(ps, checkProvisioner(v)...)
 	ps = append(ps, checkMMP(v)...)
 	ps = append(ps, checkQuietLease(v)...)
+	ps = append(ps, checkMetricsPorts(v)...)
 	for i, t := range v.Targets {
 		ps = append(ps, checkTarget(i, t)...)
 	}
@@ -297,6 +298,56 @@ func checkDiskMap(i int, t Target) []Problem {
 // it (target index and field within it; target -1 for the clients
 // section); the path is built only when reporting, as 2,000 targets make
 // this hot.
+// nodePorts are ports Kubernetes' own node components listen on (kubelet,
+// its read-only port, kube-proxy, the control plane on server nodes that
+// also run it): a metrics port among them could never be bound.
+var nodePorts = map[int]string{2379: "etcd", 2380: "etcd", 6443: "the API server", 10248: "the kubelet's healthz",
+	10249: "kube-proxy's metrics", 10250: "the kubelet", 10255: "the kubelet's read-only port", 10256: "kube-proxy's healthz",
+	10257: "kube-controller-manager", 10259: "kube-scheduler"}
+
+// checkMetricsPorts: the host-network metrics ports (DRBD agents, clients,
+// one per target from targetsFrom) are distinct, stay within 1..65535, and
+// miss every DRBD replication port of the values and the node components'
+// ports. A clash would leave a pod without metrics (never without its
+// work: entry.ServeMetrics).
+func checkMetricsPorts(v *Values) []Problem {
+	m := v.Metrics
+	if !m.Enabled {
+		return nil
+	}
+	var ps []Problem
+	owner := map[int]string{}
+	for port, what := range nodePorts {
+		owner[port] = what
+	}
+	for i, t := range v.Targets {
+		if t.DRBD != nil && t.DRBD.Port > 0 {
+			owner[t.DRBD.Port] = tpath(i, "drbd.port")
+		}
+	}
+	claim := func(port int, path, fix string) {
+		if port < 1 || port > 65535 {
+			ps = append(ps, Problem{Path: path, Message: fmt.Sprintf("port %d is not a TCP port", port), Hint: fix})
+			return
+		}
+		if first, taken := owner[port]; taken {
+			ps = append(ps, Problem{Path: path, Conflict: first, Message: fmt.Sprintf("port %d is also used by %s on the node's network", port, first), Hint: fix})
+			return
+		}
+		owner[port] = path
+	}
+	claim(m.Ports.DRBD, "metrics.ports.drbd", "choose a free port for the DRBD agents' metrics (default 9721)")
+	claim(m.Ports.Client, "metrics.ports.client", "choose a free port for the clients' metrics (default 9722)")
+	for i := range v.Targets {
+		before := len(ps)
+		claim(m.Ports.TargetsFrom+i, "metrics.ports.targetsFrom", fmt.Sprintf("choose metrics.ports.targetsFrom so that its %d ports (targets[i] serves on targetsFrom+i) miss every other port (here targets[%d]'s)", len(v.Targets), i))
+		if len(ps) > before {
+			break // one problem for the range is enough
+		}
+	}
+	return ps
+}
+
 type claim struct {
 	kind, value string
 	target      int

@@ -35,6 +35,26 @@ type Values struct {
 	Install     Install         `json:"install"`
 	Provisioner Provisioner     `json:"provisioner"`
 	Upgrade     Upgrade         `json:"upgrade"`
+	Metrics     Metrics         `json:"metrics"`
+}
+
+// Metrics are the ports the components serve Prometheus metrics on. The
+// DRBD agents, target pods and clients use the node's network, where
+// their ports must not clash with each other, with DRBD's replication
+// ports or with the kubelet's (checkMetricsPorts).
+type Metrics struct {
+	Enabled bool         `json:"enabled"`
+	Ports   MetricsPorts `json:"ports"`
+}
+
+// MetricsPorts: target i of targets serves on TargetsFrom+i, so no two
+// target pods ever claim one host port (the scheduler would refuse to
+// place a target on its peer); Pod is the pod-network components'.
+type MetricsPorts struct {
+	DRBD        int `json:"drbd"`
+	Client      int `json:"client"`
+	TargetsFrom int `json:"targetsFrom"`
+	Pod         int `json:"pod"`
 }
 
 // Upgrade relaxes the upgrade check (UpgradeChanges) for targets an

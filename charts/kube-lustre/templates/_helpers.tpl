@@ -301,3 +301,20 @@ A component whose facts are all given gets no token at all.
 {{- end -}}
 {{- keys $out | sortAlpha | toJson -}}
 {{- end -}}
+
+{{/*
+kube-lustre.metricsPort: dict root, component (drbd, client, target, pod) and
+index (target: its position in targets) -> the port its metrics are served
+on; nothing when metrics.enabled is false. targets[i] serves on
+targetsFrom + i, so no two target pods claim one host port.
+*/}}
+{{- define "kube-lustre.metricsPort" -}}
+{{- $m := .root.Values.metrics -}}
+{{- if and .root.Values.enabled $m.enabled -}}
+{{- if eq .component "target" -}}
+{{- add $m.ports.targetsFrom .index -}}
+{{- else -}}
+{{- index $m.ports .component -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}

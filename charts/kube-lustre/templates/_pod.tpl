@@ -45,6 +45,8 @@ makes sure modules and tools are there before the main loop starts.
   hostLib         (optional) mount the host's /var/lib/kube-lustre, where the
                   DRBD agent puts its handler and socket (DRBD runs its
                   handlers on the host; simulated hosts run none)
+  metricsPort     (optional) the node port the main container serves
+                  metrics on (kube-lustre.metricsPort)
 
 A target pod (failover.mode automatic) is created behind the scheduling gate
 kube-lustre.io/placement (failover.PlacementGate): the failover controller
@@ -72,7 +74,8 @@ its preferred node affinity sends it home (docs/failover.md, "Placement").
       "volumeMounts" $mounts
       "extraEnv" .extraEnv
       "host" true
-      "probes" true -}}
+      "probes" true
+      "metricsPort" (index . "metricsPort") -}}
 serviceAccountName: {{ .serviceAccount }}
 automountServiceAccountToken: {{ .automount }}
 hostNetwork: true
@@ -122,13 +125,21 @@ kube-lustre.container: a container running a kube-lustre binary.
                    serves, and the liveness probe asking it
   probes           (optional) startup, liveness and readiness through the
                    binary's health subcommand
+  metricsPort      (optional) serve Prometheus metrics on this port: the
+                   env the binary reads and a port named metrics (on a
+                   host-network pod a host port, so the scheduler never
+                   places two pods claiming it on one node)
 
 Optional keys are read with index (strict rendering).
 */}}
 {{- define "kube-lustre.container" -}}
+{{- $extraEnv := index . "extraEnv" | default list -}}
+{{- with index . "metricsPort" }}
+{{- $extraEnv = append $extraEnv (dict "name" "KUBE_LUSTRE_METRICS_ADDR" "value" (printf ":%v" .)) }}
+{{- end }}
 {{- $env := dict
       "root" .root
-      "extraEnv" (index . "extraEnv")
+      "extraEnv" $extraEnv
       "host" (index . "host") -}}
 {{- $simMounts := dict
       "root" .root
@@ -151,9 +162,16 @@ Optional keys are read with index (strict rendering).
   securityContext:
     {{- toYaml .securityContext | nindent 4 }}
   {{- end }}
-  {{- if index . "healthz" }}
+  {{- if or (index . "healthz") (index . "metricsPort") }}
   ports:
+    {{- with index . "metricsPort" }}
+    - {name: metrics, containerPort: {{ . }}, protocol: TCP}
+    {{- end }}
+    {{- if index . "healthz" }}
     - {name: healthz, containerPort: 9808, protocol: TCP}
+    {{- end }}
+  {{- end }}
+  {{- if index . "healthz" }}
   # livenessprobe (a sidecar) asks the driver's Probe over the socket.
   livenessProbe:
     httpGet: {path: /healthz, port: healthz}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"testing"
 
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
@@ -28,6 +29,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	"k8s.io/client-go/kubernetes/scheme"
 
 	"github.com/kube-lustre/kube-lustre/internal/topology"
@@ -48,7 +50,16 @@ const (
 // strictDecoder fails on unknown and duplicate fields: a typo in a template
 // (or a field the API does not have) is an error here, not a silently
 // dropped setting on the cluster.
-var strictDecoder = serializer.NewCodecFactory(scheme.Scheme, serializer.EnableStrict).UniversalDeserializer()
+// Besides the Kubernetes API's own kinds it knows the Prometheus
+// Operator's (the optional ServiceMonitor).
+var strictDecoder = serializer.NewCodecFactory(decodeScheme(), serializer.EnableStrict).UniversalDeserializer()
+
+func decodeScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(scheme.AddToScheme(s))
+	utilruntime.Must(monitoringv1.AddToScheme(s))
+	return s
+}
 
 // doc is one rendered Kubernetes object.
 type doc struct {
