@@ -7,9 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"os/signal"
+	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -44,10 +48,52 @@ type TargetStatus struct {
 	Problems    []string                        `json:"problems,omitempty"`
 }
 
+// Status is what `helm lustre status` shows of a release.
+type Status struct {
+	Release   string         `json:"release"`
+	Namespace string         `json:"namespace"`
+	Targets   []TargetStatus `json:"targets"`
+	Clients   []ClientStatus `json:"clients"`
+	// Versions are the images each component's pods run: more than one
+	// while an upgrade rolls through them.
+	Versions []ComponentVersion `json:"versions"`
+}
+
+// ClientStatus is one client node: its pod is Ready only while the
+// filesystem is mounted there (agent.Client).
+type ClientStatus struct {
+	Node    string `json:"node"`
+	Pod     string `json:"pod"`
+	Mounted bool   `json:"mounted"`
+}
+
+// ComponentVersion is the chart version and the images of one component's
+// pods.
+type ComponentVersion struct {
+	Component string   `json:"component"`
+	Chart     []string `json:"chart"`
+	Images    []string `json:"images"`
+}
+
+// releaseSelector selects every object of a release by its instance label
+// alone, as the chart sets it: nameOverride and fullnameOverride change
+// the other labels and the names, never this one.
+func releaseSelector(release string) string {
+	return "app.kubernetes.io/instance=" + strings.TrimSuffix(truncate(release, 63), "-")
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
 // collectStatus reads the release's topology, target pods, Leases and, from
-// the DRBD agent on each node of each pair, the resource states.
-func collectStatus(ctx context.Context, cs kubernetes.Interface, ex Executor, ns, release string, now time.Time) ([]TargetStatus, error) {
-	sel := "app.kubernetes.io/name=kube-lustre,app.kubernetes.io/instance=" + release
+// the DRBD agent on each node of each pair, the resource states; the
+// client pods and the images every component runs.
+func collectStatus(ctx context.Context, cs kubernetes.Interface, ex Executor, ns, release string, now time.Time) (*Status, error) {
+	sel := releaseSelector(release)
 	cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: sel + ",app.kubernetes.io/component=topology"})
 	if err != nil {
 		return nil, fmt.Errorf("find the release's topology: %w", err)
@@ -64,6 +110,7 @@ func collectStatus(ctx context.Context, cs kubernetes.Interface, ex Executor, ns
 	if err != nil {
 		return nil, err
 	}
+	out := &Status{Release: release, Namespace: ns, Targets: []TargetStatus{}, Clients: []ClientStatus{}}
 	targets := map[string]*corev1.Pod{}
 	agents := map[string]*corev1.Pod{} // node -> DRBD agent pod
 	for i := range pods.Items {
@@ -73,10 +120,13 @@ func collectStatus(ctx context.Context, cs kubernetes.Interface, ex Executor, ns
 			targets[p.Labels["kube-lustre.io/target"]] = p
 		case "drbd":
 			agents[p.Spec.NodeName] = p
+		case "client":
+			out.Clients = append(out.Clients, ClientStatus{Node: p.Spec.NodeName, Pod: p.Name, Mounted: podReady(p)})
 		}
 	}
+	sort.Slice(out.Clients, func(i, j int) bool { return out.Clients[i].Node < out.Clients[j].Node })
+	out.Versions = versions(pods.Items)
 	reports := map[string][]agent.ResourceReport{} // node -> reports
-	var out []TargetStatus
 	for _, tp := range plan.Targets {
 		st := TargetStatus{Target: tp.Name, Nodes: tp.Nodes}
 		p := targets[tp.Name]
@@ -101,9 +151,33 @@ func collectStatus(ctx context.Context, cs kubernetes.Interface, ex Executor, ns
 				}
 			}
 		}
-		out = append(out, st)
+		out.Targets = append(out.Targets, st)
 	}
 	return out, nil
+}
+
+// versions lists, per component, the chart versions and images its pods
+// run (the first container: the kube-lustre binary), sorted.
+func versions(pods []corev1.Pod) []ComponentVersion {
+	charts, images := map[string]map[string]bool{}, map[string]map[string]bool{}
+	for _, p := range pods {
+		c := p.Labels["app.kubernetes.io/component"]
+		if c == "" || len(p.Spec.Containers) == 0 {
+			continue
+		}
+		if charts[c] == nil {
+			charts[c], images[c] = map[string]bool{}, map[string]bool{}
+		}
+		if v := p.Labels["helm.sh/chart"]; v != "" {
+			charts[c][v] = true
+		}
+		images[c][p.Spec.Containers[0].Image] = true
+	}
+	out := []ComponentVersion{}
+	for _, c := range slices.Sorted(maps.Keys(images)) {
+		out = append(out, ComponentVersion{Component: c, Chart: slices.Sorted(maps.Keys(charts[c])), Images: slices.Sorted(maps.Keys(images[c]))})
+	}
+	return out
 }
 
 func podReady(p *corev1.Pod) bool {
@@ -159,10 +233,10 @@ func nodeReports(ctx context.Context, ex Executor, ns string, p *corev1.Pod, nod
 	return rs, nil
 }
 
-func writeStatus(out io.Writer, sts []TargetStatus) {
+func writeStatus(out io.Writer, st *Status) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "TARGET\tPOD\tLEASE\tDRBD (node: role disk connection, mounted)\tPROBLEMS")
-	for _, s := range sts {
+	fmt.Fprintln(w, "TARGET\tPOD\tLEASE\tDRBD (node: role disk connection [resync done], mounted)\tPROBLEMS")
+	for _, s := range st.Targets {
 		pod := "-"
 		if s.Pod != "" {
 			pod = fmt.Sprintf("%s ready=%v", s.PodNode, s.Ready)
@@ -185,7 +259,11 @@ func writeStatus(out io.Writer, sts []TargetStatus) {
 				if r.Mounted {
 					m = ", mounted"
 				}
-				drbd = append(drbd, fmt.Sprintf("%s: %s %s/%s %s%s", n, r.Role, r.Disk, r.PeerDisk, r.CState, m))
+				sync := ""
+				if r.SyncDone != nil {
+					sync = fmt.Sprintf(" %.1f%%", 100**r.SyncDone)
+				}
+				drbd = append(drbd, fmt.Sprintf("%s: %s %s/%s %s%s%s", n, r.Role, r.Disk, r.PeerDisk, r.CState, sync, m))
 			}
 		}
 		if s.DRBD == nil {
@@ -198,22 +276,47 @@ func writeStatus(out io.Writer, sts []TargetStatus) {
 		}
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Target, pod, leaseCol, strings.Join(drbd, " | "), probs)
 	}
+	if len(st.Clients) > 0 {
+		mounted := 0
+		for _, c := range st.Clients {
+			if c.Mounted {
+				mounted++
+			}
+		}
+		fmt.Fprintf(w, "\nCLIENT (%d of %d mounted)\tPOD\tMOUNTED\n", mounted, len(st.Clients))
+		for _, c := range st.Clients {
+			fmt.Fprintf(w, "%s\t%s\t%s\n", c.Node, c.Pod, yesNo(c.Mounted))
+		}
+	}
+	fmt.Fprintln(w, "\nCOMPONENT\tCHART\tIMAGES")
+	for _, v := range st.Versions {
+		fmt.Fprintf(w, "%s\t%s\t%s\n", v.Component, strings.Join(v.Chart, ", "), strings.Join(v.Images, ", "))
+	}
 	_ = w.Flush()
 }
 
-// status is `helm lustre status RELEASE [-n NS] [-o text|json]`. It uses
-// the caller's kubeconfig (and helm's context and namespace) and only reads:
-// get/list on the release's objects and exec of `drbd status` in the DRBD
-// agents.
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+// status is `helm lustre status RELEASE [-n NS] [-o text|json] [--watch]`.
+// It uses the caller's kubeconfig (and helm's context and namespace) and
+// only reads: get/list on the release's objects and exec of `drbd status`
+// in the DRBD agents.
 func status(args []string, stdout, stderr io.Writer) int {
 	fs := pflag.NewFlagSet("helm lustre status", pflag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {} // --help: below
 	namespace := fs.StringP("namespace", "n", "", "namespace of the release (default: helm's, then the kubeconfig's)")
-	output := fs.StringP("output", "o", "text", "output format: text or json")
+	output := fs.StringP("output", "o", "text", "output format: text or json (with --watch: one JSON document per line)")
+	watch := fs.BoolP("watch", "w", false, "show the status again every --interval until interrupted (a failover, a resync)")
+	interval := fs.Duration("interval", 2*time.Second, "with --watch: how often")
 	if err := fs.Parse(args); err != nil {
 		if err == pflag.ErrHelp {
-			fmt.Fprintf(stdout, "usage: helm lustre status RELEASE [-n NAMESPACE] [-o text|json]\n%s", fs.FlagUsages())
+			fmt.Fprintf(stdout, "usage: helm lustre status RELEASE [-n NAMESPACE] [-o text|json] [--watch [--interval 2s]]\n%s", fs.FlagUsages())
 			return exitOK
 		}
 		fmt.Fprintf(stderr, "helm lustre status: %v\n", err)
@@ -221,6 +324,10 @@ func status(args []string, stdout, stderr io.Writer) int {
 	}
 	if *output != "text" && *output != "json" {
 		fmt.Fprintf(stderr, "helm lustre status: --output must be text or json, not %q\n", *output)
+		return exitUsage
+	}
+	if *interval < 100*time.Millisecond {
+		fmt.Fprintf(stderr, "helm lustre status: --interval %s is too short: at least 100ms\n", *interval)
 		return exitUsage
 	}
 	if fs.NArg() != 1 {
@@ -237,24 +344,61 @@ func status(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "helm lustre status: %v\n", err)
 		return exitUsage
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	sts, err := collectStatus(ctx, cs, &podExec{cfg: cfg, cs: cs}, ns, fs.Arg(0), time.Now())
+	collect := func(ctx context.Context) (*Status, error) {
+		ctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		return collectStatus(ctx, cs, &podExec{cfg: cfg, cs: cs}, ns, fs.Arg(0), time.Now())
+	}
+	write := writeStatus
+	if *output == "json" {
+		write = func(w io.Writer, st *Status) { writeJSON(w, st) }
+	}
+	if *watch {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		watchStatus(ctx, collect, write, *output == "json", *interval, stdout, stderr)
+		return exitOK
+	}
+	st, err := collect(context.Background())
 	if err != nil {
 		fmt.Fprintf(stderr, "helm lustre status: %v\n", err)
 		return exitUsage
 	}
-	if *output == "json" {
-		writeJSON(stdout, sts)
-	} else {
-		writeStatus(stdout, sts)
-	}
-	for _, s := range sts {
+	write(stdout, st)
+	for _, s := range st.Targets {
 		if len(s.Problems) > 0 || !s.Ready {
 			return exitProblems
 		}
 	}
 	return exitOK
+}
+
+// watchStatus shows the status every interval until ctx ends: each text
+// view under a line with the time, each JSON view on a line of its own. A
+// round that fails (the API server away during an upgrade) is said and the
+// watch goes on.
+func watchStatus(ctx context.Context, collect func(context.Context) (*Status, error), write func(io.Writer, *Status), jsonLines bool, interval time.Duration, stdout, stderr io.Writer) {
+	for {
+		st, err := collect(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			fmt.Fprintf(stderr, "helm lustre status: %s: %v\n", time.Now().Format(time.TimeOnly), err)
+		case jsonLines:
+			b, _ := json.Marshal(st)
+			fmt.Fprintf(stdout, "%s\n", b)
+		default:
+			fmt.Fprintf(stdout, "--- %s  %s (every %s; Ctrl-C ends)\n", time.Now().Format(time.TimeOnly), st.Release, interval)
+			write(stdout, st)
+			fmt.Fprintln(stdout)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(interval):
+		}
+	}
 }
 
 // kubeConfig honours KUBECONFIG and the context and namespace helm passes

@@ -89,12 +89,12 @@ func TestStatusShowsEachTargetOnBothNodes(t *testing.T) {
 		"drbd-b": {{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Secondary", CState: "Connected", Disk: "UpToDate", PeerDisk: "UpToDate"}},
 		"drbd-d": {{Resource: "lfs1-ost0", Target: "ost0", Up: true, Role: "Secondary", CState: "WFConnection", Disk: "Outdated", PeerDisk: "DUnknown"}},
 	}
-	sts, err := collectStatus(context.Background(), cs, ex, "lustre", "lfs1", t0)
+	st, err := collectStatus(context.Background(), cs, ex, "lustre", "lfs1", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	writeStatus(&out, sts)
+	writeStatus(&out, st)
 	text := out.String()
 	for _, want := range []string{
 		"mdt0    s1 ready=true   s1 (renewed 2s ago)  s1: Primary UpToDate/UpToDate Connected, mounted | s2: Secondary UpToDate/UpToDate Connected  -",
@@ -107,8 +107,98 @@ func TestStatusShowsEachTargetOnBothNodes(t *testing.T) {
 			t.Errorf("status lacks %q:\n%s", want, text)
 		}
 	}
-	if sts[0].LeaseHolder != "s1" || !sts[0].Ready || len(sts[0].Problems) != 0 {
-		t.Errorf("mdt0: %+v", sts[0])
+	if st.Targets[0].LeaseHolder != "s1" || !st.Targets[0].Ready || len(st.Targets[0].Problems) != 0 {
+		t.Errorf("mdt0: %+v", st.Targets[0])
+	}
+}
+
+// Issue 18: the resync progress on both nodes, the clients that have the
+// filesystem mounted, the images each component runs (two while an
+// upgrade rolls), and the release found by its instance label whatever
+// nameOverride did to the other labels and the names.
+func TestStatusShowsResyncClientsAndVersions(t *testing.T) {
+	t.Parallel()
+	cs := statusWorld(t)
+	ctx := context.Background()
+	for _, c := range []struct {
+		name, node, image string
+		ready             bool
+	}{{"client-a", "c1", "kube-lustre/lustre-client:0.1.0", true}, {"client-b", "c2", "kube-lustre/lustre-client:0.2.0", false}} {
+		p := pod(c.name, c.node, "client", c.ready, map[string]string{"app.kubernetes.io/name": "renamed", "helm.sh/chart": "kube-lustre-0.1.0"})
+		p.Spec.Containers[0].Image = c.image
+		if _, err := cs.CoreV1().Pods("lustre").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	half := 0.425
+	ex := agents{
+		"drbd-a": {{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Primary", CState: "SyncSource", Disk: "UpToDate", PeerDisk: "Inconsistent", Mounted: true, SyncDone: &half}},
+		"drbd-b": {{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Secondary", CState: "SyncTarget", Disk: "Inconsistent", PeerDisk: "UpToDate", SyncDone: &half}},
+	}
+	st, err := collectStatus(ctx, cs, ex, "lustre", "lfs1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	writeStatus(&out, st)
+	text := out.String()
+	for _, want := range []string{
+		"s1: Primary UpToDate/Inconsistent SyncSource 42.5%, mounted | s2: Secondary Inconsistent/UpToDate SyncTarget 42.5%",
+		"CLIENT (1 of 2 mounted)", "c1", "client-a", "yes", "c2",
+		"client     kube-lustre-0.1.0  kube-lustre/lustre-client:0.1.0, kube-lustre/lustre-client:0.2.0",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("status lacks %q:\n%s", want, text)
+		}
+	}
+	if len(st.Clients) != 2 || !st.Clients[0].Mounted || st.Clients[1].Mounted {
+		t.Errorf("clients: %+v", st.Clients)
+	}
+	var back Status
+	var js bytes.Buffer
+	writeJSON(&js, st)
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil || len(back.Targets) != len(st.Targets) || *back.Targets[0].DRBD["s1"].SyncDone != half {
+		t.Errorf("-o json: %v %s", err, js.String())
+	}
+}
+
+// --watch shows the status again each interval, with what changed, and
+// goes on through a round that fails.
+func TestStatusWatch(t *testing.T) {
+	t.Parallel()
+	cs := statusWorld(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rounds := 0
+	collect := func(ctx context.Context) (*Status, error) {
+		rounds++
+		switch rounds {
+		case 2:
+			return nil, errors.New("the server is currently unable to handle the request")
+		case 3:
+			// ost0's pod became Ready (a failover finished).
+			p, _ := cs.CoreV1().Pods("lustre").Get(ctx, "lfs1-kube-lustre-ost0-0", metav1.GetOptions{})
+			p.Status.Conditions[0].Status = corev1.ConditionTrue
+			if _, err := cs.CoreV1().Pods("lustre").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
+				t.Error(err)
+			}
+		case 4:
+			cancel()
+		}
+		return collectStatus(ctx, cs, agents{}, "lustre", "lfs1", t0)
+	}
+	var out, errs bytes.Buffer
+	watchStatus(ctx, collect, writeStatus, false, 10*time.Millisecond, &out, &errs)
+	text := out.String()
+	if n := strings.Count(text, "--- "); n != 2 {
+		t.Errorf("%d views, want 2 (rounds 1 and 3; 2 failed, 4 was interrupted):\n%s", n, text)
+	}
+	if !strings.Contains(errs.String(), "unable to handle the request") {
+		t.Errorf("the failed round was not said: %q", errs.String())
+	}
+	first, last := text[:strings.LastIndex(text, "--- ")], text[strings.LastIndex(text, "--- "):]
+	if !strings.Contains(first, "s4 ready=false") || !strings.Contains(last, "s4 ready=true") {
+		t.Errorf("the watch did not show ost0 becoming ready:\n%s", text)
 	}
 }
 

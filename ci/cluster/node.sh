@@ -134,6 +134,10 @@ up() {
 		# netns and never noticed).
 		in_ns ip route add "$SERVICE_IP/32" dev eth0 src "$ip"
 	fi
+	# The control plane reaches the node's pods, as on a real cluster:
+	# the API server's pod proxy (kubectl get --raw .../pods/P:PORT/proxy,
+	# a metrics scrape) connects to the pod's IP. Gone with the bridge.
+	ip route replace "$podnet.0/24" via "$ip" dev "$BRIDGE"
 
 	# Certificates and configuration.
 	cert "node-$name" "/O=system:nodes/CN=system:node:$name" "IP:$ip,DNS:$name"

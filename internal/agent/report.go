@@ -19,8 +19,11 @@ type ResourceReport struct {
 	CState   string `json:"cstate,omitempty"`
 	Disk     string `json:"disk,omitempty"`
 	PeerDisk string `json:"peerDisk,omitempty"`
-	Mounted  bool   `json:"mounted"`
-	Error    string `json:"error,omitempty"`
+	// SyncDone is the share in sync (0 to 1) while the resource resyncs;
+	// nil otherwise, or when it could not be read.
+	SyncDone *float64 `json:"syncDone,omitempty"`
+	Mounted  bool     `json:"mounted"`
+	Error    string   `json:"error,omitempty"`
 }
 
 // Watched is one resource of the node with its target's mount point.
@@ -41,6 +44,11 @@ func Report(ctx context.Context, run host.Runner, ws []Watched) []ResourceReport
 			r.Error = err.Error()
 		} else {
 			r.Up, r.Role, r.CState, r.Disk, r.PeerDisk = st.Up, st.Role, st.CState, st.Disk, st.PeerDisk
+			if st.Resyncing() {
+				if done, err := drbd.SyncDone(ctx, run, w.Resource); err == nil {
+					r.SyncDone = &done
+				}
+			}
 		}
 		mounted, err := lustre.IsMounted(ctx, run, w.MountPoint)
 		if err != nil && r.Error == "" {

@@ -412,6 +412,10 @@ func testHA(t *testing.T, e *chartEnv) {
 	// first mounts, which register them with the MGS, fail (ETIMEDOUT
 	// after real Lustre's 62 s, scaled) while it is down, and must be
 	// retried until it answers (lustre-facts.md).
+	// The server nodes are tainted as storage nodes: only the DRBD agents
+	// and the targets tolerate it (pods.*.tolerations), and everything
+	// must still schedule.
+	r.taintServers(t)
 	mgs := r.mgsTarget(t)
 	if err := r.w.Delay(mgs.Preferred, hostsim.Match{Args: []string{"mount", "-t", "lustre", mgs.Dataset}}, 20*time.Second); err != nil {
 		t.Fatal(err)
@@ -560,6 +564,17 @@ func testCrash(t testing.TB, r *release) {
 	if !ok || before.Spec.NodeName != victim {
 		t.Fatalf("%s pod on %q before the crash, want %s", target, before.Spec.NodeName, victim)
 	}
+	// The failover controller's metrics before (issue 18): the crash must
+	// move its failover counter and duration.
+	var base failoverMetrics
+	poll(t, time.Minute, "the failover controller's metrics", func() bool {
+		var err error
+		base, err = r.failoverMetrics(t, target)
+		return err == nil
+	})
+	// An admin watches it with helm lustre status --watch.
+	watch := r.startStatusWatch(t)
+	poll(t, time.Minute, "a first status view", func() bool { return len(where(watch.sofar(), target)) > 0 })
 	start := time.Now()
 	r.crashNode(t, victim)
 	t.Cleanup(func() {
@@ -570,9 +585,15 @@ func testCrash(t testing.TB, r *release) {
 	})
 	t.Logf("TIMING node.sh crash + hostsim Crash: %.1f s", time.Since(start).Seconds())
 
-	var notReady, released, scheduled, mountedAt time.Duration
+	var notReady, released, scheduled, mountedAt, inProgress time.Duration
 	poll(t, 3*time.Minute, target+" mounted on "+peer, func() bool {
 		now := time.Since(start)
+		if inProgress == 0 {
+			// The failover as it happens, on the controller's metrics.
+			if v, err := r.metricOf(t, "app.kubernetes.io/component=failover", "kube_lustre_failover_in_progress", map[string]string{"target": target}); err == nil && v == 1 {
+				inProgress = now
+			}
+		}
 		if notReady == 0 {
 			if n, err := r.e.cs.CoreV1().Nodes().Get(context.Background(), victim, metav1.GetOptions{}); err == nil {
 				for _, c := range n.Status.Conditions {
@@ -606,7 +627,15 @@ func testCrash(t testing.TB, r *release) {
 		t.Errorf("the stuck pod was released %.1f s after the crash, before the %d s Lease could expire", released.Seconds(), r.v.Failover.LeaseSeconds)
 	}
 	poll(t, time.Minute, target+" Ready on "+peer, func() bool { return r.serving(t, target, peer) })
-	t.Logf("TIMING crash to %s Ready on %s: %.1f s", target, peer, time.Since(start).Seconds())
+	ready := time.Since(start)
+	t.Logf("TIMING crash to %s Ready on %s: %.1f s", target, peer, ready.Seconds())
+	r.checkFailoverMetrics(t, target, victim, peer, base, inProgress, ready)
+	time.Sleep(2 * time.Second) // one more view of the watch
+	seen := where(watch.stop(), target)
+	t.Logf("helm lustre status --watch saw %s: %v", target, seen)
+	if len(seen) < 2 || seen[0] != victim+" ready" || seen[len(seen)-1] != peer+" ready" {
+		t.Errorf("helm lustre status --watch showed %s as %v, want it from %s ready to %s ready", target, seen, victim, peer)
+	}
 
 	if role, _, disk, _, up, err := r.w.DRBDState(peer, tp.DRBDResource); err != nil || !up || role != "Primary" || disk != "UpToDate" {
 		t.Errorf("%s on %s after failover: role=%s disk=%s up=%v err=%v", tp.DRBDResource, peer, role, disk, up, err)

@@ -1,0 +1,187 @@
+//go:build e2echart
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// statusWatch is `helm lustre status RELEASE --watch -o json` running
+// against the cluster (the plugin's binary, as helm runs it): one JSON
+// view per line.
+type statusWatch struct {
+	cmd   *exec.Cmd
+	mu    sync.Mutex
+	views []statusView
+	done  chan struct{}
+}
+
+// statusView is the part of the plugin's JSON status the test reads.
+type statusView struct {
+	Targets []struct {
+		Target  string `json:"target"`
+		PodNode string `json:"podNode"`
+		Ready   bool   `json:"ready"`
+	} `json:"targets"`
+	Clients []struct {
+		Node    string `json:"node"`
+		Mounted bool   `json:"mounted"`
+	} `json:"clients"`
+	Versions []struct {
+		Component string   `json:"component"`
+		Images    []string `json:"images"`
+	} `json:"versions"`
+}
+
+// startStatusWatch builds the plugin and starts its watch on the release.
+func (r *release) startStatusWatch(t testing.TB) *statusWatch {
+	t.Helper()
+	bin := filepath.Join(r.tmp, "helm-lustre")
+	if _, err := os.Stat(bin); err != nil {
+		build := exec.Command("go", "build", "-o", bin, "./plugin")
+		build.Dir = r.e.root
+		if out, err := build.CombinedOutput(); err != nil {
+			t.Fatalf("go build ./plugin: %v\n%s", err, out)
+		}
+	}
+	w := &statusWatch{done: make(chan struct{})}
+	w.cmd = exec.Command(bin, "status", chartRelease, "-n", r.ns, "--watch", "-o", "json", "--interval", "1s")
+	w.cmd.Env = append(os.Environ(), "KUBECONFIG="+r.e.kubeconfig)
+	out, err := w.cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.cmd.Stderr = &testLog{t: t, prefix: "helm lustre status --watch: "}
+	if err := w.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		defer close(w.done)
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 1<<20)
+		for sc.Scan() {
+			var v statusView
+			if err := json.Unmarshal(sc.Bytes(), &v); err != nil {
+				t.Errorf("helm lustre status --watch printed %q: %v", sc.Text(), err)
+				continue
+			}
+			w.mu.Lock()
+			w.views = append(w.views, v)
+			w.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { w.stop() })
+	return w
+}
+
+// stop interrupts the watch (as Ctrl-C does) and returns every view.
+func (w *statusWatch) stop() []statusView {
+	if w.cmd.ProcessState == nil {
+		_ = w.cmd.Process.Signal(os.Interrupt)
+		_ = w.cmd.Wait()
+		<-w.done
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.views
+}
+
+// sofar returns the views so far, the watch still running.
+func (w *statusWatch) sofar() []statusView {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]statusView(nil), w.views...)
+}
+
+// where lists, view by view, where target's pod was and whether it was
+// Ready, without repeats: what an admin watching the failover saw.
+func where(views []statusView, target string) []string {
+	var out []string
+	for _, v := range views {
+		for _, tg := range v.Targets {
+			if tg.Target != target {
+				continue
+			}
+			s := tg.PodNode + " not ready"
+			switch {
+			case tg.PodNode == "":
+				s = "no pod"
+			case tg.Ready:
+				s = tg.PodNode + " ready"
+			}
+			if len(out) == 0 || out[len(out)-1] != s {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// testLog writes a subprocess's lines to the test log.
+type testLog struct {
+	t      testing.TB
+	prefix string
+}
+
+func (l *testLog) Write(b []byte) (int, error) {
+	l.t.Logf("%s%s", l.prefix, b)
+	return len(b), nil
+}
+
+// taintServers taints every server node of the release as HPC storage
+// nodes often are (issue 18) and gives the DRBD agents and the targets the
+// toleration through pods.*.tolerations; nothing else tolerates it. The
+// taint goes at the end of the test.
+func (r *release) taintServers(t testing.TB) {
+	t.Helper()
+	const key = "e2e.kube-lustre.io/storage"
+	taint := corev1.Taint{Key: key, Value: "only", Effect: corev1.TaintEffectNoSchedule}
+	ctx := context.Background()
+	for _, n := range r.plan.Nodes {
+		if len(n.DRBD) == 0 {
+			continue
+		}
+		node, err := r.e.cs.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		node.Spec.Taints = append(node.Spec.Taints, taint)
+		if _, err := r.e.cs.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		name := n.Name
+		t.Cleanup(func() {
+			node, err := r.e.cs.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			var kept []corev1.Taint
+			for _, tn := range node.Spec.Taints {
+				if tn.Key != key {
+					kept = append(kept, tn)
+				}
+			}
+			node.Spec.Taints = kept
+			if _, err := r.e.cs.CoreV1().Nodes().Update(context.Background(), node, metav1.UpdateOptions{}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for _, pod := range []string{"drbd", "target"} {
+		r.opts.SetValues["pods."+pod+".tolerations[0].key"] = key
+		r.opts.SetValues["pods."+pod+".tolerations[0].operator"] = "Equal"
+		r.opts.SetValues["pods."+pod+".tolerations[0].value"] = "only"
+		r.opts.SetValues["pods."+pod+".tolerations[0].effect"] = "NoSchedule"
+	}
+}
