@@ -81,6 +81,18 @@ func statusWorld(t *testing.T) *fake.Clientset {
 	)
 }
 
+// statusText collects release lfs1's status and renders it as text.
+func statusText(t *testing.T, cs *fake.Clientset, ex Executor) (*Status, string) {
+	t.Helper()
+	st, err := collectStatus(context.Background(), cs, ex, "lustre", "lfs1", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	writeStatus(&out, st)
+	return st, out.String()
+}
+
 func TestStatusShowsEachTargetOnBothNodes(t *testing.T) {
 	t.Parallel()
 	cs := statusWorld(t)
@@ -89,13 +101,7 @@ func TestStatusShowsEachTargetOnBothNodes(t *testing.T) {
 		"drbd-b": {{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Secondary", CState: "Connected", Disk: "UpToDate", PeerDisk: "UpToDate"}},
 		"drbd-d": {{Resource: "lfs1-ost0", Target: "ost0", Up: true, Role: "Secondary", CState: "WFConnection", Disk: "Outdated", PeerDisk: "DUnknown"}},
 	}
-	st, err := collectStatus(context.Background(), cs, ex, "lustre", "lfs1", t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	writeStatus(&out, st)
-	text := out.String()
+	st, text := statusText(t, cs, ex)
 	for _, want := range []string{
 		"mdt0    s1 ready=true   s1 (renewed 2s ago)  s1: Primary UpToDate/UpToDate Connected, mounted | s2: Secondary UpToDate/UpToDate Connected  -",
 		"s4: Secondary Outdated/DUnknown WFConnection",
@@ -135,13 +141,7 @@ func TestStatusShowsResyncClientsAndVersions(t *testing.T) {
 		"drbd-a": {{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Primary", CState: "SyncSource", Disk: "UpToDate", PeerDisk: "Inconsistent", Mounted: true, SyncDone: &half}},
 		"drbd-b": {{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Secondary", CState: "SyncTarget", Disk: "Inconsistent", PeerDisk: "UpToDate", SyncDone: &half}},
 	}
-	st, err := collectStatus(ctx, cs, ex, "lustre", "lfs1", t0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	writeStatus(&out, st)
-	text := out.String()
+	st, text := statusText(t, cs, ex)
 	for _, want := range []string{
 		"s1: Primary UpToDate/Inconsistent SyncSource 42.5%, mounted | s2: Secondary Inconsistent/UpToDate SyncTarget 42.5%",
 		"CLIENT (1 of 2 mounted)", "c1", "client-a", "yes", "c2",

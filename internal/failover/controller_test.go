@@ -342,6 +342,25 @@ func TestExpiryRunsFromTheLastRenewalAndTheLeaseIsHandedOver(t *testing.T) {
 	if err := next.TryAcquire(context.Background()); err != nil {
 		t.Fatalf("the replacement could not take the handed-over lease at once: %v", err)
 	}
+	// It takes the target over from s1 as from an expired Lease (its pool
+	// may still be imported there: import -f at once, and the takeover is
+	// counted), and its write removes the controller's note.
+	if from := next.TookOverFrom(); from != "s1" {
+		t.Fatalf("TookOverFrom = %q after the controller's hand-over, want s1", from)
+	}
+	cur, err := w.leases.Client(nil).Get(context.Background(), "lfs1-kube-lustre-mdt0", metav1.GetOptions{})
+	if err != nil || cur.Annotations[ExpiredHolderAnnotation] != "" {
+		t.Fatalf("annotations after the takeover: %v %v", cur.Annotations, err)
+	}
+	// A clean release leaves no such note: the next holder takes over
+	// from nobody.
+	if err := next.Release(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	third := &Lease{Client: w.leases.Client(nil), Name: "lfs1-kube-lustre-mdt0", Identity: "s1", Duration: 10 * time.Second, Now: w.clock.now}
+	if err := third.TryAcquire(context.Background()); err != nil || third.TookOverFrom() != "" {
+		t.Fatalf("after a clean release: %v, TookOverFrom %q", err, third.TookOverFrom())
+	}
 }
 
 // A renewal between the observation and the clear writes nothing.

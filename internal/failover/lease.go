@@ -97,9 +97,10 @@ func (l *Lease) setLastRenew(t time.Time) {
 }
 
 // TookOverFrom is the other node whose Lease had expired when this one
-// acquired it ("" when it was free, released or already ours): that node
-// stopped renewing without releasing, so it may have left the target's
-// pool imported (it crashed).
+// acquired it, itself or handed over by the failover controller
+// (ExpiredHolderAnnotation); "" when it was free, cleanly released or
+// already ours. That node stopped renewing without releasing, so it may
+// have left the target's pool imported (it crashed).
 func (l *Lease) TookOverFrom() string { return l.tookOverFrom }
 
 func (l *Lease) now() time.Time {
@@ -170,10 +171,20 @@ func (l *Lease) tryAcquire(ctx context.Context, d time.Duration) error {
 	}
 	if holder != l.Identity {
 		l.tookOverFrom = holder
+		if from := cur.Annotations[ExpiredHolderAnnotation]; holder == "" && from != l.Identity {
+			l.tookOverFrom = from
+		}
 	}
 	l.renewed(updated.ResourceVersion, now, d)
 	return nil
 }
+
+// ExpiredHolderAnnotation names the holder whose expired Lease the failover
+// controller handed over (ClearExpiredHolder): the next holder takes the
+// target over from that node as from an expired Lease (TookOverFrom: it
+// may have left the pool imported). Any holder's write removes it, and so
+// does a clean release.
+const ExpiredHolderAnnotation = "kube-lustre.io/expired-holder"
 
 // observe notes when a version of the Lease was first seen. The clock is
 // read after the GET returned, never before it: a renewal that landed
@@ -221,6 +232,7 @@ func (l *Lease) fill(lease *coordinationv1.Lease, now time.Time, d time.Duration
 	id := l.Identity
 	secs := int32(d / time.Second)
 	delete(lease.Annotations, PeerLostAnnotation)
+	delete(lease.Annotations, ExpiredHolderAnnotation)
 	if l.vouched && lease.Annotations[OutdatedAnnotation] == Unverified {
 		delete(lease.Annotations, OutdatedAnnotation)
 	}
@@ -254,6 +266,7 @@ func (l *Lease) Release(ctx context.Context) error {
 	next := cur.DeepCopy()
 	empty := ""
 	next.Spec.HolderIdentity = &empty
+	delete(next.Annotations, ExpiredHolderAnnotation)
 	_, err = l.Client.Update(ctx, next, metav1.UpdateOptions{})
 	l.setLastRenew(time.Time{})
 	return err
@@ -388,8 +401,9 @@ var ErrRenewed = errors.New("lease changed since it was observed")
 
 // ClearExpiredHolder empties the holder of a Lease that Observe found not
 // live, with an update conditioned on the version observed (a renewal in
-// between makes it fail with ErrRenewed and writes nothing). Everything
-// else on the Lease (the fencing mark) is kept.
+// between makes it fail with ErrRenewed and writes nothing). It names the
+// old holder in ExpiredHolderAnnotation for the next one; everything else
+// on the Lease (the fencing mark) is kept.
 func (l *Lease) ClearExpiredHolder(ctx context.Context) error {
 	cur, err := l.Client.Get(ctx, l.Name, metav1.GetOptions{})
 	if err != nil {
@@ -400,6 +414,12 @@ func (l *Lease) ClearExpiredHolder(ctx context.Context) error {
 	}
 	next := cur.DeepCopy()
 	empty := ""
+	if holder := cur.Spec.HolderIdentity; holder != nil && *holder != "" {
+		if next.Annotations == nil {
+			next.Annotations = map[string]string{}
+		}
+		next.Annotations[ExpiredHolderAnnotation] = *holder
+	}
 	next.Spec.HolderIdentity = &empty
 	updated, err := l.Client.Update(ctx, next, metav1.UpdateOptions{})
 	if apierrors.IsConflict(err) {

@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/util/retry"
 )
 
 // statusWatch is `helm lustre status RELEASE --watch -o json` running
@@ -146,34 +148,32 @@ func (r *release) taintServers(t testing.TB) {
 	t.Helper()
 	const key = "e2e.kube-lustre.io/storage"
 	taint := corev1.Taint{Key: key, Value: "only", Effect: corev1.TaintEffectNoSchedule}
-	ctx := context.Background()
+	// setTaints edits a node's taints, again on a conflict: the kubelet
+	// updates its node all the time.
+	setTaints := func(name string, edit func([]corev1.Taint) []corev1.Taint) error {
+		return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			node, err := r.e.cs.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+			if err != nil {
+				return err
+			}
+			node.Spec.Taints = edit(node.Spec.Taints)
+			_, err = r.e.cs.CoreV1().Nodes().Update(context.Background(), node, metav1.UpdateOptions{})
+			return err
+		})
+	}
 	for _, n := range r.plan.Nodes {
 		if len(n.DRBD) == 0 {
 			continue
 		}
-		node, err := r.e.cs.CoreV1().Nodes().Get(ctx, n.Name, metav1.GetOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		node.Spec.Taints = append(node.Spec.Taints, taint)
-		if _, err := r.e.cs.CoreV1().Nodes().Update(ctx, node, metav1.UpdateOptions{}); err != nil {
-			t.Fatal(err)
-		}
 		name := n.Name
+		if err := setTaints(name, func(ts []corev1.Taint) []corev1.Taint { return append(ts, taint) }); err != nil {
+			t.Fatal(err)
+		}
 		t.Cleanup(func() {
-			node, err := r.e.cs.CoreV1().Nodes().Get(context.Background(), name, metav1.GetOptions{})
+			err := setTaints(name, func(ts []corev1.Taint) []corev1.Taint {
+				return slices.DeleteFunc(ts, func(tn corev1.Taint) bool { return tn.Key == key })
+			})
 			if err != nil {
-				t.Error(err)
-				return
-			}
-			var kept []corev1.Taint
-			for _, tn := range node.Spec.Taints {
-				if tn.Key != key {
-					kept = append(kept, tn)
-				}
-			}
-			node.Spec.Taints = kept
-			if _, err := r.e.cs.CoreV1().Nodes().Update(context.Background(), node, metav1.UpdateOptions{}); err != nil {
 				t.Error(err)
 			}
 		})
