@@ -162,20 +162,20 @@ func TestNodeCrashFailsOverToPeer(t *testing.T) {
 	// where, the target served, its Lease fresh; DRBD Primary there, and
 	// the lost peer reported.
 	mdt0 := map[string]string{"target": "mdt0"}
-	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_takeovers_total", map[string]string{"target": "mdt0", "from": "s1"}, 1, time.Second)
-	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_serving", mdt0, 1, time.Second)
-	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_state", map[string]string{"target": "mdt0", "state": "ready"}, 1, time.Second)
-	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_start_seconds", mdt0, 1, time.Second)
+	waitCounter(t, r, "target-mdt0@s2", "kube_lustre_target_takeovers_total", map[string]string{"target": "mdt0", "from": "s1"}, 1)
+	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_serving", mdt0, 1)
+	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_state", map[string]string{"target": "mdt0", "state": "ready"}, 1)
+	waitCounter(t, r, "target-mdt0@s2", "kube_lustre_target_start_seconds", mdt0, 1)
 	if age, ok := metric(t, r, "target-mdt0@s2", "kube_lustre_target_lease_age_seconds", mdt0); !ok || age < 0 || age > c.QuietLease.Seconds() {
 		t.Fatalf("lease age %v (exported %v)", age, ok)
 	}
 	res := map[string]string{"resource": "lfs1-mdt0"}
-	waitMetric(t, r, "drbd-s2", "kube_lustre_drbd_role", map[string]string{"resource": "lfs1-mdt0", "role": "Primary"}, 1, 5*time.Second)
+	waitMetric(t, r, "drbd-s2", "kube_lustre_drbd_role", map[string]string{"resource": "lfs1-mdt0", "role": "Primary"}, 1)
 	if _, stale := metric(t, r, "drbd-s2", "kube_lustre_drbd_role", map[string]string{"resource": "lfs1-mdt0", "role": "Secondary"}); stale {
 		t.Fatal("drbd-s2 still exports its old role Secondary next to Primary")
 	}
-	waitMetric(t, r, "drbd-s2", "kube_lustre_drbd_peer_lost_total", res, 1, time.Second)
-	waitMetric(t, r, "drbd-s2", "kube_lustre_drbd_io_suspended", res, 0, time.Second)
+	waitCounter(t, r, "drbd-s2", "kube_lustre_drbd_peer_lost_total", res, 1)
+	waitMetric(t, r, "drbd-s2", "kube_lustre_drbd_io_suspended", res, 0)
 
 	// The old primary returns: its DRBD agent brings the resource up as
 	// Secondary and it resyncs from s2; nothing on s2 is disturbed.
@@ -211,9 +211,9 @@ func TestNodeCrashFailsOverToPeer(t *testing.T) {
 	if st, _ := podStatus(t, r, "target-mdt0@s2").Get(); st != podstate.Ready {
 		t.Fatalf("s2 stopped serving when s1 returned: %s", st)
 	}
-	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_role", map[string]string{"resource": "lfs1-mdt0", "role": "Secondary"}, 1, 5*time.Second)
-	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_sync_done_ratio", res, 1, 5*time.Second)
-	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_disk_state", map[string]string{"resource": "lfs1-mdt0", "state": "UpToDate"}, 1, 5*time.Second)
+	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_role", map[string]string{"resource": "lfs1-mdt0", "role": "Secondary"}, 1)
+	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_sync_done_ratio", res, 1)
+	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_disk_state", map[string]string{"resource": "lfs1-mdt0", "state": "UpToDate"}, 1)
 }
 
 // A second pod for mdt0 on the peer while the holder is alive and renewing
@@ -475,6 +475,11 @@ func TestAPIOutageStopsNoTargetWhileTheLinkIsUp(t *testing.T) {
 func TestFailedFenceIsRetriedAndIOResumes(t *testing.T) {
 	c, r := failoverCluster(t)
 	ctx := context.Background()
+	// The agent's metrics show the freeze while the fence cannot be
+	// decided (issue 18: I/O frozen), watched from aside: waiting for them
+	// here would hold the API cut past the 1 s renew deadline.
+	res := map[string]string{"resource": "lfs1-mdt0"}
+	frozenSeen := watchMetric(t, r, "drbd-s1", "kube_lustre_drbd_io_suspended", res)
 	c.CutAPI("s1", true)
 	if err := c.World.CutLink("s1", "s2"); err != nil {
 		t.Fatal(err)
@@ -486,10 +491,6 @@ func TestFailedFenceIsRetriedAndIOResumes(t *testing.T) {
 	if !hostsim.BlockedOnFrozenIO(err) {
 		t.Fatalf("write after a failed fence: %v, want blocked", err)
 	}
-	// The agent's metrics show the freeze while the fence cannot be
-	// decided (issue 18: I/O frozen).
-	res := map[string]string{"resource": "lfs1-mdt0"}
-	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_io_suspended", res, 1, 2*time.Second)
 	c.CutAPI("s1", false) // back within the renew deadline: the Lease holds
 	wctx, cancel = context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
@@ -502,7 +503,10 @@ func TestFailedFenceIsRetriedAndIOResumes(t *testing.T) {
 	if st, msg := podStatus(t, r, "target-mdt0@s1").Get(); st != podstate.Ready {
 		t.Fatalf("holder %s %q", st, msg)
 	}
-	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_io_suspended", res, 0, 2*time.Second)
+	waitMetric(t, r, "drbd-s1", "kube_lustre_drbd_io_suspended", res, 0)
+	if seen := frozenSeen(); !slices.Contains(seen, 1) {
+		t.Fatalf("kube_lustre_drbd_io_suspended went through %v, never 1 while I/O was frozen", seen)
+	}
 }
 
 // Issue 15: the only record that s2's copy is stale was the mark on the
