@@ -5,6 +5,7 @@
 package agent
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -289,8 +290,10 @@ type Gate interface {
 	RenewInterval() time.Duration
 	RenewDeadline() time.Duration
 	// TookOverFrom names the node whose expired Lease was acquired ("" if
-	// it was free or released).
+	// it was free or released); HandedOverFrom the node the failover
+	// controller cleared from it first.
 	TookOverFrom() string
+	HandedOverFrom() string
 	// LastRenewed is when this node last wrote the Lease (zero: not
 	// held), read from the metrics server's goroutine.
 	LastRenewed() time.Time
@@ -344,7 +347,7 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 	log.Info("lease acquired", "target", s.Target.Svname())
 	st.Set(podstate.Starting, "lease acquired; starting "+s.Target.Svname())
 	cfg.TargetMetrics.LeaseAge(gate.LastRenewed)
-	if from := gate.TookOverFrom(); from != "" {
+	if from := cmp.Or(gate.TookOverFrom(), gate.HandedOverFrom()); from != "" {
 		cfg.TargetMetrics.TookOver(from)
 	}
 	// Holding the Lease, taken only once the previous holder's expired,

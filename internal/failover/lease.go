@@ -72,6 +72,7 @@ type Lease struct {
 	written         time.Duration // the duration that renewal wrote
 	deadline        time.Time     // serve only before this without a renewal
 	tookOverFrom    string        // the holder whose expired Lease we acquired
+	handedOverFrom  string        // the holder the controller cleared before we acquired
 	// renewedAt mirrors lastRenew (unix nanoseconds, 0: not held) for
 	// readers outside the holding goroutine: the metrics' Lease age.
 	renewedAt atomic.Int64
@@ -97,11 +98,18 @@ func (l *Lease) setLastRenew(t time.Time) {
 }
 
 // TookOverFrom is the other node whose Lease had expired when this one
-// acquired it, itself or handed over by the failover controller
-// (ExpiredHolderAnnotation); "" when it was free, cleanly released or
-// already ours. That node stopped renewing without releasing, so it may
-// have left the target's pool imported (it crashed).
+// acquired it ("" when it was free, released or already ours): that node
+// stopped renewing without releasing, so it may have left the target's
+// pool imported (it crashed).
 func (l *Lease) TookOverFrom() string { return l.tookOverFrom }
+
+// HandedOverFrom is the holder the failover controller cleared from the
+// expired Lease before this node acquired it (ExpiredHolderAnnotation).
+// Unlike TookOverFrom it says nothing about the pool: a holder cut off
+// only from the API serves on and, once it learns it lost the Lease,
+// exports cleanly before its peer may promote (the e2e fault matrix), so
+// the import is a plain one first.
+func (l *Lease) HandedOverFrom() string { return l.handedOverFrom }
 
 func (l *Lease) now() time.Time {
 	if l.Now != nil {
@@ -170,9 +178,9 @@ func (l *Lease) tryAcquire(ctx context.Context, d time.Duration) error {
 		return err
 	}
 	if holder != l.Identity {
-		l.tookOverFrom = holder
+		l.tookOverFrom, l.handedOverFrom = holder, ""
 		if from := cur.Annotations[ExpiredHolderAnnotation]; holder == "" && from != l.Identity {
-			l.tookOverFrom = from
+			l.handedOverFrom = from
 		}
 	}
 	l.renewed(updated.ResourceVersion, now, d)
@@ -180,10 +188,9 @@ func (l *Lease) tryAcquire(ctx context.Context, d time.Duration) error {
 }
 
 // ExpiredHolderAnnotation names the holder whose expired Lease the failover
-// controller handed over (ClearExpiredHolder): the next holder takes the
-// target over from that node as from an expired Lease (TookOverFrom: it
-// may have left the pool imported). Any holder's write removes it, and so
-// does a clean release.
+// controller handed over (ClearExpiredHolder), so the next holder knows
+// whom it took the target from (HandedOverFrom). Any holder's write
+// removes it, and so does a clean release.
 const ExpiredHolderAnnotation = "kube-lustre.io/expired-holder"
 
 // observe notes when a version of the Lease was first seen. The clock is
