@@ -214,11 +214,12 @@ func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, erro
 // moved ends the failover of p's target once p is Ready on a node other
 // than the one it was released from, and records how long it took.
 func (c *Controller) moved(p *corev1.Pod) {
-	m, ok := c.moving[podEnv(p, "KUBE_LUSTRE_LEASE")]
+	lease := podEnv(p, "KUBE_LUSTRE_LEASE")
+	m, ok := c.moving[lease]
 	if !ok || p.Spec.NodeName == "" || p.Spec.NodeName == m.from || !podReady(p) {
 		return
 	}
-	delete(c.moving, podEnv(p, "KUBE_LUSTRE_LEASE"))
+	delete(c.moving, lease)
 	took := c.now().Sub(m.since)
 	c.Metrics.Completed(m.target, m.reason, took)
 	c.Log.Info("failover done: target served on another node", "target", m.target, "from", m.from, "to", p.Spec.NodeName, "reason", m.reason, "seconds", took.Seconds())

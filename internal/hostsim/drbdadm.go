@@ -374,8 +374,8 @@ func (st *state) procDRBD(h *hostState) string {
 		lines = append(lines, fmt.Sprintf("%2d: cs:%s ro:%s/%s ds:%s/%s C r-----", r.Minor, cs, role, peerRole, ds, pds))
 		if r.SyncLeft > 0 {
 			// The progress lines of a resync, as DRBD 8.4's documentation
-			// of /proc/drbd shows them (not yet seen on the VM suite's
-			// kernels: HOSTSIM-CORRECTIONS.md, T-syncdone).
+			// of /proc/drbd shows them; the sync'ed percentage is read on
+			// the VM suite's 8.4 kernel (HOSTSIM-CORRECTIONS.md, T-syncdone).
 			lines = append(lines, fmt.Sprintf("    ns:0 nr:0 dw:0 dr:0 al:0 bm:0 lo:0 pe:0 ua:0 ap:0 ep:1 wo:f oos:%d", r.SyncLeft*1024),
 				fmt.Sprintf("\t[=>..................] sync'ed: %.1f%% (%d/%d)K", 100*st.syncDone(r), r.SyncLeft*1024, st.SyncPolls*1024),
 				"\tfinish: 0:00:01 speed: 1,024 (1,024) K/sec")

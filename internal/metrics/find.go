@@ -27,48 +27,53 @@ func Parse(r io.Reader) (Families, error) {
 	return out, nil
 }
 
+// series lists the series of name whose labels include labels.
+func (fs Families) series(name string, labels map[string]string) []*dto.Metric {
+	var out []*dto.Metric
+	for _, f := range fs {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			if hasLabels(m, labels) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
+}
+
 // Value is the value of the one series of name whose labels include
 // labels: a gauge's or counter's value, a histogram's count of
 // observations. found is false when none matches; more than one is an
 // error (the labels do not name one series).
 func (fs Families) Value(name string, labels map[string]string) (v float64, found bool, err error) {
-	for _, f := range fs {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if !hasLabels(m, labels) {
-				continue
-			}
-			if found {
-				return 0, true, fmt.Errorf("more than one series of %s has labels %v", name, labels)
-			}
-			found = true
-			switch {
-			case m.Gauge != nil:
-				v = m.Gauge.GetValue()
-			case m.Counter != nil:
-				v = m.Counter.GetValue()
-			case m.Histogram != nil:
-				v = float64(m.Histogram.GetSampleCount())
-			case m.Untyped != nil:
-				v = m.Untyped.GetValue()
-			}
-		}
+	ms := fs.series(name, labels)
+	switch {
+	case len(ms) == 0:
+		return 0, false, nil
+	case len(ms) > 1:
+		return 0, true, fmt.Errorf("more than one series of %s has labels %v", name, labels)
 	}
-	return v, found, nil
+	m := ms[0]
+	switch {
+	case m.Gauge != nil:
+		v = m.Gauge.GetValue()
+	case m.Counter != nil:
+		v = m.Counter.GetValue()
+	case m.Histogram != nil:
+		v = float64(m.Histogram.GetSampleCount())
+	case m.Untyped != nil:
+		v = m.Untyped.GetValue()
+	}
+	return v, true, nil
 }
 
 // Sum is the sum of a histogram series' observations (see Value).
 func (fs Families) Sum(name string, labels map[string]string) (float64, bool) {
-	for _, f := range fs {
-		if f.GetName() != name {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			if hasLabels(m, labels) && m.Histogram != nil {
-				return m.Histogram.GetSampleSum(), true
-			}
+	for _, m := range fs.series(name, labels) {
+		if m.Histogram != nil {
+			return m.Histogram.GetSampleSum(), true
 		}
 	}
 	return 0, false

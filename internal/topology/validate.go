@@ -294,10 +294,6 @@ func checkDiskMap(i int, t Target) []Problem {
 	return ps
 }
 
-// claim is one per-node resource a target uses, with the field that sets
-// it (target index and field within it; target -1 for the clients
-// section); the path is built only when reporting, as 2,000 targets make
-// this hot.
 // nodePorts are ports Kubernetes' own node components listen on (kubelet,
 // its read-only port, kube-proxy, the control plane on server nodes that
 // also run it): a metrics port among them could never be bound.
@@ -325,29 +321,44 @@ func checkMetricsPorts(v *Values) []Problem {
 			owner[t.DRBD.Port] = tpath(i, "drbd.port")
 		}
 	}
-	claim := func(port int, path, fix string) {
+	// claim takes port for path, or returns the problem (without its
+	// hint: the caller's, built only then, as 2,000 targets make this hot).
+	claim := func(port int, path string) (Problem, bool) {
 		if port < 1 || port > 65535 {
-			ps = append(ps, Problem{Path: path, Message: fmt.Sprintf("port %d is not a TCP port", port), Hint: fix})
-			return
+			return Problem{Path: path, Message: fmt.Sprintf("port %d is not a TCP port", port)}, false
 		}
 		if first, taken := owner[port]; taken {
-			ps = append(ps, Problem{Path: path, Conflict: first, Message: fmt.Sprintf("port %d is also used by %s on the node's network", port, first), Hint: fix})
-			return
+			return Problem{Path: path, Conflict: first, Message: fmt.Sprintf("port %d is also used by %s on the node's network", port, first)}, false
 		}
 		owner[port] = path
+		return Problem{}, true
 	}
-	claim(m.Ports.DRBD, "metrics.ports.drbd", "choose a free port for the DRBD agents' metrics (default 9721)")
-	claim(m.Ports.Client, "metrics.ports.client", "choose a free port for the clients' metrics (default 9722)")
+	for _, c := range []struct {
+		port       int
+		path, hint string
+	}{
+		{m.Ports.DRBD, "metrics.ports.drbd", "choose a free port for the DRBD agents' metrics (default 9721)"},
+		{m.Ports.Client, "metrics.ports.client", "choose a free port for the clients' metrics (default 9722)"},
+	} {
+		if p, ok := claim(c.port, c.path); !ok {
+			p.Hint = c.hint
+			ps = append(ps, p)
+		}
+	}
 	for i := range v.Targets {
-		before := len(ps)
-		claim(m.Ports.TargetsFrom+i, "metrics.ports.targetsFrom", fmt.Sprintf("choose metrics.ports.targetsFrom so that its %d ports (targets[i] serves on targetsFrom+i) miss every other port (here targets[%d]'s)", len(v.Targets), i))
-		if len(ps) > before {
+		if p, ok := claim(m.Ports.TargetsFrom+i, "metrics.ports.targetsFrom"); !ok {
+			p.Hint = fmt.Sprintf("choose metrics.ports.targetsFrom so that its %d ports (targets[i] serves on targetsFrom+i) miss every other port (here targets[%d]'s)", len(v.Targets), i)
+			ps = append(ps, p)
 			break // one problem for the range is enough
 		}
 	}
 	return ps
 }
 
+// claim is one per-node resource a target uses, with the field that sets
+// it (target index and field within it; target -1 for the clients
+// section); the path is built only when reporting, as 2,000 targets make
+// this hot.
 type claim struct {
 	kind, value string
 	target      int

@@ -72,10 +72,6 @@ type failoverMetrics struct {
 func (r *release) failoverMetrics(t testing.TB, target string) (failoverMetrics, error) {
 	t.Helper()
 	var m failoverMetrics
-	var err error
-	if m.completed, err = r.metricOf(t, "app.kubernetes.io/component=failover", "kube_lustre_failover_completed_total", map[string]string{"target": target}); err != nil {
-		return m, err
-	}
 	for _, p := range r.e.pods(t, r.ns, r.selector("app.kubernetes.io/component=failover")) {
 		if !podReady(p) {
 			continue
@@ -84,6 +80,11 @@ func (r *release) failoverMetrics(t testing.TB, target string) (failoverMetrics,
 		if err != nil {
 			return m, err
 		}
+		n, _, err := fams.Value("kube_lustre_failover_completed_total", map[string]string{"target": target})
+		if err != nil {
+			return m, err
+		}
+		m.completed += n
 		for _, reason := range []string{"node_not_ready", "peer_lost"} {
 			n, _, _ := fams.Value("kube_lustre_failover_duration_seconds", map[string]string{"reason": reason})
 			s, _ := fams.Sum("kube_lustre_failover_duration_seconds", map[string]string{"reason": reason})
