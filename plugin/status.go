@@ -28,6 +28,7 @@ import (
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
 // Executor runs a command in a container and returns its stdout.
@@ -45,7 +46,10 @@ type TargetStatus struct {
 	LeaseAge    string                          `json:"leaseRenewedAgo,omitempty"`
 	Nodes       []string                        `json:"nodes"`
 	DRBD        map[string]agent.ResourceReport `json:"drbd,omitempty"` // node -> what its DRBD agent reports
-	Problems    []string                        `json:"problems,omitempty"`
+	// Space is the target's ZFS dataset's, read by its serving pod
+	// (`lustre-target space`); absent while no pod is Ready.
+	Space    *zfs.Space `json:"space,omitempty"`
+	Problems []string   `json:"problems,omitempty"`
 }
 
 // Status is what `helm lustre status` shows of a release.
@@ -135,6 +139,13 @@ func collectStatus(ctx context.Context, cs kubernetes.Interface, ex Executor, ns
 		} else {
 			st.Pod, st.PodNode, st.Ready = p.Name, p.Spec.NodeName, podReady(p)
 			st.LeaseHolder, st.LeaseAge = lease(ctx, cs, ns, p, now, &st.Problems)
+			if st.Ready {
+				if sp, err := targetSpace(ctx, ex, ns, p); err != nil {
+					st.Problems = append(st.Problems, err.Error())
+				} else {
+					st.Space = &sp
+				}
+			}
 		}
 		if tp.DRBDResource != "" {
 			st.DRBD = map[string]agent.ResourceReport{}
@@ -213,6 +224,20 @@ func lease(ctx context.Context, cs kubernetes.Interface, ns string, p *corev1.Po
 	return holder, age
 }
 
+// targetSpace asks a serving target pod for its dataset's space: only
+// there is the pool imported.
+func targetSpace(ctx context.Context, ex Executor, ns string, p *corev1.Pod) (zfs.Space, error) {
+	b, err := ex.Exec(ctx, ns, p.Name, "target", []string{"/usr/local/bin/lustre-target", "space"})
+	if err != nil {
+		return zfs.Space{}, fmt.Errorf("space: %w", err)
+	}
+	var r agent.SpaceReport
+	if err := json.Unmarshal(b, &r); err != nil {
+		return zfs.Space{}, fmt.Errorf("space: lustre-target space printed %q: %w", b, err)
+	}
+	return r.Space, nil
+}
+
 // nodeReports asks a node's DRBD agent once (cached per node).
 func nodeReports(ctx context.Context, ex Executor, ns string, p *corev1.Pod, node string, cache map[string][]agent.ResourceReport) ([]agent.ResourceReport, error) {
 	if rs, ok := cache[node]; ok {
@@ -235,7 +260,7 @@ func nodeReports(ctx context.Context, ex Executor, ns string, p *corev1.Pod, nod
 
 func writeStatus(out io.Writer, st *Status) {
 	w := tabwriter.NewWriter(out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "TARGET\tPOD\tLEASE\tDRBD (node: role disk connection [resync done], mounted)\tPROBLEMS")
+	fmt.Fprintln(w, "TARGET\tPOD\tLEASE\tSPACE (used / size)\tDRBD (node: role disk connection [resync done], mounted)\tPROBLEMS")
 	for _, s := range st.Targets {
 		pod := "-"
 		if s.Pod != "" {
@@ -274,7 +299,12 @@ func writeStatus(out io.Writer, st *Status) {
 			sort.Strings(s.Problems)
 			probs = strings.Join(s.Problems, "; ")
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\n", s.Target, pod, leaseCol, strings.Join(drbd, " | "), probs)
+		space := "-"
+		if s.Space != nil {
+			size := s.Space.Used + s.Space.Available
+			space = fmt.Sprintf("%s / %s (%.0f%%)", iec(s.Space.Used), iec(size), 100*float64(s.Space.Used)/float64(max(size, 1)))
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", s.Target, pod, leaseCol, space, strings.Join(drbd, " | "), probs)
 	}
 	if len(st.Clients) > 0 {
 		mounted := 0
@@ -293,6 +323,22 @@ func writeStatus(out io.Writer, st *Status) {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", v.Component, strings.Join(v.Chart, ", "), strings.Join(v.Images, ", "))
 	}
 	_ = w.Flush()
+}
+
+// iec writes bytes in binary units, as df -h does: 1.5G, 300M, 96K.
+func iec(b uint64) string {
+	const units = "KMGTPE"
+	if b < 1024 {
+		return fmt.Sprintf("%dB", b)
+	}
+	v, i := float64(b)/1024, 0
+	for v >= 1024 && i < len(units)-1 {
+		v, i = v/1024, i+1
+	}
+	if v < 10 {
+		return fmt.Sprintf("%.1f%c", v, units[i])
+	}
+	return fmt.Sprintf("%.0f%c", v, units[i])
 }
 
 func yesNo(b bool) string {

@@ -16,6 +16,7 @@ import (
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
 var t0 = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
@@ -44,10 +45,22 @@ func leaseObj(name, holder string, renewed time.Time) *coordinationv1.Lease {
 		Spec: coordinationv1.LeaseSpec{HolderIdentity: &holder, RenewTime: &rt}}
 }
 
-// agents answers `drbd status` per pod with what the DRBD agent prints.
+// agents answers `drbd status` per pod with what the DRBD agent prints,
+// and `lustre-target space` with spaces.
 type agents map[string][]agent.ResourceReport
 
+// spaces are what the serving target pods print.
+var spaces = map[string]agent.SpaceReport{
+	"lfs1-kube-lustre-mdt0-0": {Target: "mdt0", Dataset: "lfs1-mdt0/mdt0", Space: zfs.Space{Used: 3 << 20, Available: 1<<30 - 3<<20}},
+}
+
 func (a agents) Exec(_ context.Context, _, pod, container string, cmd []string) ([]byte, error) {
+	if container == "target" && strings.Join(cmd, " ") == "/usr/local/bin/lustre-target space" {
+		if sp, ok := spaces[pod]; ok {
+			return json.Marshal(sp)
+		}
+		return nil, errors.New("container not running")
+	}
 	if container != "drbd" || strings.Join(cmd, " ") != "/usr/local/bin/drbd status" {
 		return nil, errors.New("unexpected exec " + strings.Join(cmd, " "))
 	}
@@ -103,7 +116,7 @@ func TestStatusShowsEachTargetOnBothNodes(t *testing.T) {
 	}
 	st, text := statusText(t, cs, ex)
 	for _, want := range []string{
-		"mdt0    s1 ready=true   s1 (renewed 2s ago)  s1: Primary UpToDate/UpToDate Connected, mounted | s2: Secondary UpToDate/UpToDate Connected  -",
+		"mdt0    s1 ready=true   s1 (renewed 2s ago)  3.0M / 1.0G (0%)     s1: Primary UpToDate/UpToDate Connected, mounted | s2: Secondary UpToDate/UpToDate Connected  -",
 		"s4: Secondary Outdated/DUnknown WFConnection",
 		"s3: drbd status: container not running",
 		"ost1    -  ",
@@ -116,6 +129,30 @@ func TestStatusShowsEachTargetOnBothNodes(t *testing.T) {
 	if st.Targets[0].LeaseHolder != "s1" || !st.Targets[0].Ready || len(st.Targets[0].Problems) != 0 {
 		t.Errorf("mdt0: %+v", st.Targets[0])
 	}
+	if sp := st.Targets[0].Space; sp == nil || *sp != spaces["lfs1-kube-lustre-mdt0-0"].Space {
+		t.Errorf("mdt0 space: %+v", sp)
+	}
+	if st.Targets[1].Space != nil {
+		t.Errorf("ost0, not ready, has a space: %+v", st.Targets[1].Space)
+	}
+}
+
+// A serving target whose space cannot be read says so; nothing is guessed.
+func TestStatusSpaceUnreadable(t *testing.T) {
+	t.Parallel()
+	st, text := statusText(t, statusWorld(t), noSpace{agents{}})
+	if st.Targets[0].Space != nil || !strings.Contains(text, "space: lustre-target: not found") {
+		t.Errorf("space %+v, text:\n%s", st.Targets[0].Space, text)
+	}
+}
+
+type noSpace struct{ agents }
+
+func (n noSpace) Exec(ctx context.Context, ns, pod, container string, cmd []string) ([]byte, error) {
+	if container == "target" {
+		return nil, errors.New("lustre-target: not found")
+	}
+	return n.agents.Exec(ctx, ns, pod, container, cmd)
 }
 
 // Issue 18: the resync progress on both nodes, the clients that have the

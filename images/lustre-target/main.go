@@ -5,11 +5,13 @@
 // target exists (a recorded target is never created again on blank disks);
 // on SIGTERM it unmounts, exports and demotes, in that order, releases the
 // Lease, and exits non-zero if any of them failed. A Lease it cannot renew makes it
-// stop serving before the peer may take over.
+// stop serving before the peer may take over. `lustre-target space` prints
+// the served target's space, which `helm lustre status` collects.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -20,10 +22,30 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/kube"
 	"github.com/kube-lustre/kube-lustre/internal/metrics"
 	"github.com/kube-lustre/kube-lustre/internal/targetrecord"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
 func main() {
-	entry.OSMain("lustre-target", map[string]entry.Command{"run": run})
+	entry.OSMain("lustre-target", map[string]entry.Command{"run": run, "space": space})
+}
+
+// space prints, as JSON, the space of the target this pod serves (its
+// pool is imported only here). It only observes: it never writes the
+// main loop's status file.
+func space(ctx context.Context, rt *entry.Runtime, _ []string) error {
+	n, err := entry.LoadNode(rt)
+	if err != nil {
+		return err
+	}
+	s, err := n.Spec.Server(ctx, rt.Env.Target)
+	if err != nil {
+		return err
+	}
+	sp, err := zfs.GetSpace(ctx, n.Runner, s.Target.Name())
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(rt.Stdout).Encode(agent.SpaceReport{Target: rt.Env.Target, Dataset: s.Target.Name(), Space: sp})
 }
 
 func run(ctx context.Context, rt *entry.Runtime, _ []string) error {

@@ -531,6 +531,7 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 				remember()
 				setParams()
 				st.Set(podstate.Ready, "serving "+s.Target.Svname())
+				recordSpace(ctx, run, s, cfg, log)
 				return
 			}
 			started, since = false, time.Now()
@@ -571,6 +572,23 @@ func serve(ctx context.Context, run host.Runner, s lustre.Server, st Status, log
 	}
 	log.Info("target stopped", "target", s.Target.Svname())
 	return nil
+}
+
+// recordSpace records the served target's space in its metrics, within
+// one interval: a slow or failed reading is logged and skipped, never
+// allowed to delay the loop that watches the mount.
+func recordSpace(ctx context.Context, run host.Runner, s lustre.Server, cfg Config, log *slog.Logger) {
+	if cfg.TargetMetrics == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, cfg.interval())
+	defer cancel()
+	sp, err := zfs.GetSpace(ctx, run, s.Target.Name())
+	if err != nil {
+		log.Debug("could not read the target's space for its metrics", "dataset", s.Target.Name(), "err", err.Error())
+		return
+	}
+	cfg.TargetMetrics.Space(sp.Used, sp.Available)
 }
 
 // Client keeps the filesystem mounted until ctx ends, then unmounts it only

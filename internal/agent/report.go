@@ -6,6 +6,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/drbd"
 	"github.com/kube-lustre/kube-lustre/internal/host"
 	"github.com/kube-lustre/kube-lustre/internal/lustre"
+	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
 // ResourceReport is what one node says about one of its DRBD resources and
@@ -24,6 +25,15 @@ type ResourceReport struct {
 	SyncDone *float64 `json:"syncDone,omitempty"`
 	Mounted  bool     `json:"mounted"`
 	Error    string   `json:"error,omitempty"`
+}
+
+// SpaceReport is what `lustre-target space` prints and `helm lustre
+// status` collects from each serving target pod: the target's ZFS
+// dataset and its space, read where its pool is imported.
+type SpaceReport struct {
+	Target  string `json:"target"`
+	Dataset string `json:"dataset"`
+	zfs.Space
 }
 
 // Watched is one resource of the node with its target's mount point.

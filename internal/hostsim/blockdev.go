@@ -137,7 +137,7 @@ func (h *hostState) partEntryFields(p string) []string {
 		// and name. ZFS starts it at 1 MiB and leaves 8 MiB (partition 9)
 		// and the backup GPT at the end; the size here is that, 1 MiB
 		// aligned, not ZFS's exact arithmetic.
-		sectors := (d.Size/512 - 2048 - 16384 - 34) / 2048 * 2048
+		sectors := zfsPartSize(d.Size) / 512
 		u := hashHex(32, h.Name, name)
 		return []string{`PART_ENTRY_SCHEME="gpt"`, fmt.Sprintf("PART_ENTRY_NAME=\"zfs-%s\"", hashHex(16, h.Name, name, "name")),
 			fmt.Sprintf("PART_ENTRY_UUID=\"%s-%s-%s-%s-%s\"", u[:8], u[8:12], u[12:16], u[16:20], u[20:]),
@@ -145,6 +145,13 @@ func (h *hostState) partEntryFields(p string) []string {
 			fmt.Sprintf("PART_ENTRY_SIZE=\"%d\"", sectors), fmt.Sprintf("PART_ENTRY_DISK=\"%s\"", devNumber(name))}
 	}
 	return nil
+}
+
+// zfsPartSize is the size of partition 1 on a whole disk ZFS labelled:
+// from 1 MiB to 8 MiB (partition 9) and the backup GPT before the end,
+// 1 MiB aligned.
+func zfsPartSize(disk int64) int64 {
+	return (disk/512 - 2048 - 16384 - 34) / 2048 * 2048 * 512
 }
 
 // udevRoot holds udev's persistent names of block devices

@@ -233,6 +233,7 @@ type pool struct {
 	HostName  string                       `json:"hostname"`
 	Active    bool                         `json:"active"`
 	Multihost bool                         `json:"multihost"`
+	Size      int64                        `json:"size,omitempty"` // of its device, for the space accounting
 	Props     map[string]string            `json:"props"`
 	Datasets  map[string]map[string]string `json:"datasets"`
 	// Lustre is what Lustre targets keep on their datasets beyond the

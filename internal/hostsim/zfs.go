@@ -194,7 +194,7 @@ func (st *state) zpoolCreate(h *hostState, z zfsOpts) host.Result {
 	root := copyProps(z.bigO)
 	*d = data{Sig: SigZFSMember, UUID: st.newUUID(), Pool: &pool{
 		Name: name, GUID: st.nextID(), HostID: h.hostID(), HostName: h.Name, Active: true,
-		Multihost: multihost, Props: props, Datasets: map[string]map[string]string{name: root},
+		Multihost: multihost, Size: h.devSize(dev), Props: props, Datasets: map[string]map[string]string{name: root},
 	}}
 	commit()
 	h.Imported[name] = path.Clean(dev)
@@ -364,6 +364,41 @@ func (st *state) zpoolGet(h *hostState, z zfsOpts) host.Result {
 	return ok(v + "\n")
 }
 
+// zfsGet models `zfs get -H -o value|property,value [-p] PROPS DATASET`:
+// one line per property, in the order given; unset user properties
+// print '-'; used and available (zfsGetSpace) only as exact bytes (-p).
+func zfsGet(st *state, h *hostState, z zfsOpts) host.Result {
+	_, value := z.o["value"]
+	_, property := z.o["property,value"]
+	if len(z.pos) != 2 || !z.flags["H"] || !value && !property {
+		return fail(2, "usage: zfs get -H [-p] -o value|property,value <property[,...]> <dataset>\n(kube-lustre's simulator models these forms)")
+	}
+	ds := z.pos[1]
+	props, p, _, exists := st.dataset(h, ds)
+	if !exists {
+		return fail(1, "cannot open '%s': dataset does not exist", ds)
+	}
+	var lines []string
+	for _, prop := range strings.Split(z.pos[0], ",") {
+		v, set := props[prop]
+		if n, space := zfsGetSpace(p, ds, prop); space {
+			if !z.flags["p"] {
+				return fail(2, "hostsim: zfs get %s without -p (a rounded size) is not simulated", prop)
+			}
+			v, set = n, true
+		}
+		if !set {
+			// Unset user properties print '-'.
+			v = "-"
+		}
+		if property {
+			v = prop + "\t" + v
+		}
+		lines = append(lines, v)
+	}
+	return ok(joinLines(lines))
+}
+
 // dataset returns the properties of an existing dataset in an imported pool.
 func (st *state) dataset(h *hostState, ds string) (map[string]string, *pool, func(), bool) {
 	poolName, _, _ := strings.Cut(ds, "/")
@@ -403,20 +438,7 @@ func cmdZfs(st *state, h *hostState, c host.Cmd) host.Result {
 		commit()
 		return ok("")
 	case "get":
-		if len(z.pos) != 2 {
-			return fail(2, "usage: zfs get -H -o value <property> <dataset>")
-		}
-		prop, ds := z.pos[0], z.pos[1]
-		props, _, _, exists := st.dataset(h, ds)
-		if !exists {
-			return fail(1, "cannot open '%s': dataset does not exist", ds)
-		}
-		v, set := props[prop]
-		if !set {
-			// Unset user properties print '-'.
-			v = "-"
-		}
-		return ok(v + "\n")
+		return zfsGet(st, h, z)
 	case "set":
 		if len(z.pos) != 2 || !strings.Contains(z.pos[0], "=") {
 			return fail(2, "usage: zfs set <property=value> <dataset>")

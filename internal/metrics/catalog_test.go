@@ -28,6 +28,7 @@ func defined(t *testing.T) []string {
 	tg.State("ready")
 	tg.TookOver("s1")
 	tg.Started(time.Second)
+	tg.Space(1, 2)
 	tg.LeaseAge(time.Now)
 	NewClient(reg).Mounted("lfs1", "/mnt/lfs1", true, true)
 	f := NewFailover(reg)

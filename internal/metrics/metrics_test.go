@@ -104,6 +104,15 @@ func TestStatesAreOneSeries(t *testing.T) {
 	if _, found := value(t, fs, "kube_lustre_target_state", map[string]string{"target": "mdt0", "state": "starting"}); found {
 		t.Error("the old state starting is still exported")
 	}
+	// The space is the serving node's: gone once it stops serving.
+	tg.Space(3<<20, 1<<30)
+	if v, _ := value(t, gather(t, reg), "kube_lustre_target_available_bytes", map[string]string{"target": "mdt0"}); v != 1<<30 {
+		t.Errorf("available = %v", v)
+	}
+	tg.State("stopping")
+	if _, found := value(t, gather(t, reg), "kube_lustre_target_used_bytes", map[string]string{"target": "mdt0"}); found {
+		t.Error("a stopped target still exports its space")
+	}
 }
 
 // The Lease age is computed at each scrape from the last renewal, and is

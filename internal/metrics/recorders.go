@@ -87,6 +87,7 @@ func (m *DRBD) PeerLost(resource string) {
 type Target struct {
 	target         string // the label: the target's short name (mdt0, ost1), as the failover controller's
 	state, serving *prometheus.GaugeVec
+	used, avail    *prometheus.GaugeVec
 	takeovers      *prometheus.CounterVec
 	start          *prometheus.HistogramVec
 	leases         *leaseAges
@@ -109,6 +110,8 @@ func NewTarget(reg prometheus.Registerer, target string) *Target {
 		target:    target,
 		state:     gaugeVec(reg, "target", "state", "The target pod's state (1 for the current one): starting, ready, stopping, failed.", "target", "state"),
 		serving:   gaugeVec(reg, "target", "serving", "1 while this node serves the target (mounted, under its Lease).", "target"),
+		used:      gaugeVec(reg, "target", "used_bytes", "Bytes the target's ZFS dataset uses (zfs get -p used), reported by the node serving it.", "target"),
+		avail:     gaugeVec(reg, "target", "available_bytes", "Bytes left for the target's ZFS dataset to write (zfs get -p available: the pool's free space less ZFS's slop), reported by the node serving it.", "target"),
 		takeovers: counterVec(reg, "target", "takeovers_total", "Times this node took the target over from a node whose Lease had expired (from: that node).", "target", "from"),
 		start:     histogramVec(reg, "target", "start_seconds", "Seconds from acquiring the target's Lease to serving it: promote, import, mount.", takeoverBuckets, "target"),
 		leases:    l,
@@ -122,6 +125,20 @@ func (m *Target) State(state string) {
 	}
 	oneOf(m.state, prometheus.Labels{"target": m.target}, "state", state)
 	m.serving.WithLabelValues(m.target).Set(boolValue(state == "ready"))
+	if state != "ready" {
+		// Only the serving node reports the target's space: a node that
+		// stopped must not leave its last reading beside the new one.
+		m.used.DeleteLabelValues(m.target)
+		m.avail.DeleteLabelValues(m.target)
+	}
+}
+
+// Space records the served target's space in bytes.
+func (m *Target) Space(used, available uint64) {
+	if m != nil {
+		m.used.WithLabelValues(m.target).Set(float64(used))
+		m.avail.WithLabelValues(m.target).Set(float64(available))
+	}
 }
 
 // TookOver counts a takeover from the node named from.

@@ -166,6 +166,7 @@ func TestNodeCrashFailsOverToPeer(t *testing.T) {
 	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_serving", mdt0, 1)
 	waitMetric(t, r, "target-mdt0@s2", "kube_lustre_target_state", map[string]string{"target": "mdt0", "state": "ready"}, 1)
 	waitCounter(t, r, "target-mdt0@s2", "kube_lustre_target_start_seconds", mdt0, 1)
+	waitFor(t, r, "target-mdt0@s2", "kube_lustre_target_available_bytes", mdt0, "above 0", func(got float64) bool { return got > 0 })
 	if age, ok := metric(t, r, "target-mdt0@s2", "kube_lustre_target_lease_age_seconds", mdt0); !ok || age < 0 || age > c.QuietLease.Seconds() {
 		t.Fatalf("lease age %v (exported %v)", age, ok)
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/kube-lustre/kube-lustre/internal/host"
@@ -378,4 +379,54 @@ func poolProp(ctx context.Context, run host.Runner, name, prop string) (string, 
 		return "", err
 	}
 	return strings.TrimSpace(res.Stdout), nil
+}
+
+// Space is a dataset's space as ZFS accounts it, in bytes: what it and
+// its descendants use, and what is left for them to write. Used plus
+// Available is less than the pool's devices: ZFS keeps labels, metadata
+// and its slop space (at least 1/32 of the pool, more on small pools).
+type Space struct {
+	Used      uint64 `json:"usedBytes"`
+	Available uint64 `json:"availableBytes"`
+}
+
+// GetSpace reads a dataset's used and available bytes (`zfs get -Hp`:
+// exact integers, not the rounded "1.2G"). It only reads the pool's
+// in-memory accounting, so it answers on a target whose I/O is frozen.
+func GetSpace(ctx context.Context, run host.Runner, dataset string) (Space, error) {
+	res, err := host.Run(ctx, run, "zfs", "get", "-Hp", "-o", "property,value", "used,available", dataset)
+	if err != nil {
+		return Space{}, err
+	}
+	return parseSpace(dataset, res.Stdout)
+}
+
+// parseSpace reads `zfs get -Hp -o property,value used,available`: one
+// tab-separated line per property. Both must be there, as integers.
+func parseSpace(dataset, out string) (Space, error) {
+	var s Space
+	seen := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		prop, value, ok := strings.Cut(line, "\t")
+		if !ok {
+			return Space{}, fmt.Errorf("zfs get used,available %s: unexpected line %q", dataset, line)
+		}
+		n, err := strconv.ParseUint(strings.TrimSpace(value), 10, 64)
+		if err != nil {
+			return Space{}, fmt.Errorf("zfs get used,available %s: %s is %q, not a byte count", dataset, prop, value)
+		}
+		switch prop {
+		case "used":
+			s.Used = n
+		case "available":
+			s.Available = n
+		default:
+			return Space{}, fmt.Errorf("zfs get used,available %s: unexpected property %q", dataset, prop)
+		}
+		seen[prop] = true
+	}
+	if !seen["used"] || !seen["available"] {
+		return Space{}, fmt.Errorf("zfs get used,available %s: got %q, want both", dataset, out)
+	}
+	return s, nil
 }

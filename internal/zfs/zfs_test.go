@@ -234,6 +234,43 @@ func TestGet(t *testing.T) {
 	}
 }
 
+// GetSpace reads exact bytes; a dataset takes space from the pool's
+// available and adds to its parent's used.
+func TestGetSpace(t *testing.T) {
+	t.Parallel()
+	w := primaryPair(t, "")
+	ctx := context.Background()
+	run := w.Host("s1")
+	if err := Create(ctx, run, testPool); err != nil {
+		t.Fatal(err)
+	}
+	root, err := GetSpace(ctx, run, "p0")
+	if err != nil || root.Used == 0 || root.Available == 0 || root.Used+root.Available >= 1<<30 {
+		t.Fatalf("space of a new pool on a 1 GiB disk: %+v %v", root, err)
+	}
+	if _, err := host.Run(ctx, run, "zfs", "create", "p0/ost0"); err != nil {
+		t.Fatal(err)
+	}
+	ost, err := GetSpace(ctx, run, "p0/ost0")
+	if err != nil || ost.Available >= root.Available || ost.Used == 0 {
+		t.Fatalf("space of p0/ost0: %+v %v (the pool had %+v)", ost, err, root)
+	}
+	if after, err := GetSpace(ctx, run, "p0"); err != nil || after.Used != root.Used+ost.Used {
+		t.Fatalf("p0 after a child: %+v %v, want used %d", after, err, root.Used+ost.Used)
+	}
+	if _, err := GetSpace(ctx, run, "p0/none"); err == nil {
+		t.Fatal("space of a missing dataset: no error")
+	}
+	for _, out := range []string{"", "used\t1\n", "used\t1\navailable\t1.2G\n", "used 1\navailable 2\n", "used\t1\navailable\t2\nreferenced\t3\n", "used\t-1\navailable\t2\n"} {
+		if s, err := parseSpace("p0", out); err == nil {
+			t.Errorf("parseSpace(%q) = %+v, want an error", out, s)
+		}
+	}
+	if s, err := parseSpace("p0", "available\t2\nused\t1\n"); err != nil || s != (Space{Used: 1, Available: 2}) {
+		t.Errorf("parseSpace in either order: %+v %v", s, err)
+	}
+}
+
 // A pool without DRBD (a single-node target) lives on its vdevs: creation
 // proves every device blank and import searches only those devices.
 func TestPoolOnVdevs(t *testing.T) {

@@ -631,8 +631,9 @@ func testCrash(t testing.TB, r *release) {
 	t.Logf("TIMING crash to %s Ready on %s: %.1f s", target, peer, ready.Seconds())
 	r.checkFailoverMetrics(t, target, victim, peer, base, inProgress, ready)
 	time.Sleep(2 * time.Second) // one more view of the watch
-	seen := where(watch.stop(), target)
-	t.Logf("helm lustre status --watch saw %s: %v", target, seen)
+	views := watch.stop()
+	seen := where(views, target)
+	t.Logf("helm lustre status --watch saw %s: %v; space %s", target, seen, spaceShown(t, views, target))
 	if len(seen) < 2 || seen[0] != victim+" ready" || seen[len(seen)-1] != peer+" ready" {
 		t.Errorf("helm lustre status --watch showed %s as %v, want it from %s ready to %s ready", target, seen, victim, peer)
 	}

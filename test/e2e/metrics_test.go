@@ -130,4 +130,9 @@ func (r *release) checkFailoverMetrics(t testing.TB, target, victim, peer string
 			return err == nil && v == 1
 		})
 	}
+	// The new server reports the target's space (issue 18).
+	poll(t, 30*time.Second, "kube_lustre_target_available_bytes of "+target+" on "+peer, func() bool {
+		v, err := r.metricOf(t, sel, "kube_lustre_target_available_bytes", map[string]string{"target": target, "node": peer})
+		return err == nil && v > 0
+	})
 }

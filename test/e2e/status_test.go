@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +35,10 @@ type statusView struct {
 		Target  string `json:"target"`
 		PodNode string `json:"podNode"`
 		Ready   bool   `json:"ready"`
+		Space   *struct {
+			Used      uint64 `json:"usedBytes"`
+			Available uint64 `json:"availableBytes"`
+		} `json:"space"`
 	} `json:"targets"`
 	Clients []struct {
 		Node    string `json:"node"`
@@ -127,6 +132,27 @@ func where(views []statusView, target string) []string {
 		}
 	}
 	return out
+}
+
+// spaceShown checks the last view gives every Ready target its space, as
+// its serving pod read it from ZFS (issue 18), and returns target's.
+func spaceShown(t testing.TB, views []statusView, target string) string {
+	t.Helper()
+	if len(views) == 0 {
+		t.Error("helm lustre status --watch showed nothing")
+		return ""
+	}
+	shown := ""
+	for _, tg := range views[len(views)-1].Targets {
+		switch {
+		case !tg.Ready:
+		case tg.Space == nil || tg.Space.Used == 0 || tg.Space.Available == 0:
+			t.Errorf("helm lustre status shows %s ready on %s with space %+v, want its used and available bytes", tg.Target, tg.PodNode, tg.Space)
+		case tg.Target == target:
+			shown = fmt.Sprintf("%s on %s: %d bytes used, %d available", target, tg.PodNode, tg.Space.Used, tg.Space.Available)
+		}
+	}
+	return shown
 }
 
 // testLog writes a subprocess's lines to the test log.

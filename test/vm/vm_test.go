@@ -691,6 +691,13 @@ func (s *suite) bringUp(t *testing.T, mdt1 lustre.Server) {
 			t.Errorf("vm1: pool %s %s = %q (%v), want %s", mdt1.Pool.Name, prop, res.Stdout, err, want)
 		}
 	}
+	// The space a target pod reports (issue 18, zfs.GetSpace), read on
+	// real ZFS: exact bytes, less than the DRBD device.
+	sp, err := zfs.GetSpace(ctx, s.vm1, mdt1.Pool.Name)
+	if err != nil || sp.Used == 0 || sp.Available == 0 || sp.Used+sp.Available >= 128<<20 {
+		t.Errorf("vm1: space of pool %s on a 128 MiB DRBD disk: %+v %v", mdt1.Pool.Name, sp, err)
+	}
+	s.measure(t, "zfs get -p used,available of a new pool on a 128 MiB DRBD 8.4 disk: used %d, available %d bytes", sp.Used, sp.Available)
 	st := waitInSync(t, s.vm1, mdt1.Resource, 10*time.Minute)
 	s.measure(t, "initial sync of %s (128 MiB, protocol C) done %.1f s after the start began", mdt1.Resource.Name, time.Since(start).Seconds())
 	if st.Role != "Primary" {
