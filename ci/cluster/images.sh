@@ -1,36 +1,29 @@
 #!/usr/bin/env bash
 # Builds the test images of kube-lustre without a Docker engine: the static
 # entrypoint binaries of images/ (ci/binaries.sh) and a static pause, each
-# packed by ci/cluster/ociimage into a single-layer image tarball laid out as
-# images/Dockerfile lays it out (binary in /usr/local/bin, busybox-static as
-# /usr/bin/nsenter), tagged kube-lustre/<name>:<chart appVersion>, and the
+# packed by ci/ociimage into a single-layer image tarball laid out as the
+# release images are (ci/imagespec.sh), tagged
+# kube-lustre/<name>:<chart appVersion>, and the
 # standard CSI sidecars of ci/cluster/sidecars/sidecars.txt, tagged as
 # upstream's images (registry.k8s.io/sig-storage/NAME:VERSION). Output:
 # $STATE/images/*.tar, which node.sh imports into each node's containerd.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 root=$(cd "$CLUSTER_DIR/../.." && pwd)
+. "$root/ci/imagespec.sh"
 out=$STATE/images
 mkdir -p "$out/bin"
-tag=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$/\1/p' "$root/charts/kube-lustre/Chart.yaml")
-[ -n "$tag" ] || die "no appVersion in charts/kube-lustre/Chart.yaml"
+tag=$(app_version "$root")
 # -tags hostsim: the test cluster's pods run their host steps on simulated
 # hosts (testing.hostsimDir); production builds leave hostsim out.
 TAGS=hostsim OUT=$out/bin "$root/ci/binaries.sh" >/dev/null
-(cd "$CLUSTER_DIR/ociimage" && CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -ldflags "-s -w" -o "$out/bin/" . ./pause)
+(cd "$root/ci/ociimage" && CGO_ENABLED=0 GOFLAGS="-mod=mod -buildvcs=false" go build -trimpath -ldflags "-s -w" -o "$out/bin/" . ./pause)
 oci=$out/bin/ociimage
 "$oci" -tag kube-lustre.local/pause:3.10 -o "$out/pause.tar" -file "$out/bin/pause=/pause" -entrypoint /pause
 for d in "$root"/images/*/; do
 	n=$(basename "$d")
-	args=(-tag "docker.io/kube-lustre/$n:$tag" -o "$out/$n.tar"
-		-file "$out/bin/$n=/usr/local/bin/$n" -entrypoint "/usr/local/bin/$n")
-	case $n in
-	labeler) args+=(-cmd apply -user 65532:65532) ;;
-	installer) args+=(-file /bin/busybox=/usr/bin/nsenter -cmd verify) ;;
-	lustre-client) args+=(-file /bin/busybox=/usr/bin/nsenter -file /bin/busybox=/usr/bin/cat -cmd run) ;;
-	*) args+=(-file /bin/busybox=/usr/bin/nsenter -cmd run) ;;
-	esac
-	"$oci" "${args[@]}"
+	mapfile -t args < <(image_args "$n" "$out/bin/$n" /bin/busybox)
+	"$oci" -tag "docker.io/kube-lustre/$n:$tag" -o "$out/$n.tar" "${args[@]}"
 done
 # The CSI sidecars: binaries from ci/cluster/sidecars/build.sh (built once
 # into $KUBE_LUSTRE_CACHE, a cold build takes minutes), each packed as
@@ -38,7 +31,7 @@ done
 # ["/NAME"], no USER, so root). A tarball is repacked only when its binary's
 # recipe, its reference or ociimage changes (.NAME.tar.stamp).
 sidecars=$("$CLUSTER_DIR/sidecars/build.sh")
-ociv=$(cat "$CLUSTER_DIR/ociimage/main.go" "$CLUSTER_DIR/ociimage/go.sum" | sha256sum | cut -c1-16)
+ociv=$(cat "$root/ci/ociimage/main.go" "$root/ci/ociimage/go.sum" | sha256sum | cut -c1-16)
 while read -r n ref bin key; do
 	stamp="$key $ref $ociv"
 	if [ ! -s "$out/$n.tar" ] || [ "$(cat "$out/.$n.tar.stamp" 2>/dev/null)" != "$stamp" ]; then

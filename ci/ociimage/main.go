@@ -1,12 +1,26 @@
-// Command ociimage packs static binaries into a single-layer image tarball
-// (the `docker save` layout, which `ctr images import` reads) without a
-// Docker engine or a registry. Each file is FROM=TO (TO absolute in the
-// image); an optional -symlink NAME=TARGET adds a link. The image matches what
-// images/Dockerfile builds: the binary, busybox-static's nsenter, nothing else.
+// Command ociimage packs static binaries into single-layer images without a
+// Docker engine, and pushes them. Each file is FROM=TO (TO absolute in the
+// image); an optional -symlink NAME=TARGET adds a link. The image holds what
+// images/Dockerfile lays out: the binary, busybox-static's nsenter, nothing
+// else.
+//
+// For the test cluster, one architecture as a `docker save` tarball (which
+// `ctr images import` reads):
 //
 //	ociimage -tag kube-lustre.local/installer:dev -o installer.tar \
 //	  -file bin/installer=/usr/local/bin/installer -file /bin/busybox=/usr/bin/nsenter \
 //	  -entrypoint /usr/local/bin/installer -cmd verify
+//
+// For a release, one image index over several architectures as an OCI
+// image layout directory; {arch} in a FROM path is replaced per
+// architecture:
+//
+//	ociimage -tag kube-lustre/installer:0.1.0 -layout dist/images/installer -arch amd64,arm64 \
+//	  -file dist/bin/linux-{arch}/installer=/usr/local/bin/installer ...
+//
+// And a layout pushed to a registry, printing REF@DIGEST:
+//
+//	ociimage push [-plain-http] dist/images/installer registry.example.com/kube-lustre/installer:0.1.0
 package main
 
 import (
@@ -21,11 +35,16 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	imagespec "github.com/opencontainers/image-spec/specs-go/v1"
 )
 
 type list []string
@@ -33,24 +52,53 @@ type list []string
 func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(s string) error { *l = append(*l, s); return nil }
 
+const usage = `usage: ociimage -tag REF (-o OUT.tar | -layout DIR [-arch A,B]) -file FROM=TO... [-symlink N=T] [-entrypoint W]... [-cmd W]... [-user U]
+       ociimage push [-plain-http] LAYOUT-DIR REF`
+
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "push" {
+		fs := flag.NewFlagSet("push", flag.ExitOnError)
+		plain := fs.Bool("plain-http", false, "talk HTTP to the registry (a test registry)")
+		_ = fs.Parse(os.Args[2:])
+		if fs.NArg() != 2 {
+			fail(2, usage)
+		}
+		ref, err := push(fs.Arg(0), fs.Arg(1), *plain)
+		if err != nil {
+			fail(1, "ociimage: "+err.Error())
+		}
+		fmt.Println(ref)
+		return
+	}
 	var files, links, entry, cmd list
 	tag := flag.String("tag", "", "image reference, e.g. kube-lustre.local/installer:dev")
-	out := flag.String("o", "", "output tarball")
+	out := flag.String("o", "", "output tarball (one architecture, docker save layout)")
+	dir := flag.String("layout", "", "output OCI image layout directory (an index over -arch)")
+	arches := flag.String("arch", "amd64", "architectures, comma-separated; {arch} in a FROM path is replaced by each")
 	user := flag.String("user", "", "image user (uid:gid)")
 	flag.Var(&files, "file", "FROM=TO: host file FROM at absolute path TO (repeatable)")
 	flag.Var(&links, "symlink", "NAME=TARGET: a symlink in the image (repeatable)")
 	flag.Var(&entry, "entrypoint", "entrypoint word (repeatable)")
 	flag.Var(&cmd, "cmd", "cmd word (repeatable)")
 	flag.Parse()
-	if *tag == "" || *out == "" || len(files) == 0 {
-		fmt.Fprintln(os.Stderr, "usage: ociimage -tag REF -o OUT.tar -file FROM=TO... [-symlink N=T] [-entrypoint W]... [-cmd W]... [-user U]")
-		os.Exit(2)
+	if *tag == "" || (*out == "") == (*dir == "") || len(files) == 0 {
+		fail(2, usage)
 	}
-	if err := run(*tag, *out, *user, files, links, entry, cmd); err != nil {
-		fmt.Fprintln(os.Stderr, "ociimage:", err)
-		os.Exit(1)
+	spec := spec{user: *user, files: files, links: links, entry: entry, cmd: cmd}
+	var err error
+	if *out != "" {
+		err = writeTarball(*tag, *out, spec)
+	} else {
+		err = writeLayout(*tag, *dir, strings.Split(*arches, ","), spec)
 	}
+	if err != nil {
+		fail(1, "ociimage: "+err.Error())
+	}
+}
+
+func fail(code int, msg string) {
+	fmt.Fprintln(os.Stderr, msg)
+	os.Exit(code)
 }
 
 // epoch keeps the layer reproducible: same inputs, same digest.
@@ -115,32 +163,49 @@ func layerTar(files, links []string) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-func run(tag, out, user string, files, links, entry, cmd []string) error {
+// spec is what goes into an image, whatever its architecture.
+type spec struct {
+	user                     string
+	files, links, entry, cmd []string
+}
+
+// image builds the image for one architecture: {arch} in the FROM paths
+// becomes arch.
+func (sp spec) image(arch string) (v1.Image, error) {
+	files := make([]string, len(sp.files))
+	for i, f := range sp.files {
+		files[i] = strings.ReplaceAll(f, "{arch}", arch)
+	}
+	b, err := layerTar(files, sp.links)
+	if err != nil {
+		return nil, err
+	}
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		return nil, err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, err
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS, cf.Created = arch, "linux", v1.Time{Time: epoch}
+	cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.User = sp.entry, sp.cmd, sp.user
+	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
+	return mutate.ConfigFile(img, cf)
+}
+
+func writeTarball(tag, out string, sp spec) error {
 	ref, err := name.ParseReference(tag)
 	if err != nil {
 		return err
 	}
-	b, err := layerTar(files, links)
+	img, err := sp.image("amd64")
 	if err != nil {
-		return err
-	}
-	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
-	if err != nil {
-		return err
-	}
-	img, err := mutate.AppendLayers(empty.Image, layer)
-	if err != nil {
-		return err
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return err
-	}
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS, cf.Created = "amd64", "linux", v1.Time{Time: epoch}
-	cf.Config.Entrypoint, cf.Config.Cmd, cf.Config.User = entry, cmd, user
-	cf.Config.Env = []string{"PATH=/usr/local/bin:/usr/bin:/bin"}
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		return err
 	}
 	tmp := out + ".tmp"
@@ -148,4 +213,77 @@ func run(tag, out, user string, files, links, entry, cmd []string) error {
 		return err
 	}
 	return os.Rename(tmp, out)
+}
+
+// writeLayout writes an OCI image layout holding one index over arches,
+// named tag (org.opencontainers.image.ref.name). The directory is written
+// aside and renamed, so a failed run leaves no half layout.
+func writeLayout(tag, dir string, arches []string, sp spec) error {
+	if _, err := name.ParseReference(tag); err != nil {
+		return err
+	}
+	var adds []mutate.IndexAddendum
+	for _, arch := range arches {
+		img, err := sp.image(arch)
+		if err != nil {
+			return fmt.Errorf("%s: %w", arch, err)
+		}
+		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+	}
+	idx := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, adds...), types.OCIImageIndex)
+	tmp := dir + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	p, err := layout.Write(tmp, empty.Index)
+	if err != nil {
+		return err
+	}
+	if err := p.AppendIndex(idx, layout.WithAnnotations(map[string]string{imagespec.AnnotationRefName: tag})); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return os.Rename(tmp, dir)
+}
+
+// push sends the image index of an OCI layout to ref and returns
+// ref@digest: the digest the chart's image.digest pins.
+func push(dir, to string, plainHTTP bool) (string, error) {
+	var opts []name.Option
+	if plainHTTP {
+		opts = append(opts, name.Insecure)
+	}
+	ref, err := name.ParseReference(to, opts...)
+	if err != nil {
+		return "", err
+	}
+	p, err := layout.FromPath(dir)
+	if err != nil {
+		return "", err
+	}
+	top, err := p.ImageIndex()
+	if err != nil {
+		return "", err
+	}
+	m, err := top.IndexManifest()
+	if err != nil {
+		return "", err
+	}
+	if len(m.Manifests) != 1 {
+		return "", fmt.Errorf("%s holds %d entries, want the one image index ociimage -layout writes", dir, len(m.Manifests))
+	}
+	idx, err := top.ImageIndex(m.Manifests[0].Digest)
+	if err != nil {
+		return "", err
+	}
+	if err := remote.WriteIndex(ref, idx, remote.WithAuthFromKeychain(authn.DefaultKeychain)); err != nil {
+		return "", err
+	}
+	d, err := idx.Digest()
+	if err != nil {
+		return "", err
+	}
+	return ref.Context().Name() + ":" + ref.Identifier() + "@" + d.String(), nil
 }

@@ -287,8 +287,8 @@ func TestZFSCommands(t *testing.T) {
 			steps(t, w, "s2", primary)
 		}, host: "s2", cmd: cmd(importP...), exit: 1, stderr: "pool was previously in use from another system.\nLast accessed by s1"},
 		// 1 GiB disk, DRBD 8.4 internal metadata 68 KiB: 31 metaslabs of
-		// 32 MiB, less 128 MiB slop, less the root dataset's 96 KiB.
-		{name: "zfs get space", setup: withPool, cmd: cmd("zfs", "get", "-Hp", "-o", "property,value", "used,available", "p0"), stdout: "used\t98304\navailable\t905871360\n", exactOut: true},
+		// 32 MiB, less 128 MiB slop, less the root dataset's 96768 bytes.
+		{name: "zfs get space", setup: withPool, cmd: cmd("zfs", "get", "-Hp", "-o", "property,value", "used,available", "p0"), stdout: "used\t96768\navailable\t905872896\n", exactOut: true},
 		{name: "zfs get space rounded", setup: withPool, cmd: cmd("zfs", "get", "-H", "-o", "value", "used", "p0"), exit: 2, stderr: "without -p"},
 		{name: "zfs get two properties", setup: withPool, cmd: cmd("zfs", "get", "-H", "-o", "value", "canmount,lustre:x", "p0"), stdout: "off\n-\n", exactOut: true},
 		{name: "zfs get unset user property", setup: func(t *testing.T, w *World) { withPool(t, w); steps(t, w, "s1", []string{"zfs", "create", "p0/mdt0"}) }, cmd: cmd("zfs", "get", "-H", "-o", "value", "lustre:svname", "p0/mdt0"), stdout: "-\n", exactOut: true},

@@ -698,6 +698,20 @@ func (s *suite) bringUp(t *testing.T, mdt1 lustre.Server) {
 		t.Errorf("vm1: space of pool %s on a 128 MiB DRBD disk: %+v %v", mdt1.Pool.Name, sp, err)
 	}
 	s.measure(t, "zfs get -p used,available of a new pool on a 128 MiB DRBD 8.4 disk: used %d, available %d bytes", sp.Used, sp.Available)
+	// And of an empty child dataset, as mkfs.lustre creates one (hostsim
+	// models 24 KiB), then the pool as it was.
+	probe := mdt1.Pool.Name + "/space-probe"
+	if _, err := host.Run(ctx, s.vm1, "zfs", "create", probe); err != nil {
+		t.Fatalf("vm1: %v", err)
+	}
+	child, err := zfs.GetSpace(ctx, s.vm1, probe)
+	if err != nil || child.Used == 0 || child.Available > sp.Available {
+		t.Errorf("vm1: space of %s: %+v %v", probe, child, err)
+	}
+	s.measure(t, "zfs get -p used,available of an empty child dataset there: used %d, available %d bytes", child.Used, child.Available)
+	if _, err := host.Run(ctx, s.vm1, "zfs", "destroy", probe); err != nil {
+		t.Fatalf("vm1: %v", err)
+	}
 	st := waitInSync(t, s.vm1, mdt1.Resource, 10*time.Minute)
 	s.measure(t, "initial sync of %s (128 MiB, protocol C) done %.1f s after the start began", mdt1.Resource.Name, time.Since(start).Seconds())
 	if st.Role != "Primary" {
