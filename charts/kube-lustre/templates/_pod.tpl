@@ -8,13 +8,34 @@ part and the small pieces several pod specs share.
 
 {{/* kube-lustre.image: dict root, name (a key of images: labeler, drbd, ..., csi). */}}
 {{- define "kube-lustre.image" -}}
-{{- $img := index .root.Values.images .name -}}
-{{- $tag := $img.tag | default .root.Chart.AppVersion -}}
-{{- if .root.Values.images.registry -}}
-{{- printf "%s/%s:%s" (.root.Values.images.registry | trimSuffix "/") $img.repository $tag -}}
-{{- else -}}
-{{- printf "%s:%s" $img.repository $tag -}}
+{{- include "kube-lustre.imageRef" (dict "root" .root "img" (index .root.Values.images .name) "tag" .root.Chart.AppVersion) -}}
 {{- end -}}
+
+{{/*
+kube-lustre.imageRef: dict root, img ({repository, tag, digest}), tag (the
+default tag). images.registry, when set, is where every image comes from:
+it replaces the registry a repository names (registry.k8s.io/... for the
+CSI sidecars; a first path part with a dot or a colon, or localhost, is a
+registry, as container runtimes read it) and is put before one that names
+none (kube-lustre/...), so a site mirroring every image needs one value.
+A digest pins the image: REPOSITORY:TAG@DIGEST, which runtimes pull by
+the digest.
+*/}}
+{{- define "kube-lustre.imageRef" -}}
+{{- $repo := .img.repository -}}
+{{- with .root.Values.images.registry | trimSuffix "/" -}}
+{{- $parts := splitList "/" $repo -}}
+{{- $first := first $parts -}}
+{{- if and (gt (len $parts) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) -}}
+{{- $repo = rest $parts | join "/" -}}
+{{- end -}}
+{{- $repo = printf "%s/%s" . $repo -}}
+{{- end -}}
+{{- $ref := printf "%s:%s" $repo (.img.tag | default (get . "tag")) -}}
+{{- with get .img "digest" -}}
+{{- $ref = printf "%s@%s" $ref . -}}
+{{- end -}}
+{{- $ref -}}
 {{- end -}}
 
 {{/* kube-lustre.binary: component -> the entrypoint binary in its image. */}}
