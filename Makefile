@@ -95,6 +95,28 @@ bench:
 plugin:
 	CGO_ENABLED=0 $(GO) build -trimpath -o plugin/bin/helm-lustre ./plugin
 
+## images: the seven images of a release for linux/amd64 and arm64 (ARCHES), as OCI layouts in dist/images, without a Docker engine (ci/images.sh)
+.PHONY: images push package push-chart dist
+images:
+	ci/images.sh
+
+## push: push them to REGISTRY/kube-lustre/NAME (REGISTRY=registry.example.com/hpc; PLAIN_HTTP=1 for a test registry), print each digest, write dist/image-values.yaml
+push:
+	ci/push.sh
+
+## package: the chart archive into dist/ (the pinned helm CLI's helm package)
+package: helm
+	$$(ci/helm.sh) package charts/kube-lustre -d $${DIST:-dist}
+
+## push-chart: push the chart archive to oci://REGISTRY/charts
+push-chart: helm
+	ci/push-chart.sh
+
+## release-test: make images push package push-chart into an in-process registry, then the chart from there pins every pushed image (ci/ociimage, tag release)
+.PHONY: release-test
+release-test: helm
+	cd ci/ociimage && HELM_BIN=$$(../helm.sh) $(GO) test -tags release -count=1 -v -timeout 30m .
+
 ## binaries: the static entrypoint binaries into bin/, with their sizes
 binaries:
 	ci/binaries.sh
@@ -113,7 +135,7 @@ demo-down:
 	rm -rf $${STATE:-/tmp/kube-lustre-cluster}/hostsim/demo
 
 clean:
-	rm -rf plugin/bin
+	rm -rf plugin/bin dist
 
 ## cluster-up: start the local Kubernetes cluster (ci/cluster: real control plane and kubelets; NODES="s1 s2 c1" or a count); KUBECONFIG=/tmp/kube-lustre-cluster/admin.kubeconfig
 .PHONY: cluster-up cluster-down e2e-smoke

@@ -11,6 +11,7 @@ for arch in "$@"; do
 	bin=$base/$arch/busybox
 	[ -x "$bin" ] && continue
 	tmp=$(mktemp -d)
+	chmod 755 "$tmp" # apt-get download drops to its _apt user
 	trap 'rm -rf "$tmp"' EXIT
 	if ! (cd "$tmp" && apt-get download -q "busybox-static:$arch=$BUSYBOX_VERSION" >&2); then
 		echo "ci/busybox.sh: apt-get could not download busybox-static:$arch=$BUSYBOX_VERSION." >&2

@@ -13,16 +13,16 @@ dist=${DIST:-dist}
 read -r -a arches <<<"${ARCHES:-amd64 arm64}"
 version=$(app_version .)
 mkdir -p "$dist/bin"
+dist=$(cd "$dist" && pwd)
 for arch in "${arches[@]}"; do
 	echo "binaries for linux/$arch:" >&2
 	GOARCH=$arch OUT=$dist/bin/linux-$arch ci/binaries.sh >&2
 done
 nsenter=$(ci/busybox.sh "${arches[@]}")
-(cd ci/ociimage && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags "-s -w" -o "../../$dist/bin/" .)
+(cd ci/ociimage && CGO_ENABLED=0 GOFLAGS=-buildvcs=false go build -trimpath -ldflags "-s -w" -o "$dist/bin/" .)
 list=$(IFS=,; echo "${arches[*]}")
 for d in images/*/; do
 	n=$(basename "$d")
 	mapfile -t args < <(image_args "$n" "$dist/bin/linux-{arch}/$n" "$nsenter")
 	"$dist/bin/ociimage" -tag "kube-lustre/$n:$version" -layout "$dist/images/$n" -arch "$list" "${args[@]}"
-	echo "$dist/images/$n: kube-lustre/$n:$version ($list), $(du -sk "$dist/images/$n" | cut -f1) KiB compressed for all architectures"
 done

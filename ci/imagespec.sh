@@ -7,8 +7,9 @@
 # entrypoint; the images that touch the host add busybox-static as
 # /usr/bin/nsenter (busybox picks the applet from argv[0]) and run as root;
 # the two that only talk to the API server (labeler, failover-controller)
-# get no nsenter and run as 65532. The client also gets busybox's cat, for
-# the helm test (an unprivileged pod reads its own mount table with it).
+# get no nsenter and run as 65532. The client also gets busybox's cat (a
+# link to it), for the helm test (an unprivileged pod reads its own mount
+# table with it).
 
 # BUSYBOX_VERSION is Debian 12's busybox-static, the nsenter of every image.
 BUSYBOX_VERSION=1:1.35.0-4+deb12u1+b1
@@ -22,7 +23,7 @@ image_args() {
 	labeler) printf '%s\n' -cmd apply -user 65532:65532 ;;
 	failover-controller) printf '%s\n' -cmd run -user 65532:65532 ;;
 	installer) printf '%s\n' -file "$nsenter=/usr/bin/nsenter" -cmd verify ;;
-	lustre-client) printf '%s\n' -file "$nsenter=/usr/bin/nsenter" -file "$nsenter=/usr/bin/cat" -cmd run ;;
+	lustre-client) printf '%s\n' -file "$nsenter=/usr/bin/nsenter" -symlink /usr/bin/cat=nsenter -cmd run ;;
 	*) printf '%s\n' -file "$nsenter=/usr/bin/nsenter" -cmd run ;;
 	esac
 }

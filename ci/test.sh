@@ -8,7 +8,8 @@
 # the CSI sidecars, our images, the e2e test binaries) niced in the
 # background while the unit tests and fuzzing run in the foreground (the
 # unit tests spend much of their time waiting on simulated Leases, so the
-# two cores are not both busy); then, everything built, the e2e suites on
+# two cores are not both busy), and the release path (make images push
+# package push-chart into an in-process registry); then, everything built, the e2e suites on
 # the local cluster with KUBE_LUSTRE_PREBUILT=1, which makes any build a
 # test would still start fail at once instead of spending its timeout.
 set -euo pipefail
@@ -46,6 +47,7 @@ fg=0
 stage --test unit "$MAKE" --no-print-directory unit || fg=$?
 [ $fg != 0 ] || stage --test kind-unit "$MAKE" --no-print-directory kind-unit || fg=$?
 [ $fg != 0 ] || stage --test fuzz "$MAKE" --no-print-directory fuzz || fg=$?
+[ $fg != 0 ] || stage --test release "$MAKE" --no-print-directory release-test || fg=$?
 bg=0
 wait $bpid || bg=$?
 sed 's/^/[build] /' "$builds"

@@ -229,6 +229,9 @@ func writeLayout(tag, dir string, arches []string, sp spec) error {
 			return fmt.Errorf("%s: %w", arch, err)
 		}
 		adds = append(adds, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
+		if size, err := compressedSize(img); err == nil {
+			fmt.Printf("%s linux/%s: %.1f MB compressed\n", tag, arch, float64(size)/1e6)
+		}
 	}
 	idx := mutate.IndexMediaType(mutate.AppendManifests(empty.Index, adds...), types.OCIImageIndex)
 	tmp := dir + ".tmp"
@@ -246,6 +249,20 @@ func writeLayout(tag, dir string, arches []string, sp spec) error {
 		return err
 	}
 	return os.Rename(tmp, dir)
+}
+
+// compressedSize is what a node pulls for img: its manifest, config and
+// layers as stored in a registry.
+func compressedSize(img v1.Image) (int64, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return 0, err
+	}
+	n := m.Config.Size
+	for _, l := range m.Layers {
+		n += l.Size
+	}
+	return n, nil
 }
 
 // push sends the image index of an OCI layout to ref and returns

@@ -66,7 +66,7 @@ func TestLayoutPushedToARegistry(t *testing.T) {
 		if err != nil || cf.Architecture != arch || cf.OS != "linux" || strings.Join(cf.Config.Entrypoint, " ") != "/usr/local/bin/drbd" {
 			t.Fatalf("%s config: %+v %v", arch, cf, err)
 		}
-		if got := fileIn(t, img, "usr/local/bin/drbd"); got != "binary for "+arch {
+		if got := string(layerFiles(t, img)["usr/local/bin/drbd"]); got != "binary for "+arch {
 			t.Errorf("%s image holds %q", arch, got)
 		}
 	}
@@ -79,7 +79,8 @@ func TestLayoutPushedToARegistry(t *testing.T) {
 	}
 }
 
-func fileIn(t *testing.T, img v1.Image, path string) string {
+// layerFiles reads the regular files of a single-layer image.
+func layerFiles(t *testing.T, img v1.Image) map[string][]byte {
 	t.Helper()
 	ls, err := img.Layers()
 	if err != nil || len(ls) != 1 {
@@ -90,15 +91,22 @@ func fileIn(t *testing.T, img v1.Image, path string) string {
 		t.Fatal(err)
 	}
 	defer rc.Close()
+	out := map[string][]byte{}
 	tr := tar.NewReader(rc)
 	for {
 		h, err := tr.Next()
-		if err != nil {
-			t.Fatalf("%s not in the layer: %v", path, err)
+		if err == io.EOF {
+			return out
 		}
-		if h.Name == path {
-			b, _ := io.ReadAll(tr)
-			return string(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			b, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out[h.Name] = b
 		}
 	}
 }
