@@ -11,7 +11,7 @@
 # images/Dockerfile).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bad='^(k8s.io/client-go/kubernetes|helm.sh/helm/v3/.*|text/template|html/template|github.com/kube-lustre/kube-lustre/internal/(hostsim|simcluster))$'
+bad='^(k8s.io/client-go/kubernetes|helm.sh/helm/v[34]/.*|text/template|html/template|github.com/kube-lustre/kube-lustre/internal/(hostsim|simcluster))$'
 status=0
 for d in images/*/; do
 	if hits=$(go list -tags grpcnotrace -deps "./$d" | grep -E "$bad"); then

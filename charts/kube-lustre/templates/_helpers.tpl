@@ -267,7 +267,7 @@ validate before any host is touched.
       "root" $p.root
       "projectIDs" $p.projectIDs
       "enforceForRoot" $p.enforceForRoot) -}}
-{{- toYaml $t -}}
+{{- toYaml $t | trimSuffix "\n" -}}
 {{- end -}}
 
 {{/*

@@ -9,7 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"helm.sh/helm/v3/pkg/release"
+	rcommon "helm.sh/helm/v4/pkg/release/common"
+	release "helm.sh/helm/v4/pkg/release/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
@@ -55,7 +56,7 @@ func TestNotesCommandsWorkAsPrinted(t *testing.T) {
 	}
 	rel := &release.Release{
 		Name: releaseName, Namespace: namespace, Version: 1, Chart: loadChart(t), Config: user,
-		Info: &release.Info{Status: release.StatusDeployed, Notes: r.Notes},
+		Info: &release.Info{Status: rcommon.StatusDeployed, Notes: r.Notes},
 	}
 	dir := t.TempDir()
 	stored := filepath.Join(dir, "releases.yaml")

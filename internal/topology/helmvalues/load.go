@@ -11,10 +11,11 @@ import (
 	"os"
 	"sync"
 
-	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
-	"helm.sh/helm/v3/pkg/cli/values"
-	"helm.sh/helm/v3/pkg/getter"
+	"helm.sh/helm/v4/pkg/chart/common"
+	"helm.sh/helm/v4/pkg/chart/common/util"
+	chart "helm.sh/helm/v4/pkg/chart/v2"
+	"helm.sh/helm/v4/pkg/cli/values"
+	"helm.sh/helm/v4/pkg/getter"
 
 	kubelustre "github.com/kube-lustre/kube-lustre/charts/kube-lustre"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
@@ -43,7 +44,7 @@ func chartDefaults() (map[string]any, error) {
 			defaultsErr = err
 			return
 		}
-		defaults, defaultsErr = chartutil.ReadValues(b)
+		defaults, defaultsErr = common.ReadValues(b)
 	})
 	return defaults, defaultsErr
 }
@@ -133,7 +134,7 @@ func coalesce(user map[string]any) (map[string]any, error) {
 	}
 	// CoalesceValues copies the defaults, so the cached map stays pristine.
 	ch := &chart.Chart{Metadata: &chart.Metadata{Name: "kube-lustre"}, Values: d}
-	v, err := chartutil.CoalesceValues(ch, user)
+	v, err := util.CoalesceValues(ch, user)
 	if err != nil {
 		return nil, err
 	}

@@ -69,7 +69,7 @@ func TestLoadErrorsAreIOErrors(t *testing.T) {
 	if _, err := Load(Options{Files: []string{bad}}); err == nil {
 		t.Fatal("unparsable file: want an error")
 	}
-	if _, err := Load(Options{Sets: []string{"a[=1"}}); err == nil {
+	if _, err := Load(Options{Sets: []string{"a[x]=1"}}); err == nil {
 		t.Fatal("bad --set: want an error")
 	}
 }
