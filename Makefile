@@ -112,10 +112,14 @@ package: helm
 push-chart: helm
 	ci/push-chart.sh
 
-## release-test: make images push package push-chart into an in-process registry, then the chart from there pins every pushed image (ci/ociimage, tag release)
+## release-test: make images push package push-chart dist into an in-process registry, then the chart from there pins every pushed image, and the plugin installs from its archive on Helm 3 and Helm 4 (ci/ociimage, tag release)
 .PHONY: release-test
 release-test: helm
-	cd ci/ociimage && HELM_BIN=$$(../helm.sh) $(GO) test -tags release -count=1 -v -timeout 30m .
+	cd ci/ociimage && HELM_BIN=$$(../helm.sh) HELM4_BIN=$$(../helm.sh 4) $(GO) test -tags release -count=1 -v -timeout 30m .
+
+## dist: the helm plugin's release archives per OS/architecture, with checksums, into dist/ (ci/dist.sh)
+dist:
+	ci/dist.sh
 
 ## binaries: the static entrypoint binaries into bin/, with their sizes
 binaries:

@@ -7,8 +7,8 @@
 # values Helm already rendered) or text/template (its reflection keeps every
 # method of every type alive: +18 MB). gRPC (images/csi) pulls
 # html/template through golang.org/x/net/trace unless built with the
-# grpcnotrace tag, which every image build passes (ci/binaries.sh,
-# images/Dockerfile).
+# grpcnotrace tag, which every image build passes (ci/binaries.sh, which
+# make images and the test cluster's images use).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bad='^(k8s.io/client-go/kubernetes|helm.sh/helm/v[34]/.*|text/template|html/template|github.com/kube-lustre/kube-lustre/internal/(hostsim|simcluster))$'

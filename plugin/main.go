@@ -35,6 +35,7 @@ commands:
   validate   check a values file; every problem with its field path and fix
   plan       show which node gets which labels, DRBD resources and targets
   status     RELEASE [-n NAMESPACE]: each target's pod, Lease holder and age,
+             space (ZFS used / size, read by its serving pod),
              DRBD role/disk/connection and resync progress on both nodes,
              mounted; the clients that have the filesystem mounted; the
              images each component runs (exit 1 if any target is not ready
@@ -79,7 +80,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	root.AddCommand(
 		verb("validate [FILE]...", "check a values file; every problem with its field path and fix", valuesFlags, validate),
 		verb("plan [FILE]...", "show which node gets which labels, DRBD resources and targets", valuesFlags, plan),
-		verb("status RELEASE", "each target's pod, Lease holder and age, DRBD state and resync on both nodes, mounted; clients; versions",
+		verb("status RELEASE", "each target's pod, Lease holder and age, space (ZFS used / size), DRBD state and resync on both nodes, mounted; clients; versions",
 			"\nExit 1 if any target is not ready or something could not be read.\n\nFlags:\n  -n, --namespace NS     the release's namespace (default: helm's, then the kubeconfig's)\n  -o, --output FORMAT    text (default) or json (with --watch: one JSON document per line)\n  -w, --watch            show it again every --interval until interrupted (a failover, a resync)\n      --interval D       with --watch: how often (default 2s)\n  -h, --help             this help\n", status),
 		&cobra.Command{Use: "version", Short: "the plugin's version", Args: cobra.NoArgs,
 			RunE: func(c *cobra.Command, _ []string) error {

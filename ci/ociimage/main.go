@@ -1,8 +1,8 @@
 // Command ociimage packs static binaries into single-layer images without a
 // Docker engine, and pushes them. Each file is FROM=TO (TO absolute in the
-// image); an optional -symlink NAME=TARGET adds a link. The image holds what
-// images/Dockerfile lays out: the binary, busybox-static's nsenter, nothing
-// else.
+// image); an optional -symlink NAME=TARGET adds a link. What each
+// kube-lustre image holds is ci/imagespec.sh's to say: the binary,
+// busybox-static's nsenter where it touches the host, nothing else.
 //
 // For the test cluster, one architecture as a `docker save` tarball (which
 // `ctr images import` reads):

@@ -6,12 +6,15 @@ import (
 	"bufio"
 	"bytes"
 	"debug/elf"
+	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -38,11 +41,11 @@ func TestReleaseToARegistry(t *testing.T) {
 	defer srv.Close()
 	reg := strings.TrimPrefix(srv.URL, "http://") + "/hpc"
 	dist := t.TempDir()
-	mk := exec.Command("make", "--no-print-directory", "images", "push", "package", "push-chart", "REGISTRY="+reg, "PLAIN_HTTP=1", "DIST="+dist)
+	mk := exec.Command("make", "--no-print-directory", "images", "push", "package", "push-chart", "dist", "REGISTRY="+reg, "PLAIN_HTTP=1", "DIST="+dist)
 	mk.Dir = root
 	mk.Env = append(os.Environ(), "HELM_BIN="+helm)
 	out, err := mk.CombinedOutput()
-	t.Logf("make images push package push-chart:\n%s", out)
+	t.Logf("make images push package push-chart dist:\n%s", out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,6 +97,60 @@ func TestReleaseToARegistry(t *testing.T) {
 		if !strings.HasPrefix(img, reg+"/") {
 			t.Errorf("image %s does not come from %s", img, reg)
 		}
+	}
+
+	// The plugin from its release archive, served over HTTP as a release
+	// page serves it, on Helm 3 and on Helm 4.
+	helm4 := os.Getenv("HELM4_BIN")
+	if helm4 == "" {
+		t.Fatal("HELM4_BIN is not set: make release-test sets it to the pinned Helm 4 CLI")
+	}
+	files := httptest.NewServer(http.FileServer(http.Dir(dist)))
+	defer files.Close()
+	here := fmt.Sprintf("%s/helm-lustre-0.1.0-linux-%s.tgz", files.URL, runtime.GOARCH)
+	other := files.URL + "/helm-lustre-0.1.0-darwin-arm64.tgz"
+	for _, h := range []struct {
+		name, bin string
+		flags     []string
+	}{{"helm 3", helm, nil}, {"helm 4", helm4, []string{"--verify=false"}}} {
+		t.Run(h.name, func(t *testing.T) { pluginFromArchive(t, root, h.bin, h.flags, here, other) })
+	}
+}
+
+// pluginFromArchive installs the plugin from a release archive and runs
+// it; an archive for another OS fails its install and leaves no plugin
+// registered.
+func pluginFromArchive(t *testing.T, root, helm string, flags []string, here, other string) {
+	home := t.TempDir()
+	// Helm 4 installs into HELM_DATA_HOME/plugins whatever HELM_PLUGINS
+	// says (helm/helm#32646): point both there.
+	env := append(os.Environ(), "HELM_DATA_HOME="+filepath.Join(home, "data"), "HELM_PLUGINS="+filepath.Join(home, "data", "plugins"),
+		"HELM_CONFIG_HOME="+filepath.Join(home, "config"), "HELM_CACHE_HOME="+filepath.Join(home, "cache"), "PATH=/usr/bin:/bin")
+	run := func(args ...string) (string, error) {
+		c := exec.Command(helm, args...)
+		c.Env, c.Dir = env, root
+		b, err := c.CombinedOutput()
+		return string(b), err
+	}
+	out, err := run(append([]string{"plugin", "install", other}, flags...)...)
+	if err == nil {
+		t.Errorf("installing the darwin/arm64 archive here succeeded:\n%s", out)
+	}
+	t.Logf("the darwin/arm64 archive: %s", out)
+	if list, _ := run("plugin", "list"); strings.Contains(list, "lustre") {
+		t.Fatalf("a failed install left the plugin registered:\n%s", list)
+	}
+	if out, err := run(append([]string{"plugin", "install", here}, flags...)...); err != nil {
+		t.Fatalf("helm plugin install %s: %v\n%s", here, err, out)
+	}
+	if out, err := run("lustre", "version"); err != nil || !strings.HasPrefix(out, "helm-lustre 0.1.0 ") {
+		t.Errorf("helm lustre version: %v\n%s", err, out)
+	}
+	if out, err := run("lustre", "validate", "examples/ha.yaml"); err != nil || !strings.Contains(out, "examples/ha.yaml: valid: ") {
+		t.Errorf("helm lustre validate: %v\n%s", err, out)
+	}
+	if out, err := run("lustre", "validate", "--help"); err != nil {
+		t.Errorf("helm lustre validate --help: %v\n%s", err, out)
 	}
 }
 
