@@ -189,14 +189,21 @@ func TestBlankPartitionShowsItsTableEntry(t *testing.T) {
 // A new pool on a 128 MiB DRBD 8.4 disk: real ZFS 2.1.11 answered
 // `zfs get -Hp used,available` with 96768 and 58623488 bytes; the space
 // accounting (labels, 16 MiB metaslabs, half the pool as slop) gives the
-// same.
+// same. With an empty child dataset it said 24576 and 58591232 for the
+// child.
 func TestSpaceOfANewPoolOnTheVMDisk(t *testing.T) {
 	t.Parallel()
 	const disk = 128 << 20
 	p := &pool{Name: "klvm-mdt0", Size: disk - drbdInternalMD(disk), Datasets: map[string]map[string]string{"klvm-mdt0": {}}}
-	for prop, want := range map[string]string{"used": "96768", "available": "58623488"} {
-		if got, ok := zfsGetSpace(p, "klvm-mdt0", prop); !ok || got != want {
-			t.Errorf("%s = %s, real ZFS said %s", prop, got, want)
+	check := func(ds string, want map[string]string) {
+		t.Helper()
+		for prop, v := range want {
+			if got, ok := zfsGetSpace(p, ds, prop); !ok || got != v {
+				t.Errorf("%s %s = %s, real ZFS said %s", ds, prop, got, v)
+			}
 		}
 	}
+	check("klvm-mdt0", map[string]string{"used": "96768", "available": "58623488"})
+	p.Datasets["klvm-mdt0/space-probe"] = map[string]string{}
+	check("klvm-mdt0/space-probe", map[string]string{"used": "24576", "available": "58591232"})
 }

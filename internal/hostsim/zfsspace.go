@@ -15,8 +15,9 @@ import (
 //     default (512 MiB) metaslabs, 2^29 up to 200 of them, more beyond;
 //   - of that, the slop space is kept from every dataset: 1/32 of the
 //     pool, but at least 128 MiB or half the pool, whichever is less;
-//   - a new pool's root dataset uses 96768 bytes (measured: ZFS 2.1.11,
-//     HOSTSIM-CORRECTIONS S-space), an empty child dataset 24 KiB.
+//   - a new pool's root dataset uses 96768 bytes, an empty child dataset
+//     24576, and each child adds 7680 to its parent's own use (measured:
+//     ZFS 2.1.11, HOSTSIM-CORRECTIONS S-space).
 //
 // File data in hostsim's Lustre is not placed on OST objects, so a
 // dataset's use does not grow with what clients write.
@@ -25,7 +26,8 @@ const (
 	zfsLabelEnd   = 512 << 10
 	zfsMinSlop    = 128 << 20
 	zfsRootUse    = 96768
-	zfsDatasetUse = 24 << 10
+	zfsDatasetUse = 24576
+	zfsChildMeta  = 7680
 )
 
 // zfsSpace is the space usable by datasets on a vdev of size bytes.
@@ -89,6 +91,11 @@ func zfsGetSpace(p *pool, ds, prop string) (string, bool) {
 		use := int64(zfsDatasetUse)
 		if name == p.Name {
 			use = zfsRootUse
+		}
+		for child := range p.Datasets {
+			if path.Dir(child) == name && child != name {
+				use += zfsChildMeta
+			}
 		}
 		all += use
 		if name == ds || strings.HasPrefix(name, ds+"/") {
