@@ -22,8 +22,9 @@ for p in "${platforms[@]}"; do
 	CGO_ENABLED=0 GOOS=$os GOARCH=$arch go build -trimpath -ldflags "-s -w" -o "$stage/bin/helm-lustre" ./plugin
 	cp plugin/plugin.yaml plugin/install.sh "$stage/"
 	archive=helm-lustre-$version-$os-$arch.tgz
-	# Named entries, no "./": Helm 3 refuses an archive holding "./".
-	tar -C "$stage" --owner=0 --group=0 --numeric-owner --mtime=@0 --sort=name -czf "$dist/$archive" plugin.yaml install.sh bin/helm-lustre
+	# Named entries, no "./" (Helm 3 refuses an archive holding it), and
+	# bin/ as an entry of its own (Helm 3 creates no directory a file needs).
+	tar -C "$stage" --owner=0 --group=0 --numeric-owner --mtime=@0 --sort=name -czf "$dist/$archive" plugin.yaml install.sh bin
 	awk -v a="$archive" -v b="$(stat -c %s "$stage/bin/helm-lustre")" -v z="$(stat -c %s "$dist/$archive")" \
 		'BEGIN { printf "%-40s binary %5.1f MB, archive %5.1f MB\n", a, b / 1048576, z / 1048576 }'
 	rm -rf "$stage"
