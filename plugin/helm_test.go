@@ -82,3 +82,29 @@ func expectations(t *testing.T, path string) []string {
 	}
 	return out
 }
+
+// A checkout without Go cannot build the plugin: the install fails, says
+// why, and leaves no plugin registered (Helm itself keeps a plugin whose
+// install hook failed); the checkout stays as it was.
+func TestHelmPluginInstallWithoutGoLeavesNothingRegistered(t *testing.T) {
+	t.Parallel()
+	helm := helmcli.Path(t)
+	root := helmcli.RepoRoot(t)
+	env := append(helmcli.Env(t.TempDir()), "PATH=/usr/bin:/bin")
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(helm, args...)
+		cmd.Env, cmd.Dir = env, root
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	out, err := run("plugin", "install", filepath.Join(root, "plugin"))
+	if err == nil || !strings.Contains(out, "building from a checkout needs Go") {
+		t.Fatalf("install without Go: %v\n%s", err, out)
+	}
+	if list, _ := run("plugin", "list"); strings.Contains(list, "lustre") {
+		t.Fatalf("the failed install left the plugin registered:\n%s", list)
+	}
+	if _, err := os.Stat(filepath.Join(root, "plugin", "plugin.yaml")); err != nil {
+		t.Fatalf("the checkout lost its plugin: %v", err)
+	}
+}
