@@ -8,7 +8,7 @@
 # wait on a lock. A cold build takes 15-25 minutes on 2 cores (1.2 GB of
 # modules, about 4.5 GB of build cache); run with nice so other work goes on.
 set -euo pipefail
-K8S_VERSION=v1.33.13
+K8S_VERSION=v1.37.2
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/../built.sh"
 cache=${KUBE_LUSTRE_CACHE:-$HOME/.cache/kube-lustre}

@@ -56,7 +56,8 @@ wait_for() {
 	done
 }
 
-kbin() { echo "$CACHE/k8s-v1.33.13/bin"; }
+# kbin: where ci/cluster/build.sh puts the pinned Kubernetes (its K8S_VERSION).
+kbin() { echo "$CACHE/k8s-$(sed -n 's/^K8S_VERSION=//p' "$CLUSTER_DIR/build.sh")/bin"; }
 kubectl() { "$(kbin)/kubectl" --kubeconfig "$STATE/admin.kubeconfig" "$@"; }
 
 # kubeconfig FILE USER CERT KEY SERVER

@@ -204,6 +204,9 @@ authentication:
   x509: {clientCAFile: $STATE/pki/ca.crt}
 authorization: {mode: AlwaysAllow}
 cgroupDriver: cgroupfs
+# This host mounts the cgroup v1 hierarchies (with cgroup2 beside them):
+# kubelet 1.35+ refuses v1 unless told, and still supports it then.
+failCgroupV1: false
 cgroupRoot: /$CG
 cgroupsPerQOS: true
 containerRuntimeEndpoint: unix://$D/containerd.sock
@@ -242,8 +245,7 @@ EOC
 		ctr -a "$D/containerd.sock" -n k8s.io images import "$t" >/dev/null
 	done
 	start "$name-kubelet" bash -c "$join $BIN/kubelet --config $D/kubelet.yaml --kubeconfig $D/kubeconfig \
-		--root-dir /var/lib/kubelet --cert-dir $D/kubelet/pki --hostname-override $name --node-ip $ip \
-		--pod-infra-container-image kube-lustre.local/pause:3.10 --v=1"
+		--root-dir /var/lib/kubelet --cert-dir $D/kubelet/pki --hostname-override $name --node-ip $ip --v=1"
 	log "node $name: kubelet started ($ip, pods $podnet.0/24)"
 }
 

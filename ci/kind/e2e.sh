@@ -87,7 +87,7 @@ kind_bin() {
 	echo "$out"
 }
 
-# kubectl_bin prints kubectl: KUBECTL, else ci/cluster's pinned v1.33.13
+# kubectl_bin prints kubectl: KUBECTL, else ci/cluster's pinned one (build.sh)
 # (cached; the first build takes 10-25 minutes: see ci/cluster/build.sh).
 kubectl_bin() {
 	if [ -n "${KUBECTL:-}" ]; then

@@ -113,7 +113,7 @@ func (l *localNodes) Kubeconfig() string { return filepath.Join(l.state, "admin.
 // Kubectl is the one ci/cluster/build.sh builds with the cluster.
 func (l *localNodes) Kubectl() string {
 	cache := nodesEnvOr("KUBE_LUSTRE_CACHE", filepath.Join(os.Getenv("HOME"), ".cache", "kube-lustre"))
-	return filepath.Join(cache, "k8s-v1.33.13", "bin", "kubectl")
+	return filepath.Join(cache, "k8s-"+k8sVersion(l.root), "bin", "kubectl")
 }
 
 // localDefaultNodes are the smoke test's: the nodes of examples/minimal.yaml
@@ -270,4 +270,18 @@ func TestNodeProviders(t *testing.T) {
 	if k := newNodeProvider(t).Kubectl(); k != "/opt/kubectl" {
 		t.Errorf("kind's kubectl %s, want KUBECTL", k)
 	}
+}
+
+// k8sVersion is the Kubernetes ci/cluster/build.sh pins (K8S_VERSION=...):
+// the one place the version is written.
+func k8sVersion(root string) string {
+	b, err := os.ReadFile(filepath.Join(root, "ci", "cluster", "build.sh"))
+	if err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "K8S_VERSION="); ok {
+				return v
+			}
+		}
+	}
+	return "unknown-see-ci-cluster-build.sh"
 }
