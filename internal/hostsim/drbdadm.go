@@ -193,7 +193,7 @@ func (st *state) drbdCreateMD(h *hostState, name string, local onSection, force 
 	// wipefs and blkid rather than trusting this prompt.
 	if (d.Data.Sig == SigExt4 || d.Data.Sig == SigXFS) && !confirmed {
 		fmt.Fprintf(&out, "md_offset %d\nal_offset %d\nbm_offset %d\n\nFound %s filesystem\n%12d kB data area apparently used\n%12d kB left usable by current configuration\n\nEven though it looks like this would place the new meta data into\nunused space, you still need to confirm, as this is only a guess.\n\nDo you want to proceed?\n[need to type 'yes' to confirm] Operation cancelled.\n",
-			d.Size-4096, d.Size-36864, d.Size-69632, d.Data.Sig, d.Size/1024, d.Size/1024-68)
+			d.Size-4096, d.Size-36864, d.Size-drbdInternalMD(d.Size), d.Data.Sig, d.Size/1024, (d.Size-drbdInternalMD(d.Size))/1024)
 		return host.Result{Stdout: out.String(), ExitCode: 1}
 	}
 	d.MD = &drbdMeta{UUID: uuidJustCreated, Base: uuidJustCreated, Disk: "Inconsistent"}
