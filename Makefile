@@ -155,7 +155,7 @@ cluster-down:
 e2e-smoke: $(PREBUILD)
 	$(GO) test -tags e2e -count=1 -v -timeout 20m ./test/e2e
 
-## e2e-chart: the chart end-to-end suite on the local cluster (helm install/upgrade/test/uninstall of examples/minimal.yaml and ha.yaml on simulated hosts, node crash failover and the fault matrix); starts and stops a 10-node cluster unless one is up with those nodes
+## e2e-chart: the chart end-to-end suite on the local cluster (helm install/upgrade/test/uninstall of examples/minimal.yaml, installed from a registry the release targets pushed to, and ha.yaml on simulated hosts, node crash failover and the fault matrix); starts and stops a 10-node cluster unless one is up with those nodes
 .PHONY: e2e-chart
 e2e-chart: $(PREBUILD)
 	HELM_BIN=$$(ci/helm.sh) $(GO) test -tags e2echart -count=1 -v -timeout 30m -run TestChart ./test/e2e

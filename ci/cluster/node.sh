@@ -189,6 +189,11 @@ disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapsho
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$D/cni"
+  # Registries the nodes pull from, one HOST:PORT/hosts.toml each, shared by
+  # every node and read at each pull: a test adds its plain-HTTP registry
+  # (on the bridge address) there while the cluster runs.
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "$STATE/registries"
 EOC
 	cat >"$D/kubelet.yaml" <<EOC
 apiVersion: kubelet.config.k8s.io/v1beta1

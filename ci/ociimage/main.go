@@ -21,6 +21,11 @@
 // And a layout pushed to a registry, printing REF@DIGEST:
 //
 //	ociimage push [-plain-http] dist/images/installer registry.example.com/kube-lustre/installer:0.1.0
+//
+// And a throwaway registry for tests (go-containerregistry's, in memory,
+// plain HTTP), printing the address it listens on, until killed:
+//
+//	ociimage serve 10.77.0.1:0
 package main
 
 import (
@@ -29,6 +34,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
+	"net"
+	"net/http"
 	"os"
 	"path"
 	"sort"
@@ -37,6 +45,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
@@ -53,7 +62,8 @@ func (l *list) String() string     { return strings.Join(*l, ",") }
 func (l *list) Set(s string) error { *l = append(*l, s); return nil }
 
 const usage = `usage: ociimage -tag REF (-o OUT.tar | -layout DIR [-arch A,B]) -file FROM=TO... [-symlink N=T] [-entrypoint W]... [-cmd W]... [-user U]
-       ociimage push [-plain-http] LAYOUT-DIR REF`
+       ociimage push [-plain-http] LAYOUT-DIR REF
+       ociimage serve HOST:PORT`
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "push" {
@@ -68,6 +78,15 @@ func main() {
 			fail(1, "ociimage: "+err.Error())
 		}
 		fmt.Println(ref)
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "serve" {
+		if len(os.Args) != 3 {
+			fail(2, usage)
+		}
+		if err := serve(os.Args[2]); err != nil {
+			fail(1, "ociimage: "+err.Error())
+		}
 		return
 	}
 	var files, links, entry, cmd list
@@ -94,6 +113,18 @@ func main() {
 	if err != nil {
 		fail(1, "ociimage: "+err.Error())
 	}
+}
+
+// serve runs an in-memory registry on addr (port 0: any free one) and
+// prints the address it took, the line a test waits for.
+func serve(addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	fmt.Println(l.Addr().String())
+	srv := &http.Server{Handler: registry.New(registry.Logger(log.New(io.Discard, "", 0))), ReadHeaderTimeout: time.Minute}
+	return srv.Serve(l)
 }
 
 func fail(code int, msg string) {

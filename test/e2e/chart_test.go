@@ -43,6 +43,7 @@ type release struct {
 	opts   *helm.Options
 	simDir string
 	tmp    string // outlives the subtests
+	chart  string // what helm installs: the chart directory, or a published chart (fromRegistry)
 }
 
 // newRelease loads the values as helm will (so the plan is the one the
@@ -50,7 +51,7 @@ type release struct {
 // node, carrying the node's real InternalIP on eth1.
 func (e *chartEnv) newRelease(t testing.TB, ns, name string, files ...string) *release {
 	t.Helper()
-	r := &release{e: e, ns: ns, files: files, simDir: e.hostsimDir(t, name), tmp: t.TempDir()}
+	r := &release{e: e, ns: ns, files: files, simDir: e.hostsimDir(t, name), tmp: t.TempDir(), chart: e.chartDir()}
 	r.load(t, files...)
 	var err error
 	r.sim, err = simcluster.NewWithOptions(r.simDir, r.v, simcluster.Options{Addresses: e.addrs})
@@ -361,7 +362,7 @@ func TestChart(t *testing.T) {
 func (r *release) installAndServe(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	start := time.Now()
-	helm.InstallContext(t, context.Background(), r.opts, r.e.chartDir(), chartRelease)
+	helm.InstallContext(t, context.Background(), r.opts, r.chart, chartRelease)
 	t.Logf("TIMING helm install returned (labelling Job done): %.1f s", time.Since(start).Seconds())
 	if n := r.labelJobCompletions(t); n != 1 {
 		t.Errorf("labelling Job completed %d times, want once", n)
@@ -372,11 +373,20 @@ func (r *release) installAndServe(t testing.TB, timeout time.Duration) {
 	r.checkPods(t)
 }
 
-// testMinimal: examples/minimal.yaml on server1 and client1: install, labels,
+// testMinimal: examples/minimal.yaml on server1 and client1, installed as a
+// site installs a release: the chart and images published to a registry
+// by the Makefile's release targets, pulled by the nodes. Then labels,
 // placement, mounts, helm test, uninstall.
 func testMinimal(t *testing.T, e *chartEnv) {
 	r := e.newRelease(t, "kl-minimal", "minimal", e.example("minimal.yaml"))
+	pub := e.publish(t)
+	if pub != nil {
+		r.fromRegistry(pub)
+	}
 	r.installAndServe(t, 3*time.Minute)
+	if pub != nil {
+		r.checkPulled(t, pub)
+	}
 	r.formattedOnce(t)
 	for _, tp := range r.plan.Targets {
 		if imp, _ := r.w.Imported(tp.Preferred); imp[tp.Pool] == "" {

@@ -22,6 +22,7 @@ package e2e
 
 import (
 	"bytes"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -61,6 +62,13 @@ type nodeProvider interface {
 	// partition, not a refusal. HealAPI undoes it.
 	CutAPI(t testing.TB, node string)
 	HealAPI(t testing.TB, node string)
+	// RegistryHost is an address of this machine the nodes reach, where a
+	// test can serve a registry; "" when the provider has none (the suites
+	// then install the images the cluster holds).
+	RegistryHost() string
+	// TrustRegistry makes every node pull from the plain-HTTP registry at
+	// HOST:PORT, until the test ends.
+	TrustRegistry(t testing.TB, hostport string)
 }
 
 // newNodeProvider returns the provider E2E_PROVIDER names.
@@ -156,6 +164,26 @@ func (l *localNodes) HealAPI(t testing.TB, node string) {
 	l.script(t, nil, "node.sh", "heal-api", node)
 }
 
+// RegistryHost: the bridge address (NET_PREFIX.1 in ci/cluster/lib.sh),
+// the one host address a node's network namespace reaches.
+func (l *localNodes) RegistryHost() string { return nodesEnvOr("NET_PREFIX", "10.77.0") + ".1" }
+
+// TrustRegistry writes the registry's hosts.toml where every node's
+// containerd looks (config_path, ci/cluster/node.sh), which it reads at each
+// pull: no restart.
+func (l *localNodes) TrustRegistry(t testing.TB, hostport string) {
+	t.Helper()
+	dir := filepath.Join(l.state, "registries", hostport)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	hosts := fmt.Sprintf("server = \"http://%[1]s\"\n[host.\"http://%[1]s\"]\n  capabilities = [\"pull\", \"resolve\"]\n", hostport)
+	if err := os.WriteFile(filepath.Join(dir, "hosts.toml"), []byte(hosts), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.RemoveAll(dir) })
+}
+
 func (l *localNodes) script(t testing.TB, env []string, name string, args ...string) {
 	t.Helper()
 	nodesScript(t, l.root, l.state, env, filepath.Join("ci", "cluster", name), args...)
@@ -228,6 +256,16 @@ func (k *kindNodes) CutAPI(t testing.TB, node string) {
 func (k *kindNodes) HealAPI(t testing.TB, node string) {
 	t.Helper()
 	k.script(t, "node", "heal-api", node)
+}
+
+// RegistryHost: none yet. kind's nodes would need a containerd config_path
+// (containerdConfigPatches in ci/kind) and the docker network's gateway;
+// the suites install the images e2e.sh loaded into the nodes.
+func (k *kindNodes) RegistryHost() string { return "" }
+
+func (k *kindNodes) TrustRegistry(t testing.TB, hostport string) {
+	t.Helper()
+	t.Fatalf("kind nodes pull from no test registry (RegistryHost is empty): %s", hostport)
 }
 
 func (k *kindNodes) script(t testing.TB, args ...string) {
