@@ -25,8 +25,12 @@ for p in "${platforms[@]}"; do
 	# Named entries, no "./" (Helm 3 refuses an archive holding it), and
 	# bin/ as an entry of its own (Helm 3 creates no directory a file needs).
 	tar -C "$stage" --owner=0 --group=0 --numeric-owner --mtime=@0 --sort=name -czf "$dist/$archive" plugin.yaml install.sh bin
-	awk -v a="$archive" -v b="$(stat -c %s "$stage/bin/helm-lustre")" -v z="$(stat -c %s "$dist/$archive")" \
+	size=$(stat -c %s "$stage/bin/helm-lustre")
+	awk -v a="$archive" -v b="$size" -v z="$(stat -c %s "$dist/$archive")" \
 		'BEGIN { printf "%-40s binary %5.1f MB, archive %5.1f MB\n", a, b / 1048576, z / 1048576 }'
+	# A plugin is downloaded by every admin's helm: 20 MB at most (issue
+	# 17; ci/check-deps.sh keeps out what grew it past that before).
+	[ "$size" -le $((20 * 1000 * 1000)) ] || { echo "$archive: the binary is $size bytes, over 20 MB" >&2; exit 1; }
 	rm -rf "$stage"
 	sums+=("$archive")
 done

@@ -63,7 +63,7 @@ func load(cmd string, args []string, stdout, stderr io.Writer) (f *flags, v *top
 		return nil, nil, exitUsage, false
 	}
 	if len(problems) > 0 {
-		report(f, problems, stdout)
+		reportProblems(f, problems, stdout)
 		return nil, nil, exitProblems, false
 	}
 	return f, v, exitOK, true
@@ -86,7 +86,7 @@ type validateResult struct {
 	Warnings []topology.Problem `json:"warnings"`
 }
 
-func report(f *flags, ps topology.Problems, out io.Writer) {
+func reportProblems(f *flags, ps topology.Problems, out io.Writer) {
 	if f.output == "json" {
 		writeJSON(out, validateResult{Source: source(f.opts), Problems: ps, Warnings: []topology.Problem{}})
 		return

@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -19,14 +17,10 @@ import (
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
-	"k8s.io/client-go/tools/remotecommand"
 
-	"github.com/kube-lustre/kube-lustre/internal/agent"
+	"github.com/kube-lustre/kube-lustre/internal/report"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
@@ -38,14 +32,14 @@ type Executor interface {
 
 // TargetStatus is one target as `helm lustre status` shows it.
 type TargetStatus struct {
-	Target      string                          `json:"target"`
-	Pod         string                          `json:"pod,omitempty"`
-	PodNode     string                          `json:"podNode,omitempty"`
-	Ready       bool                            `json:"ready"`
-	LeaseHolder string                          `json:"leaseHolder,omitempty"`
-	LeaseAge    string                          `json:"leaseRenewedAgo,omitempty"`
-	Nodes       []string                        `json:"nodes"`
-	DRBD        map[string]agent.ResourceReport `json:"drbd,omitempty"` // node -> what its DRBD agent reports
+	Target      string                     `json:"target"`
+	Pod         string                     `json:"pod,omitempty"`
+	PodNode     string                     `json:"podNode,omitempty"`
+	Ready       bool                       `json:"ready"`
+	LeaseHolder string                     `json:"leaseHolder,omitempty"`
+	LeaseAge    string                     `json:"leaseRenewedAgo,omitempty"`
+	Nodes       []string                   `json:"nodes"`
+	DRBD        map[string]report.Resource `json:"drbd,omitempty"` // node -> what its DRBD agent reports
 	// Space is the target's ZFS dataset's, read by its serving pod
 	// (`lustre-target space`); absent while no pod is Ready.
 	Space    *zfs.Space `json:"space,omitempty"`
@@ -96,29 +90,29 @@ func truncate(s string, n int) string {
 // collectStatus reads the release's topology, target pods, Leases and, from
 // the DRBD agent on each node of each pair, the resource states; the
 // client pods and the images every component runs.
-func collectStatus(ctx context.Context, cs kubernetes.Interface, ex Executor, ns, release string, now time.Time) (*Status, error) {
+func collectStatus(ctx context.Context, cs apiReader, ex Executor, ns, release string, now time.Time) (*Status, error) {
 	sel := releaseSelector(release)
-	cms, err := cs.CoreV1().ConfigMaps(ns).List(ctx, metav1.ListOptions{LabelSelector: sel + ",app.kubernetes.io/component=topology"})
+	cms, err := cs.ConfigMaps(ctx, ns, sel+",app.kubernetes.io/component=topology")
 	if err != nil {
 		return nil, fmt.Errorf("find the release's topology: %w", err)
 	}
-	if len(cms.Items) != 1 {
-		return nil, fmt.Errorf("release %s in namespace %s: found %d topology ConfigMaps, want 1 (is it installed here? try -n)", release, ns, len(cms.Items))
+	if len(cms) != 1 {
+		return nil, fmt.Errorf("release %s in namespace %s: found %d topology ConfigMaps, want 1 (is it installed here? try -n)", release, ns, len(cms))
 	}
-	v, ps, err := topology.CheckDocument([]byte(cms.Items[0].Data["values.yaml"]))
+	v, ps, err := topology.CheckDocument([]byte(cms[0].Data["values.yaml"]))
 	if err != nil || len(ps) > 0 {
 		return nil, fmt.Errorf("the release's topology does not validate: %v%v", err, ps)
 	}
 	plan := v.Plan()
-	pods, err := cs.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	pods, err := cs.Pods(ctx, ns, sel)
 	if err != nil {
 		return nil, err
 	}
 	out := &Status{Release: release, Namespace: ns, Targets: []TargetStatus{}, Clients: []ClientStatus{}}
 	targets := map[string]*corev1.Pod{}
 	agents := map[string]*corev1.Pod{} // node -> DRBD agent pod
-	for i := range pods.Items {
-		p := &pods.Items[i]
+	for i := range pods {
+		p := &pods[i]
 		switch p.Labels["app.kubernetes.io/component"] {
 		case "target":
 			targets[p.Labels["kube-lustre.io/target"]] = p
@@ -129,8 +123,8 @@ func collectStatus(ctx context.Context, cs kubernetes.Interface, ex Executor, ns
 		}
 	}
 	sort.Slice(out.Clients, func(i, j int) bool { return out.Clients[i].Node < out.Clients[j].Node })
-	out.Versions = versions(pods.Items)
-	reports := map[string][]agent.ResourceReport{} // node -> reports
+	out.Versions = versions(pods)
+	reports := map[string][]report.Resource{} // node -> reports
 	for _, tp := range plan.Targets {
 		st := TargetStatus{Target: tp.Name, Nodes: tp.Nodes}
 		p := targets[tp.Name]
@@ -148,7 +142,7 @@ func collectStatus(ctx context.Context, cs kubernetes.Interface, ex Executor, ns
 			}
 		}
 		if tp.DRBDResource != "" {
-			st.DRBD = map[string]agent.ResourceReport{}
+			st.DRBD = map[string]report.Resource{}
 			for _, n := range tp.Nodes {
 				rs, err := nodeReports(ctx, ex, ns, agents[n], n, reports)
 				if err != nil {
@@ -200,7 +194,7 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-func lease(ctx context.Context, cs kubernetes.Interface, ns string, p *corev1.Pod, now time.Time, problems *[]string) (string, string) {
+func lease(ctx context.Context, cs apiReader, ns string, p *corev1.Pod, now time.Time, problems *[]string) (string, string) {
 	name := ""
 	for _, c := range p.Spec.Containers {
 		for _, e := range c.Env {
@@ -209,7 +203,7 @@ func lease(ctx context.Context, cs kubernetes.Interface, ns string, p *corev1.Po
 			}
 		}
 	}
-	l, err := cs.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+	l, err := cs.Lease(ctx, ns, name)
 	if err != nil {
 		*problems = append(*problems, fmt.Sprintf("lease %s: %v", name, err))
 		return "", ""
@@ -231,7 +225,7 @@ func targetSpace(ctx context.Context, ex Executor, ns string, p *corev1.Pod) (zf
 	if err != nil {
 		return zfs.Space{}, fmt.Errorf("space: %w", err)
 	}
-	var r agent.SpaceReport
+	var r report.Space
 	if err := json.Unmarshal(b, &r); err != nil {
 		return zfs.Space{}, fmt.Errorf("space: lustre-target space printed %q: %w", b, err)
 	}
@@ -239,7 +233,7 @@ func targetSpace(ctx context.Context, ex Executor, ns string, p *corev1.Pod) (zf
 }
 
 // nodeReports asks a node's DRBD agent once (cached per node).
-func nodeReports(ctx context.Context, ex Executor, ns string, p *corev1.Pod, node string, cache map[string][]agent.ResourceReport) ([]agent.ResourceReport, error) {
+func nodeReports(ctx context.Context, ex Executor, ns string, p *corev1.Pod, node string, cache map[string][]report.Resource) ([]report.Resource, error) {
 	if rs, ok := cache[node]; ok {
 		return rs, nil
 	}
@@ -250,7 +244,7 @@ func nodeReports(ctx context.Context, ex Executor, ns string, p *corev1.Pod, nod
 	if err != nil {
 		return nil, fmt.Errorf("%s: drbd status: %w", node, err)
 	}
-	var rs []agent.ResourceReport
+	var rs []report.Resource
 	if err := json.Unmarshal(b, &rs); err != nil {
 		return nil, fmt.Errorf("%s: drbd status printed %q: %w", node, b, err)
 	}
@@ -385,7 +379,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "helm lustre status: %v\n", err)
 		return exitUsage
 	}
-	cs, err := kubernetes.NewForConfig(cfg)
+	cs, ex, err := newAPI(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "helm lustre status: %v\n", err)
 		return exitUsage
@@ -393,7 +387,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 	collect := func(ctx context.Context) (*Status, error) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		return collectStatus(ctx, cs, &podExec{cfg: cfg, cs: cs}, ns, fs.Arg(0), time.Now())
+		return collectStatus(ctx, cs, ex, ns, fs.Arg(0), time.Now())
 	}
 	write := writeStatus
 	if *output == "json" {
@@ -467,26 +461,6 @@ func kubeConfig(namespace string) (*rest.Config, string, error) {
 		}
 	}
 	return cfg, ns, nil
-}
-
-// podExec runs commands in pods through the API server (kubectl exec).
-type podExec struct {
-	cfg *rest.Config
-	cs  kubernetes.Interface
-}
-
-func (e *podExec) Exec(ctx context.Context, ns, pod, container string, cmd []string) ([]byte, error) {
-	req := e.cs.CoreV1().RESTClient().Post().Resource("pods").Namespace(ns).Name(pod).SubResource("exec").
-		VersionedParams(&corev1.PodExecOptions{Container: container, Command: cmd, Stdout: true, Stderr: true}, scheme.ParameterCodec)
-	ex, err := remotecommand.NewSPDYExecutor(e.cfg, "POST", req.URL())
-	if err != nil {
-		return nil, err
-	}
-	var out, errb bytes.Buffer
-	if err := ex.StreamWithContext(ctx, remotecommand.StreamOptions{Stdout: &out, Stderr: &errb}); err != nil {
-		return nil, errors.Join(err, errors.New(lastLine(errb.String())))
-	}
-	return out.Bytes(), nil
 }
 
 func lastLine(s string) string {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
 	"github.com/kube-lustre/kube-lustre/internal/entry"
+	"github.com/kube-lustre/kube-lustre/internal/report"
 	"github.com/kube-lustre/kube-lustre/internal/simcluster"
 	"github.com/kube-lustre/kube-lustre/internal/topology/helmvalues"
 )
@@ -49,7 +50,7 @@ func TestStatusReportsBothSidesOfAPair(t *testing.T) {
 		t.Fatal(err)
 	}
 	statusFile := filepath.Join(dir, "status.json")
-	report := func(node string) agent.ResourceReport {
+	statusOf := func(node string) report.Resource {
 		env := map[string]string{"NODE_NAME": node, "KUBE_LUSTRE_HOSTSIM": world,
 			"KUBE_LUSTRE_TOPOLOGY": filepath.Join(dir, "values.yaml"), "KUBE_LUSTRE_STATUS": statusFile}
 		var out, errb bytes.Buffer
@@ -57,14 +58,14 @@ func TestStatusReportsBothSidesOfAPair(t *testing.T) {
 		if code := entry.Main("drbd", []string{"status"}, &out, &errb, lookup, map[string]entry.Command{"status": status}); code != 0 {
 			t.Fatalf("drbd status on %s: exit %d\n%s", node, code, errb.String())
 		}
-		var rs []agent.ResourceReport
+		var rs []report.Resource
 		if err := json.Unmarshal(out.Bytes(), &rs); err != nil || len(rs) != 1 {
 			t.Fatalf("%s: %v %q", node, err, out.String())
 		}
 		return rs[0]
 	}
-	s1, s2 := report("s1"), report("s2")
-	if s1 != (agent.ResourceReport{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Primary", CState: "Connected", Disk: "UpToDate", PeerDisk: "UpToDate", Mounted: true}) {
+	s1, s2 := statusOf("s1"), statusOf("s2")
+	if s1 != (report.Resource{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Primary", CState: "Connected", Disk: "UpToDate", PeerDisk: "UpToDate", Mounted: true}) {
 		t.Errorf("s1: %+v", s1)
 	}
 	if s2.Role != "Secondary" || s2.Mounted || s2.Disk != "UpToDate" || s2.CState != "Connected" {

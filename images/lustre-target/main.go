@@ -21,6 +21,7 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/failover"
 	"github.com/kube-lustre/kube-lustre/internal/kube"
 	"github.com/kube-lustre/kube-lustre/internal/metrics"
+	"github.com/kube-lustre/kube-lustre/internal/report"
 	"github.com/kube-lustre/kube-lustre/internal/targetrecord"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
@@ -45,7 +46,7 @@ func space(ctx context.Context, rt *entry.Runtime, _ []string) error {
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(rt.Stdout).Encode(agent.SpaceReport{Target: rt.Env.Target, Dataset: s.Target.Name(), Space: sp})
+	return json.NewEncoder(rt.Stdout).Encode(report.Space{Target: rt.Env.Target, Dataset: s.Target.Name(), Space: sp})
 }
 
 func run(ctx context.Context, rt *entry.Runtime, _ []string) error {

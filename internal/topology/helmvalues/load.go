@@ -1,21 +1,32 @@
 // Package helmvalues layers values the way `helm install` does (several -f
-// files, --set, --set-string, then the chart's own values.yaml underneath)
-// with Helm's own code, for the plugin. It is kept apart from package
-// topology so that the entrypoint binaries, which read values Helm already
-// rendered, do not link Helm.
+// files, --set, --set-string, then the chart's own values.yaml underneath),
+// for the plugin. It is kept apart from package topology so that the
+// entrypoint binaries, which read values Helm already rendered, link none
+// of it.
+//
+// --set is parsed by Helm's own strvals. The layering itself (merging the
+// files, then the chart defaults under them, with null deleting a
+// default) is written here: Helm's packages for it link client-go's
+// scheme of every API group, which alone kept the plugin binary over
+// 20 MB (issue 17). FuzzLoadIsHelms holds it to Helm's result on every
+// input; the test links Helm, the plugin does not.
 package helmvalues
 
 import (
+	"bufio"
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 
-	"helm.sh/helm/v4/pkg/chart/common"
-	"helm.sh/helm/v4/pkg/chart/common/util"
-	chart "helm.sh/helm/v4/pkg/chart/v2"
-	"helm.sh/helm/v4/pkg/cli/values"
-	"helm.sh/helm/v4/pkg/getter"
+	"helm.sh/helm/v4/pkg/strvals"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"sigs.k8s.io/yaml"
 
 	kubelustre "github.com/kube-lustre/kube-lustre/charts/kube-lustre"
 	"github.com/kube-lustre/kube-lustre/internal/topology"
@@ -44,21 +55,97 @@ func chartDefaults() (map[string]any, error) {
 			defaultsErr = err
 			return
 		}
-		defaults, defaultsErr = common.ReadValues(b)
+		defaults = map[string]any{}
+		defaultsErr = yaml.Unmarshal(b, &defaults)
 	})
 	return defaults, defaultsErr
 }
 
-// Load merges the chart defaults, the files and the --set values exactly as
-// helm install does (helm's own merge code), and returns the result.
-// A file that cannot be read or parsed is an I/O error, not a Problem.
+// Load merges the chart defaults, the files and the --set values as helm
+// install does, and returns the result. A file that cannot be read or
+// parsed is an I/O error, not a Problem.
 func Load(o Options) (map[string]any, error) {
-	vo := values.Options{ValueFiles: o.Files, Values: o.Sets, StringValues: o.StringSets}
-	user, err := vo.MergeValues(getter.Providers{})
-	if err != nil {
-		return nil, err
+	user := map[string]any{}
+	for _, f := range o.Files {
+		b, err := readValues(f)
+		if err != nil {
+			return nil, err
+		}
+		m, err := parseValues(b)
+		if err != nil {
+			return nil, fmt.Errorf("failed to parse %s: %w", f, err)
+		}
+		user = mergeMaps(user, m)
+	}
+	for _, s := range o.Sets {
+		if err := strvals.ParseInto(s, user); err != nil {
+			return nil, fmt.Errorf("failed parsing --set data: %w", err)
+		}
+	}
+	for _, s := range o.StringSets {
+		if err := strvals.ParseIntoString(s, user); err != nil {
+			return nil, fmt.Errorf("failed parsing --set-string data: %w", err)
+		}
 	}
 	return coalesce(user)
+}
+
+// readValues reads a values file as helm does without its URL getters: "-"
+// is stdin; any other name, a URL too, is a local path.
+func readValues(name string) ([]byte, error) {
+	if strings.TrimSpace(name) == "-" {
+		return io.ReadAll(os.Stdin)
+	}
+	if _, err := url.Parse(name); err != nil {
+		return nil, err
+	}
+	return os.ReadFile(name)
+}
+
+// parseValues reads every YAML document of a values file, each merged
+// over the one before, as helm does.
+func parseValues(b []byte) (map[string]any, error) {
+	// A last line without a newline can be dropped by the document
+	// reader; helm appends one too.
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		b = append(b, '\n')
+	}
+	out := map[string]any{}
+	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(b)))
+	for {
+		doc, err := r.Read()
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, fmt.Errorf("error reading yaml document: %w", err)
+		}
+		m := map[string]any{}
+		if err := yaml.Unmarshal(doc, &m); err != nil {
+			return nil, fmt.Errorf("cannot unmarshal yaml document: %w", err)
+		}
+		out = mergeMaps(out, m)
+	}
+}
+
+// mergeMaps lays b over a: tables merge key by key, anything else in b
+// replaces what a had (null included: it is dealt with under the chart
+// defaults, by withDefaults).
+func mergeMaps(a, b map[string]any) map[string]any {
+	out := make(map[string]any, len(a)+len(b))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		bt, bIsTable := v.(map[string]any)
+		at, aIsTable := out[k].(map[string]any)
+		if bIsTable && aIsTable {
+			out[k] = mergeMaps(at, bt)
+			continue
+		}
+		out[k] = v
+	}
+	return out
 }
 
 // LoadBytes is Load for one values document held in memory.
@@ -132,11 +219,89 @@ func coalesce(user map[string]any) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("chart defaults: %w", err)
 	}
-	// CoalesceValues copies the defaults, so the cached map stays pristine.
-	ch := &chart.Chart{Metadata: &chart.Metadata{Name: "kube-lustre"}, Values: d}
-	v, err := util.CoalesceValues(ch, user)
-	if err != nil {
-		return nil, err
+	return withDefaults(user, d), nil
+}
+
+// withDefaults lays the user's values over the chart's defaults as helm
+// install does for a chart without subcharts. Both are copied first (the
+// defaults are cached, and the caller keeps its map). A null the user
+// gives for a key the chart has removes the key; a null among the chart's
+// own values under a table the user also sets is dropped; a table on one
+// side and a value on the other keeps the user's side. Other nulls stay.
+func withDefaults(user, defaults map[string]any) map[string]any {
+	out := deepCopy(user).(map[string]any)
+	for k, dv := range deepCopy(defaults).(map[string]any) {
+		uv, set := out[k]
+		switch {
+		case !set:
+			if dv == nil {
+				continue
+			}
+			if dt, ok := dv.(map[string]any); ok {
+				dropNulls(dt)
+			}
+			out[k] = dv
+		case uv == nil:
+			delete(out, k)
+		default:
+			ut, uIsTable := uv.(map[string]any)
+			dt, dIsTable := dv.(map[string]any)
+			if uIsTable && dIsTable {
+				dropNulls(dt)
+				fillTables(ut, dt)
+			}
+		}
 	}
-	return v.AsMap(), nil
+	return out
+}
+
+// fillTables fills dst (the user's table) from src (the chart's, without
+// nulls), below the top level: a key dst lacks takes src's value, a key
+// dst sets to null is removed where src has a value, tables merge down.
+func fillTables(dst, src map[string]any) {
+	for k, sv := range src {
+		dv, set := dst[k]
+		switch {
+		case !set:
+			dst[k] = sv
+		case dv == nil:
+			delete(dst, k)
+		default:
+			st, sIsTable := sv.(map[string]any)
+			dt, dIsTable := dv.(map[string]any)
+			if sIsTable && dIsTable {
+				fillTables(dt, st)
+			}
+		}
+	}
+}
+
+func dropNulls(m map[string]any) {
+	for k, v := range m {
+		if v == nil {
+			delete(m, k)
+		} else if t, ok := v.(map[string]any); ok {
+			dropNulls(t)
+		}
+	}
+}
+
+// deepCopy copies what YAML and --set produce: tables, lists, scalars.
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = deepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = deepCopy(e)
+		}
+		return out
+	default:
+		return v
+	}
 }
