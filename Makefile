@@ -88,6 +88,7 @@ unit: helm
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzCheckDocument -fuzztime $(FUZZTIME) ./internal/topology
 	$(GO) test -run '^$$' -fuzz FuzzLoadIsHelms -fuzztime $(FUZZTIME) ./internal/topology/helmvalues
+	$(GO) test -run '^$$' -fuzz FuzzWithDefaultsIsHelms -fuzztime $(FUZZTIME) ./internal/topology/helmvalues
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/topology

@@ -23,7 +23,7 @@ done
 # The helm plugin stays under 20 MB stripped (issue 17): of Helm it links
 # only strvals (--set; helmvalues layers the values itself), and of
 # client-go no typed client, whose scheme registers every API group (status
-# reads through the dynamic client).
+# reads through internal/kube, as the images do).
 pbad='^(k8s.io/client-go/kubernetes(/.*)?|helm.sh/helm/v[34]/.*)$'
 if hits=$(go list -deps ./plugin | grep -E "$pbad" | grep -vx 'helm.sh/helm/v4/pkg/strvals'); then
 	echo "plugin/ links packages that take the plugin binary past 20 MB:" >&2

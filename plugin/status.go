@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/pflag"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -90,29 +91,29 @@ func truncate(s string, n int) string {
 // collectStatus reads the release's topology, target pods, Leases and, from
 // the DRBD agent on each node of each pair, the resource states; the
 // client pods and the images every component runs.
-func collectStatus(ctx context.Context, cs apiReader, ex Executor, ns, release string, now time.Time) (*Status, error) {
+func collectStatus(ctx context.Context, api statusAPI, ex Executor, ns, release string, now time.Time) (*Status, error) {
 	sel := releaseSelector(release)
-	cms, err := cs.ConfigMaps(ctx, ns, sel+",app.kubernetes.io/component=topology")
+	cms, err := api.configMaps.List(ctx, metav1.ListOptions{LabelSelector: sel + ",app.kubernetes.io/component=topology"})
 	if err != nil {
 		return nil, fmt.Errorf("find the release's topology: %w", err)
 	}
-	if len(cms) != 1 {
-		return nil, fmt.Errorf("release %s in namespace %s: found %d topology ConfigMaps, want 1 (is it installed here? try -n)", release, ns, len(cms))
+	if len(cms.Items) != 1 {
+		return nil, fmt.Errorf("release %s in namespace %s: found %d topology ConfigMaps, want 1 (is it installed here? try -n)", release, ns, len(cms.Items))
 	}
-	v, ps, err := topology.CheckDocument([]byte(cms[0].Data["values.yaml"]))
+	v, ps, err := topology.CheckDocument([]byte(cms.Items[0].Data["values.yaml"]))
 	if err != nil || len(ps) > 0 {
 		return nil, fmt.Errorf("the release's topology does not validate: %v%v", err, ps)
 	}
 	plan := v.Plan()
-	pods, err := cs.Pods(ctx, ns, sel)
+	pods, err := api.pods.List(ctx, metav1.ListOptions{LabelSelector: sel})
 	if err != nil {
 		return nil, err
 	}
 	out := &Status{Release: release, Namespace: ns, Targets: []TargetStatus{}, Clients: []ClientStatus{}}
 	targets := map[string]*corev1.Pod{}
 	agents := map[string]*corev1.Pod{} // node -> DRBD agent pod
-	for i := range pods {
-		p := &pods[i]
+	for i := range pods.Items {
+		p := &pods.Items[i]
 		switch p.Labels["app.kubernetes.io/component"] {
 		case "target":
 			targets[p.Labels["kube-lustre.io/target"]] = p
@@ -123,7 +124,7 @@ func collectStatus(ctx context.Context, cs apiReader, ex Executor, ns, release s
 		}
 	}
 	sort.Slice(out.Clients, func(i, j int) bool { return out.Clients[i].Node < out.Clients[j].Node })
-	out.Versions = versions(pods)
+	out.Versions = versions(pods.Items)
 	reports := map[string][]report.Resource{} // node -> reports
 	for _, tp := range plan.Targets {
 		st := TargetStatus{Target: tp.Name, Nodes: tp.Nodes}
@@ -132,7 +133,7 @@ func collectStatus(ctx context.Context, cs apiReader, ex Executor, ns, release s
 			st.Problems = append(st.Problems, "no pod")
 		} else {
 			st.Pod, st.PodNode, st.Ready = p.Name, p.Spec.NodeName, podReady(p)
-			st.LeaseHolder, st.LeaseAge = lease(ctx, cs, ns, p, now, &st.Problems)
+			st.LeaseHolder, st.LeaseAge = lease(ctx, api, p, now, &st.Problems)
 			if st.Ready {
 				if sp, err := targetSpace(ctx, ex, ns, p); err != nil {
 					st.Problems = append(st.Problems, err.Error())
@@ -194,7 +195,7 @@ func podReady(p *corev1.Pod) bool {
 	return false
 }
 
-func lease(ctx context.Context, cs apiReader, ns string, p *corev1.Pod, now time.Time, problems *[]string) (string, string) {
+func lease(ctx context.Context, api statusAPI, p *corev1.Pod, now time.Time, problems *[]string) (string, string) {
 	name := ""
 	for _, c := range p.Spec.Containers {
 		for _, e := range c.Env {
@@ -203,7 +204,7 @@ func lease(ctx context.Context, cs apiReader, ns string, p *corev1.Pod, now time
 			}
 		}
 	}
-	l, err := cs.Lease(ctx, ns, name)
+	l, err := api.leases.Get(ctx, name, metav1.GetOptions{})
 	if err != nil {
 		*problems = append(*problems, fmt.Sprintf("lease %s: %v", name, err))
 		return "", ""
@@ -379,7 +380,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "helm lustre status: %v\n", err)
 		return exitUsage
 	}
-	cs, ex, err := newAPI(cfg)
+	api, ex, err := newAPI(cfg, ns)
 	if err != nil {
 		fmt.Fprintf(stderr, "helm lustre status: %v\n", err)
 		return exitUsage
@@ -387,7 +388,7 @@ func status(args []string, stdout, stderr io.Writer) int {
 	collect := func(ctx context.Context) (*Status, error) {
 		ctx, cancel := context.WithTimeout(ctx, time.Minute)
 		defer cancel()
-		return collectStatus(ctx, cs, ex, ns, fs.Arg(0), time.Now())
+		return collectStatus(ctx, api, ex, ns, fs.Arg(0), time.Now())
 	}
 	write := writeStatus
 	if *output == "json" {

@@ -13,11 +13,7 @@ import (
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
-	dynamicfake "k8s.io/client-go/dynamic/fake"
+	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kube-lustre/kube-lustre/internal/report"
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
@@ -75,9 +71,7 @@ func (a agents) Exec(_ context.Context, _, pod, container string, cmd []string) 
 	return json.Marshal(rs)
 }
 
-// statusWorld is release lfs1 of examples/ha.yaml, with extra objects, as
-// the API server holds it; status reads it through its own dynamicReader.
-func statusWorld(t *testing.T, extra ...runtime.Object) *dynamicfake.FakeDynamicClient {
+func statusWorld(t *testing.T) *fake.Clientset {
 	t.Helper()
 	ha, err := os.ReadFile("../examples/ha.yaml")
 	if err != nil {
@@ -90,49 +84,25 @@ func statusWorld(t *testing.T, extra ...runtime.Object) *dynamicfake.FakeDynamic
 	leaseEnv := func(t string) corev1.EnvVar {
 		return corev1.EnvVar{Name: "KUBE_LUSTRE_LEASE", Value: "lfs1-kube-lustre-" + t}
 	}
-	return newDynamic(t, append([]runtime.Object{cm,
+	return fake.NewClientset(cm,
 		pod("lfs1-kube-lustre-mdt0-0", "s1", "target", true, map[string]string{"kube-lustre.io/target": "mdt0"}, leaseEnv("mdt0")),
 		pod("lfs1-kube-lustre-ost0-0", "s4", "target", false, map[string]string{"kube-lustre.io/target": "ost0"}, leaseEnv("ost0")),
 		pod("drbd-a", "s1", "drbd", true, nil), pod("drbd-b", "s2", "drbd", true, nil),
 		pod("drbd-c", "s3", "drbd", true, nil), pod("drbd-d", "s4", "drbd", true, nil),
 		leaseObj("lfs1-kube-lustre-mdt0", "s1", t0.Add(-2*time.Second)),
 		leaseObj("lfs1-kube-lustre-ost0", "s4", t0.Add(-1*time.Second)),
-	}, extra...)...)
+	)
 }
 
-func newDynamic(t *testing.T, objs ...runtime.Object) *dynamicfake.FakeDynamicClient {
-	t.Helper()
-	sch := runtime.NewScheme()
-	if err := corev1.AddToScheme(sch); err != nil {
-		t.Fatal(err)
-	}
-	if err := coordinationv1.AddToScheme(sch); err != nil {
-		t.Fatal(err)
-	}
-	// The fake holds every object unstructured, as the API server's JSON
-	// is: given typed ones, it fails to list once one was updated.
-	us := make([]runtime.Object, len(objs))
-	for i, o := range objs {
-		gvks, _, err := sch.ObjectKinds(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		m, err := runtime.DefaultUnstructuredConverter.ToUnstructured(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		u := &unstructured.Unstructured{Object: m}
-		u.SetGroupVersionKind(gvks[0])
-		us[i] = u
-	}
-	return dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), map[schema.GroupVersionResource]string{
-		configMapsResource: "ConfigMapList", podsResource: "PodList", leasesResource: "LeaseList"}, us...)
+// fakeAPI reads namespace lustre of cs as status reads the API server.
+func fakeAPI(cs *fake.Clientset) statusAPI {
+	return statusAPI{configMaps: cs.CoreV1().ConfigMaps("lustre"), pods: cs.CoreV1().Pods("lustre"), leases: cs.CoordinationV1().Leases("lustre")}
 }
 
 // statusText collects release lfs1's status and renders it as text.
-func statusText(t *testing.T, cs dynamic.Interface, ex Executor) (*Status, string) {
+func statusText(t *testing.T, cs *fake.Clientset, ex Executor) (*Status, string) {
 	t.Helper()
-	st, err := collectStatus(context.Background(), dynamicReader{cs}, ex, "lustre", "lfs1", t0)
+	st, err := collectStatus(context.Background(), fakeAPI(cs), ex, "lustre", "lfs1", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,16 +166,18 @@ func (n noSpace) Exec(ctx context.Context, ns, pod, container string, cmd []stri
 // nameOverride did to the other labels and the names.
 func TestStatusShowsResyncClientsAndVersions(t *testing.T) {
 	t.Parallel()
-	var clients []runtime.Object
+	cs := statusWorld(t)
+	ctx := context.Background()
 	for _, c := range []struct {
 		name, node, image string
 		ready             bool
 	}{{"client-a", "c1", "kube-lustre/lustre-client:0.1.0", true}, {"client-b", "c2", "kube-lustre/lustre-client:0.2.0", false}} {
 		p := pod(c.name, c.node, "client", c.ready, map[string]string{"app.kubernetes.io/name": "renamed", "helm.sh/chart": "kube-lustre-0.1.0"})
 		p.Spec.Containers[0].Image = c.image
-		clients = append(clients, p)
+		if _, err := cs.CoreV1().Pods("lustre").Create(ctx, p, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	cs := statusWorld(t, clients...)
 	half := 0.425
 	ex := agents{
 		"drbd-a": {{Resource: "lfs1-mdt0", Target: "mdt0", Up: true, Role: "Primary", CState: "SyncSource", Disk: "UpToDate", PeerDisk: "Inconsistent", Mounted: true, SyncDone: &half}},
@@ -247,23 +219,15 @@ func TestStatusWatch(t *testing.T) {
 			return nil, errors.New("the server is currently unable to handle the request")
 		case 3:
 			// ost0's pod became Ready (a failover finished).
-			pods := cs.Resource(podsResource).Namespace("lustre")
-			u, err := pods.Get(ctx, "lfs1-kube-lustre-ost0-0", metav1.GetOptions{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
-			conds[0].(map[string]any)["status"] = string(corev1.ConditionTrue)
-			if err := unstructured.SetNestedSlice(u.Object, conds, "status", "conditions"); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := pods.Update(ctx, u, metav1.UpdateOptions{}); err != nil {
+			p, _ := cs.CoreV1().Pods("lustre").Get(ctx, "lfs1-kube-lustre-ost0-0", metav1.GetOptions{})
+			p.Status.Conditions[0].Status = corev1.ConditionTrue
+			if _, err := cs.CoreV1().Pods("lustre").UpdateStatus(ctx, p, metav1.UpdateOptions{}); err != nil {
 				t.Error(err)
 			}
 		case 4:
 			cancel()
 		}
-		return collectStatus(ctx, dynamicReader{cs}, agents{}, "lustre", "lfs1", t0)
+		return collectStatus(ctx, fakeAPI(cs), agents{}, "lustre", "lfs1", t0)
 	}
 	var out, errs bytes.Buffer
 	watchStatus(ctx, collect, writeStatus, false, 10*time.Millisecond, &out, &errs)
@@ -282,7 +246,7 @@ func TestStatusWatch(t *testing.T) {
 
 func TestStatusOfAMissingRelease(t *testing.T) {
 	t.Parallel()
-	_, err := collectStatus(context.Background(), dynamicReader{newDynamic(t)}, agents{}, "lustre", "nope", t0)
+	_, err := collectStatus(context.Background(), fakeAPI(fake.NewClientset()), agents{}, "lustre", "nope", t0)
 	if err == nil || !strings.Contains(err.Error(), "found 0 topology ConfigMaps") {
 		t.Fatalf("err = %v", err)
 	}

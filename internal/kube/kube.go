@@ -7,6 +7,7 @@ package kube
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 
 	appsv1 "k8s.io/api/apps/v1"
@@ -156,6 +157,13 @@ func (m *ConfigMaps) Get(ctx context.Context, name string, _ metav1.GetOptions) 
 	return out, err
 }
 
+// List returns the ConfigMaps matching opts' label selector.
+func (m *ConfigMaps) List(ctx context.Context, opts metav1.ListOptions) (*corev1.ConfigMapList, error) {
+	out := &corev1.ConfigMapList{}
+	err := m.c.Get().Namespace(m.ns).Resource("configmaps").Param("labelSelector", opts.LabelSelector).Do(ctx).Into(out)
+	return out, err
+}
+
 // Create creates a ConfigMap.
 func (m *ConfigMaps) Create(ctx context.Context, cm *corev1.ConfigMap, _ metav1.CreateOptions) (*corev1.ConfigMap, error) {
 	out := &corev1.ConfigMap{}
@@ -192,6 +200,14 @@ func (p *Pods) List(ctx context.Context, opts metav1.ListOptions) (*corev1.PodLi
 	out := &corev1.PodList{}
 	err := p.c.Get().Namespace(p.ns).Resource("pods").Param("labelSelector", opts.LabelSelector).Do(ctx).Into(out)
 	return out, err
+}
+
+// ExecURL is where `kubectl exec` of cmd in a container of pod goes: the
+// exec subresource with its options as query parameters. The caller
+// streams it (remotecommand), which the entrypoint binaries never do.
+func (p *Pods) ExecURL(pod, container string, cmd []string) *url.URL {
+	return p.c.Post().Namespace(p.ns).Resource("pods").Name(pod).SubResource("exec").
+		VersionedParams(&corev1.PodExecOptions{Container: container, Command: cmd, Stdout: true, Stderr: true}, runtime.NewParameterCodec(scheme)).URL()
 }
 
 // Update replaces a pod (conditioned on its resourceVersion: a pod changed

@@ -214,3 +214,36 @@ func TestConfigMapsRequests(t *testing.T) {
 		}
 	}
 }
+
+// The plugin's reads: ConfigMaps by label, and the exec URL of kubectl
+// exec with its options as the API server takes them.
+func TestConfigMapListAndExecURL(t *testing.T) {
+	var seen []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery)
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"apiVersion":"v1","kind":"ConfigMapList","items":[{"metadata":{"name":"t"},"data":{"values.yaml":"x"}}]}`))
+	}))
+	defer srv.Close()
+	cfg := &rest.Config{Host: srv.URL}
+	m, err := NewConfigMaps(cfg, "lustre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := m.List(context.Background(), metav1.ListOptions{LabelSelector: "app.kubernetes.io/instance=lfs1"})
+	if err != nil || len(l.Items) != 1 || l.Items[0].Data["values.yaml"] != "x" {
+		t.Fatalf("list: %+v %v", l, err)
+	}
+	if len(seen) != 1 || seen[0] != "GET /api/v1/namespaces/lustre/configmaps?labelSelector=app.kubernetes.io%2Finstance%3Dlfs1" {
+		t.Fatalf("requests %q", seen)
+	}
+	p, err := NewPods(cfg, "lustre")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := p.ExecURL("drbd-a", "drbd", []string{"/usr/local/bin/drbd", "status"})
+	want := srv.URL + "/api/v1/namespaces/lustre/pods/drbd-a/exec?command=%2Fusr%2Flocal%2Fbin%2Fdrbd&command=status&container=drbd&stderr=true&stdout=true"
+	if u.String() != want {
+		t.Fatalf("exec URL\n%s, want\n%s", u, want)
+	}
+}

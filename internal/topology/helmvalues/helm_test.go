@@ -12,6 +12,7 @@ import (
 	chart "helm.sh/helm/v4/pkg/chart/v2"
 	"helm.sh/helm/v4/pkg/cli/values"
 	"helm.sh/helm/v4/pkg/getter"
+	"sigs.k8s.io/yaml"
 )
 
 // helmLoad is what helm install computes from the same options: its own
@@ -84,6 +85,37 @@ func FuzzLoadIsHelms(f *testing.F) {
 		}
 		if err == nil && !reflect.DeepEqual(got, want) {
 			t.Fatalf("Load gave\n%#v\nhelm gave\n%#v", got, want)
+		}
+	})
+}
+
+// FuzzWithDefaultsIsHelms: withDefaults gives what Helm's CoalesceValues
+// gives for any user values over any chart defaults, nulls among both
+// included (the chart's own values.yaml has no null to try).
+func FuzzWithDefaultsIsHelms(f *testing.F) {
+	log.SetOutput(io.Discard)
+	for _, c := range [][2]string{
+		{"a: null\n", "a: null\n"},
+		{"a: null\nb: 1\n", "a: {x: null, y: 2}\nb: null\nc: null\n"},
+		{"a: {x: null, z: null}\n", "a: {x: 1, y: null, w: {q: null, r: 1}}\n"},
+		{"a: {x: {y: null}}\n", "a: {x: 3}\n"},
+		{"a: 3\n", "a: {x: 1}\n"},
+		{"a: [1, null]\n", "a: [2]\nb: [null]\n"},
+		{"", "a: {b: {c: null}}\n"},
+	} {
+		f.Add(c[0], c[1])
+	}
+	f.Fuzz(func(t *testing.T, user, defaults string) {
+		u, d := map[string]any{}, map[string]any{}
+		if yaml.Unmarshal([]byte(user), &u) != nil || yaml.Unmarshal([]byte(defaults), &d) != nil {
+			return
+		}
+		want, err := util.CoalesceValues(&chart.Chart{Metadata: &chart.Metadata{Name: "c"}, Values: d}, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := withDefaults(u, d); !reflect.DeepEqual(got, want.AsMap()) {
+			t.Fatalf("withDefaults gave\n%#v\nhelm gave\n%#v", got, want.AsMap())
 		}
 	})
 }

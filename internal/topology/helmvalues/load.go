@@ -225,39 +225,26 @@ func coalesce(user map[string]any) (map[string]any, error) {
 // withDefaults lays the user's values over the chart's defaults as helm
 // install does for a chart without subcharts. Both are copied first (the
 // defaults are cached, and the caller keeps its map). A null the user
-// gives for a key the chart has removes the key; a null among the chart's
-// own values under a table the user also sets is dropped; a table on one
-// side and a value on the other keeps the user's side. Other nulls stay.
+// gives for a key the chart has removes the key (at the top level, also
+// where the chart's value is null); the chart's own nulls are dropped; a
+// table on one side and a value on the other keeps the user's side; the
+// user's other nulls stay.
 func withDefaults(user, defaults map[string]any) map[string]any {
 	out := deepCopy(user).(map[string]any)
-	for k, dv := range deepCopy(defaults).(map[string]any) {
-		uv, set := out[k]
-		switch {
-		case !set:
-			if dv == nil {
-				continue
-			}
-			if dt, ok := dv.(map[string]any); ok {
-				dropNulls(dt)
-			}
-			out[k] = dv
-		case uv == nil:
+	d := deepCopy(defaults).(map[string]any)
+	for k, v := range d {
+		if uv, set := out[k]; v == nil && set && uv == nil {
 			delete(out, k)
-		default:
-			ut, uIsTable := uv.(map[string]any)
-			dt, dIsTable := dv.(map[string]any)
-			if uIsTable && dIsTable {
-				dropNulls(dt)
-				fillTables(ut, dt)
-			}
 		}
 	}
+	dropNulls(d)
+	fillTables(out, d)
 	return out
 }
 
-// fillTables fills dst (the user's table) from src (the chart's, without
-// nulls), below the top level: a key dst lacks takes src's value, a key
-// dst sets to null is removed where src has a value, tables merge down.
+// fillTables fills dst (the user's values) from src (the chart's, without
+// nulls): a key dst lacks takes src's value, a key dst sets to null is
+// removed, tables merge down, and dst's value wins over any other.
 func fillTables(dst, src map[string]any) {
 	for k, sv := range src {
 		dv, set := dst[k]
