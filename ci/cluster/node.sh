@@ -223,6 +223,13 @@ evictionHard: {memory.available: 100Mi, nodefs.available: 1%, imagefs.available:
 imageGCHighThresholdPercent: 100
 imageGCLowThresholdPercent: 99
 serializeImagePulls: false
+# The nodes hold our images preloaded (imported below) and the suites run
+# them with pullPolicy Never; one test also pulls the same images, by
+# another name, from a registry (same image IDs). Under the default policy
+# (NeverVerifyPreloadedImages) an image the kubelet has pulled must be
+# re-verified for any other name, which Never forbids: every later pod
+# using the preloaded name on that node failed with ErrImageNeverPull.
+imagePullCredentialsVerificationPolicy: NeverVerify
 maxPods: 50
 volumePluginDir: $D/kubelet/volume-plugins
 podLogsDir: $D/pod-logs

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -157,4 +158,38 @@ func (r *release) checkPulled(t testing.TB, p *published) {
 		t.Errorf("the release runs %d published images (%v), want at least the installer, target and client", len(ran), ran)
 	}
 	t.Logf("pulled from the registry and running: %d images", len(ran))
+}
+
+// checkPreloadedStillRun: on a node that pulled the published images, a
+// pod naming the image the cluster preloaded (same image ID, pullPolicy
+// Never, as the other cases run) still starts: its container runs (here
+// an unknown command, which exits 2 and touches nothing).
+func (r *release) checkPreloadedStillRun(t testing.TB, node string) {
+	t.Helper()
+	ctx := context.Background()
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: "preloaded-after-pull", Namespace: "default"},
+		Spec: corev1.PodSpec{NodeName: node, RestartPolicy: corev1.RestartPolicyNever, Containers: []corev1.Container{{
+			Name: "installer", Image: "kube-lustre/installer:" + r.e.tag, ImagePullPolicy: corev1.PullNever, Args: []string{"no-such-command"}}}},
+	}
+	if _, err := r.e.cs.CoreV1().Pods("default").Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = r.e.cs.CoreV1().Pods("default").Delete(ctx, pod.Name, metav1.DeleteOptions{}) }()
+	why := "no container status"
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(200 * time.Millisecond) {
+		p, err := r.e.cs.CoreV1().Pods("default").Get(ctx, pod.Name, metav1.GetOptions{})
+		if err == nil && len(p.Status.ContainerStatuses) > 0 {
+			st := p.Status.ContainerStatuses[0].State
+			if st.Terminated != nil || st.Running != nil {
+				return
+			}
+			if st.Waiting != nil {
+				why = st.Waiting.Reason + ": " + st.Waiting.Message
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("on %s, after its pull from the registry, the preloaded image kube-lustre/installer:%s does not run: %s", node, r.e.tag, why)
+		}
+	}
 }

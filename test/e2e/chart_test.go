@@ -395,6 +395,9 @@ func testMinimal(t *testing.T, e *chartEnv) {
 	}
 	r.helmTest(t)
 	r.uninstall(t)
+	if pub != nil {
+		r.checkPreloadedStillRun(t, "client1")
+	}
 
 	// The data is really there: import the pools by hand on server1, read
 	// the service names, export again.

@@ -2,6 +2,7 @@ package helmvalues
 
 import (
 	"io"
+	"io/fs"
 	"log"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"helm.sh/helm/v4/pkg/cli/values"
 	"helm.sh/helm/v4/pkg/getter"
 	"sigs.k8s.io/yaml"
+
+	kubelustre "github.com/kube-lustre/kube-lustre/charts/kube-lustre"
 )
 
 // helmLoad is what helm install computes from the same options: its own
@@ -118,4 +121,24 @@ func FuzzWithDefaultsIsHelms(f *testing.F) {
 			t.Fatalf("withDefaults gave\n%#v\nhelm gave\n%#v", got, want.AsMap())
 		}
 	})
+}
+
+// withDefaults layers values as Helm does for a chart without subcharts:
+// a dependency (whose values Helm coalesces under its own key, with
+// globals) would need more than it does.
+func TestTheChartHasNoSubcharts(t *testing.T) {
+	b, err := fs.ReadFile(kubelustre.Files, "Chart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var c chart.Metadata
+	if err := yaml.Unmarshal(b, &c); err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Dependencies) > 0 {
+		t.Fatalf("Chart.yaml declares dependencies %v: helmvalues.withDefaults does not coalesce subcharts' values", c.Dependencies)
+	}
+	if _, err := os.Stat("../../../charts/kube-lustre/charts"); err == nil {
+		t.Fatal("the chart has a charts/ directory: helmvalues.withDefaults does not coalesce subcharts' values")
+	}
 }
