@@ -55,8 +55,7 @@ type podExec struct {
 	pods *kube.Pods
 }
 
-// Exec runs cmd in a container of pod; ns is the namespace pods was made for.
-func (e *podExec) Exec(ctx context.Context, _, pod, container string, cmd []string) ([]byte, error) {
+func (e *podExec) Exec(ctx context.Context, pod, container string, cmd []string) ([]byte, error) {
 	ex, err := remotecommand.NewSPDYExecutor(e.cfg, "POST", e.pods.ExecURL(pod, container, cmd))
 	if err != nil {
 		return nil, err

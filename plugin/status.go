@@ -26,9 +26,10 @@ import (
 	"github.com/kube-lustre/kube-lustre/internal/zfs"
 )
 
-// Executor runs a command in a container and returns its stdout.
+// Executor runs a command in a container of a pod of the release's
+// namespace (the one it was made for) and returns its stdout.
 type Executor interface {
-	Exec(ctx context.Context, ns, pod, container string, cmd []string) ([]byte, error)
+	Exec(ctx context.Context, pod, container string, cmd []string) ([]byte, error)
 }
 
 // TargetStatus is one target as `helm lustre status` shows it.
@@ -135,7 +136,7 @@ func collectStatus(ctx context.Context, api statusAPI, ex Executor, ns, release 
 			st.Pod, st.PodNode, st.Ready = p.Name, p.Spec.NodeName, podReady(p)
 			st.LeaseHolder, st.LeaseAge = lease(ctx, api, p, now, &st.Problems)
 			if st.Ready {
-				if sp, err := targetSpace(ctx, ex, ns, p); err != nil {
+				if sp, err := targetSpace(ctx, ex, p); err != nil {
 					st.Problems = append(st.Problems, err.Error())
 				} else {
 					st.Space = &sp
@@ -145,7 +146,7 @@ func collectStatus(ctx context.Context, api statusAPI, ex Executor, ns, release 
 		if tp.DRBDResource != "" {
 			st.DRBD = map[string]report.Resource{}
 			for _, n := range tp.Nodes {
-				rs, err := nodeReports(ctx, ex, ns, agents[n], n, reports)
+				rs, err := nodeReports(ctx, ex, agents[n], n, reports)
 				if err != nil {
 					st.Problems = append(st.Problems, err.Error())
 					continue
@@ -221,8 +222,8 @@ func lease(ctx context.Context, api statusAPI, p *corev1.Pod, now time.Time, pro
 
 // targetSpace asks a serving target pod for its dataset's space: only
 // there is the pool imported.
-func targetSpace(ctx context.Context, ex Executor, ns string, p *corev1.Pod) (zfs.Space, error) {
-	b, err := ex.Exec(ctx, ns, p.Name, "target", []string{"/usr/local/bin/lustre-target", "space"})
+func targetSpace(ctx context.Context, ex Executor, p *corev1.Pod) (zfs.Space, error) {
+	b, err := ex.Exec(ctx, p.Name, "target", []string{"/usr/local/bin/lustre-target", "space"})
 	if err != nil {
 		return zfs.Space{}, fmt.Errorf("space: %w", err)
 	}
@@ -234,14 +235,14 @@ func targetSpace(ctx context.Context, ex Executor, ns string, p *corev1.Pod) (zf
 }
 
 // nodeReports asks a node's DRBD agent once (cached per node).
-func nodeReports(ctx context.Context, ex Executor, ns string, p *corev1.Pod, node string, cache map[string][]report.Resource) ([]report.Resource, error) {
+func nodeReports(ctx context.Context, ex Executor, p *corev1.Pod, node string, cache map[string][]report.Resource) ([]report.Resource, error) {
 	if rs, ok := cache[node]; ok {
 		return rs, nil
 	}
 	if p == nil {
 		return nil, fmt.Errorf("%s: no DRBD agent pod", node)
 	}
-	b, err := ex.Exec(ctx, ns, p.Name, "drbd", []string{"/usr/local/bin/drbd", "status"})
+	b, err := ex.Exec(ctx, p.Name, "drbd", []string{"/usr/local/bin/drbd", "status"})
 	if err != nil {
 		return nil, fmt.Errorf("%s: drbd status: %w", node, err)
 	}

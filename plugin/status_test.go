@@ -54,7 +54,7 @@ var spaces = map[string]report.Space{
 	"lfs1-kube-lustre-mdt0-0": {Target: "mdt0", Dataset: "lfs1-mdt0/mdt0", Space: zfs.Space{Used: 3 << 20, Available: 1<<30 - 3<<20}},
 }
 
-func (a agents) Exec(_ context.Context, _, pod, container string, cmd []string) ([]byte, error) {
+func (a agents) Exec(_ context.Context, pod, container string, cmd []string) ([]byte, error) {
 	if container == "target" && strings.Join(cmd, " ") == "/usr/local/bin/lustre-target space" {
 		if sp, ok := spaces[pod]; ok {
 			return json.Marshal(sp)
@@ -153,11 +153,11 @@ func TestStatusSpaceUnreadable(t *testing.T) {
 
 type noSpace struct{ agents }
 
-func (n noSpace) Exec(ctx context.Context, ns, pod, container string, cmd []string) ([]byte, error) {
+func (n noSpace) Exec(ctx context.Context, pod, container string, cmd []string) ([]byte, error) {
 	if container == "target" {
 		return nil, errors.New("lustre-target: not found")
 	}
-	return n.agents.Exec(ctx, ns, pod, container, cmd)
+	return n.agents.Exec(ctx, pod, container, cmd)
 }
 
 // Issue 18: the resync progress on both nodes, the clients that have the
