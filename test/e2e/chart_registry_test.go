@@ -99,17 +99,11 @@ func (e *chartEnv) publish(t testing.TB) *published {
 // chartVersion is Chart.yaml's version, the one make package archives.
 func chartVersion(t testing.TB, root string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(root, "charts", "kube-lustre", "Chart.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	v, ok := lineValue(filepath.Join(root, "charts", "kube-lustre", "Chart.yaml"), "version:")
+	if !ok {
+		t.Fatal("charts/kube-lustre/Chart.yaml has no version")
 	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "version:"); ok {
-			return strings.Trim(strings.TrimSpace(v), `"`)
-		}
-	}
-	t.Fatal("Chart.yaml has no version")
-	return ""
+	return strings.Trim(strings.TrimSpace(v), `"`)
 }
 
 // fromRegistry makes the release install the published chart with the

@@ -313,13 +313,23 @@ func TestNodeProviders(t *testing.T) {
 // k8sVersion is the Kubernetes ci/cluster/build.sh pins (K8S_VERSION=...):
 // the one place the version is written.
 func k8sVersion(root string) string {
-	b, err := os.ReadFile(filepath.Join(root, "ci", "cluster", "build.sh"))
-	if err == nil {
-		for _, line := range strings.Split(string(b), "\n") {
-			if v, ok := strings.CutPrefix(line, "K8S_VERSION="); ok {
-				return v
-			}
-		}
+	if v, ok := lineValue(filepath.Join(root, "ci", "cluster", "build.sh"), "K8S_VERSION="); ok {
+		return v
 	}
 	return "unknown-see-ci-cluster-build.sh"
+}
+
+// lineValue is what follows prefix on the first line of file that starts
+// with it; false if the file cannot be read or has no such line.
+func lineValue(file, prefix string) (string, bool) {
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, prefix); ok {
+			return v, true
+		}
+	}
+	return "", false
 }
