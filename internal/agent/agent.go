@@ -329,20 +329,15 @@ func Target(ctx context.Context, run host.Runner, s lustre.Server, gate Gate, st
 	if s.HasDRBD() {
 		observe = func(ctx context.Context) (drbd.State, error) { return drbd.Observe(ctx, run, s.Resource) }
 	}
-	for {
-		err := acquire(ctx, gate, observe)
-		if err == nil {
-			break
-		}
+	if !AwaitLease(ctx, gate, observe, func(err error) {
 		if failover.IsOutdated(err) {
 			st.Set(podstate.Starting, "not serving "+s.Target.Svname()+": "+err.Error())
 		} else {
 			st.Set(podstate.Starting, "waiting for the target's lease: "+err.Error())
 		}
-		if !failover.Sleep(ctx, gate.RenewInterval()) {
-			st.Set(podstate.Stopping, "stopped while waiting for the lease")
-			return nil
-		}
+	}) {
+		st.Set(podstate.Stopping, "stopped while waiting for the lease")
+		return nil
 	}
 	log.Info("lease acquired", "target", s.Target.Svname())
 	st.Set(podstate.Starting, "lease acquired; starting "+s.Target.Svname())
@@ -436,6 +431,38 @@ func DRBDGuard(run host.Runner, s lustre.Server, log *slog.Logger) func(context.
 		}
 		return ok
 	}
+}
+
+// AwaitLease acquires the target's Lease (acquire), retrying until it
+// succeeds or ctx ends (false), and tells waiting why each try failed.
+// observe reads the target's DRBD state (nil without DRBD).
+func AwaitLease(ctx context.Context, gate Gate, observe func(context.Context) (drbd.State, error), waiting func(error)) bool {
+	for {
+		err := acquire(ctx, gate, observe)
+		if err == nil {
+			return true
+		}
+		waiting(err)
+		if !failover.Sleep(ctx, retryAfter(err, gate.RenewInterval())) {
+			return false
+		}
+	}
+}
+
+// retryAfter is how long a pod waiting for its target's Lease sleeps
+// before it tries again. A Lease held by another node is read every
+// quarter of a renew interval (Lease/20) and once more at its expiry: the
+// waiter times the Lease from when it saw the Lease's last change, so a
+// peer's cut (failover.PeerLost) or the controller's handover seen a
+// whole renew interval late would add up to that to a takeover. Those are
+// GETs only, by pods waiting on a takeover. Anything else (a copy marked
+// outdated, an API error) is tried again every renew interval.
+func retryAfter(err error, renew time.Duration) time.Duration {
+	var held *failover.HeldError
+	if !errors.As(err, &held) {
+		return renew
+	}
+	return max(min(renew/4, held.ExpiresIn), time.Millisecond)
 }
 
 // notOutdated is gate.CheckNotOutdated, except for a Lease with no

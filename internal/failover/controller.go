@@ -154,26 +154,28 @@ func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, erro
 	if err != nil {
 		return nil, fmt.Errorf("pod %s: node %s: %w", p.Name, p.Spec.NodeName, err)
 	}
-	// A crashed node stays Ready for the node monitor's grace period (50 s
-	// by default), which would add to every failover. The target has its
-	// own evidence sooner: its DRBD peer lost the link to the holder and
-	// marked the Lease, and the holder has not renewed for a whole Lease
-	// since (its renewal clears the mark). A holder cut from both its peer
-	// and the API stops before its Lease expires (docs/failover.md), so it
-	// is stopped or dead either way.
 	lostBy := obs.PeerLostBy()
-	peerSawItGo := !live && holder == p.Spec.NodeName && lostBy != "" && lostBy != p.Spec.NodeName
+	peerSawItGo := c.peerSawItGo(obs, holder, p.Spec.NodeName)
 	if nodeReady(node) && !peerSawItGo {
 		delete(c.said, p.Name)
+		if holder != "" && holder != p.Spec.NodeName && !live {
+			// This pod waits for a Lease whose holder stopped renewing a
+			// whole Lease ago: hand it over, as below, so it need not
+			// watch the Lease for a whole Lease of its own (it was
+			// started while it ran, released early from a dead node).
+			if err := obs.ClearExpiredHolder(ctx); err != nil && !errors.Is(err, ErrRenewed) {
+				return nil, fmt.Errorf("pod %s: hand lease %s over: %w", p.Name, leaseName, err)
+			}
+		}
 		return nil, nil
 	}
 	d := &Decision{Pod: p.Name, Node: p.Spec.NodeName, Lease: leaseName, Holder: holder}
-	if live && holder == p.Spec.NodeName {
+	if live && holder == p.Spec.NodeName && !peerSawItGo {
 		d.Reason = fmt.Sprintf("node %s is not Ready but still holds lease %s; waiting for it to expire", p.Spec.NodeName, leaseName)
 		c.record(ctx, p, corev1.EventTypeWarning, "WaitingForLease", d.Reason)
 		return d, nil
 	}
-	if holder == p.Spec.NodeName {
+	if holder == p.Spec.NodeName && !live {
 		// Hand the expired Lease over now, so the replacement on the peer
 		// need not watch it for a whole Lease of its own. Conditioned on
 		// the version observed: if the holder renewed meanwhile, nothing
@@ -206,9 +208,47 @@ func (c *Controller) decide(ctx context.Context, p *corev1.Pod) (*Decision, erro
 	}
 	c.Metrics.Released(target, reason)
 	d.Reason = fmt.Sprintf("%s and lease %s is not live (holder %q): pod released so the StatefulSet starts it on the peer", why, leaseName, holder)
+	if live {
+		d.Reason = fmt.Sprintf("%s, which has not written lease %s for half a Lease since: pod released so the StatefulSet starts it on the peer, where it waits for the Lease to expire", why, leaseName)
+	}
 	c.record(ctx, p, corev1.EventTypeNormal, "ReleasedFromDeadNode", d.Reason)
 	c.Log.Info("released target pod", "pod", p.Name, "node", p.Spec.NodeName, "lease", leaseName, "holder", holder)
 	return d, nil
+}
+
+// peerSawItGo says the target's DRBD peer saw node, the holder, go, and
+// node has not written the Lease since for half a Lease: its pod is
+// released without waiting for the Lease to expire, so that the
+// replacement is started on the peer and waits there while it runs.
+//
+// A crashed node stays Ready for the node monitor's grace period (50 s by
+// default) and its Lease live for a whole Lease: waiting for either would
+// add the replacement's creation and start to every failover. The peer's
+// mark (PeerLost, written when its DRBD lost the link to the Primary) is
+// the target's own evidence, sooner, and the holder answers it within
+// half a Lease whenever it is alive and reaches the API: its DRBD notices
+// the same loss within ping-int + ping-timeout (2 s), its fence-peer then
+// marks the peer outdated (which names the reporter: not this case), and
+// its next check (every Lease/5) renews, which clears the mark. So a
+// holder silent for half a Lease after the mark is dead, or cut off from
+// the API as well, and stops on its own before its Lease expires
+// (docs/failover.md). Releasing the pod decides nothing about the data:
+// the replacement still takes the Lease only once it expired, and DRBD
+// still refuses a second Primary. A Lease already handed over from node
+// (ClearExpiredHolder after the peer's mark) has no holder left to wait
+// for.
+func (c *Controller) peerSawItGo(obs *Lease, holder, node string) bool {
+	lostBy := obs.PeerLostBy()
+	if lostBy == "" || lostBy == node || obs.outdatedMark == lostBy {
+		return false
+	}
+	switch {
+	case holder == node:
+		return c.now().Sub(obs.observedAt) >= obs.RenewDeadline()
+	case holder == "":
+		return obs.expiredHolder == node
+	}
+	return false
 }
 
 // moved ends the failover of p's target once p is Ready on a node other

@@ -232,54 +232,99 @@ func TestFailoverMetrics(t *testing.T) {
 }
 
 // A crashed node stays Ready for the node monitor's grace period. Its DRBD
-// peer's mark (peer-lost) with a whole Lease without renewal since is
-// enough to release the pod; the mark alone, or a renewal after it, is not.
+// peer's mark (peer-lost) with half a Lease without a write by the holder
+// since is enough to release the pod, before the Lease expires, so the
+// replacement starts on the peer while it runs out; the mark alone, a
+// renewal after it, or the holder's fence of the reporter is not. The
+// Lease itself is handed over only once it expired, to the pod waiting on
+// the peer.
 func TestReleasesOnThePeersMarkBeforeTheNodeIsNotReady(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, true)
 	ctx := context.Background()
+	api := w.leases.Client(nil)
 	// The holder renews quietly (its peer connected); then the peer loses
 	// the link and cuts the Lease back to one duration, with its mark.
 	quietThenLost := func() {
 		t.Helper()
-		cur, err := w.leases.Client(nil).Get(ctx, "lfs1-kube-lustre-mdt0", metav1.GetOptions{})
+		cur, err := api.Get(ctx, "lfs1-kube-lustre-mdt0", metav1.GetOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
 		quiet := int32(300)
 		cur.Spec.LeaseDurationSeconds = &quiet
-		if _, err := w.leases.Client(nil).Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		if _, err := api.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
 			t.Fatal(err)
 		}
-		if cut, err := PeerLost(ctx, w.leases.Client(nil), "lfs1-kube-lustre-mdt0", "s2", "s1", 10*time.Second); err != nil || !cut {
+		if cut, err := PeerLost(ctx, api, "lfs1-kube-lustre-mdt0", "s2", "s1", 10*time.Second); err != nil || !cut {
 			t.Fatalf("peer-lost: %v %v", cut, err)
 		}
 	}
-	quietThenLost()
-	w.pass(t)
-	w.clock.advance(9 * time.Second)
-	if d := w.pass(t); len(d) != 0 || !w.podExists(t) {
-		t.Fatalf("acted on a Ready node whose Lease is live: %+v", d)
+	leftAlone := func(what string) {
+		t.Helper()
+		if d := w.pass(t); len(d) != 0 || !w.podExists(t) {
+			t.Fatalf("%s: %+v", what, d)
+		}
 	}
+	quietThenLost()
+	leftAlone("acted on the mark at once")
+	w.clock.advance(4 * time.Second)
+	leftAlone("acted within half a Lease of the mark")
 	// The holder renews (it was alive: only the link went): the mark goes.
 	if err := w.holder.TryAcquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	w.pass(t)
 	w.clock.advance(11 * time.Second)
-	if d := w.pass(t); len(d) != 0 || !w.podExists(t) {
-		t.Fatalf("acted without the peer's mark: %+v", d)
+	leftAlone("acted without the peer's mark")
+	// The holder fences the reporter (alive, the link cut): the mark
+	// stays, but it names the node the holder wrote on without.
+	if err := w.holder.TryAcquire(ctx); err != nil {
+		t.Fatal(err)
 	}
-	// The holder dies: the peer marks again, and a Lease later the pod goes.
+	quietThenLost()
+	if code, why := FencePeer(ctx, api, "lfs1-kube-lustre-mdt0", "s1", "s2"); code != FencedOutdated {
+		t.Fatal(why)
+	}
+	w.pass(t)
+	w.clock.advance(6 * time.Second)
+	leftAlone("acted on the mark of a peer the holder fenced")
+	if err := Unfence(ctx, api, "lfs1-kube-lustre-mdt0", "s2"); err != nil {
+		t.Fatal(err)
+	}
+	// The holder dies: the peer marks again, and half a Lease later the
+	// pod goes; the Lease stays the dead holder's until it expired.
 	if err := w.holder.TryAcquire(ctx); err != nil {
 		t.Fatal(err)
 	}
 	quietThenLost()
 	w.pass(t)
-	w.clock.advance(10 * time.Second)
+	w.clock.advance(5 * time.Second)
 	d := w.pass(t)
 	if len(d) != 1 || !d[0].Released || w.podExists(t) || !strings.Contains(d[0].Reason, "s2 lost its DRBD link to node s1") {
-		t.Fatalf("not released on the peer's mark: %+v", d)
+		t.Fatalf("not released half a Lease after the peer's mark: %+v", d)
+	}
+	if h := w.leases.Holder("lfs1-kube-lustre-mdt0"); h != "s1" {
+		t.Fatalf("the live Lease was handed over with the early release (holder %q)", h)
+	}
+	// The replacement runs on s2 and waits; the controller hands the
+	// Lease over a whole Lease after the mark, not before.
+	if _, err := w.cs.CoreV1().Pods(ns).Create(ctx, targetPod("lfs1-kube-lustre-mdt0-0", "s2"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.advance(4 * time.Second)
+	w.pass(t)
+	if h := w.leases.Holder("lfs1-kube-lustre-mdt0"); h != "s1" {
+		t.Fatalf("handed over before the Lease expired (holder %q)", h)
+	}
+	w.clock.advance(time.Second)
+	w.pass(t)
+	if h := w.leases.Holder("lfs1-kube-lustre-mdt0"); h != "" {
+		t.Fatalf("the expired Lease was not handed over to the waiting pod (holder %q)", h)
+	}
+	s2 := &Lease{Client: api, Name: "lfs1-kube-lustre-mdt0", Identity: "s2", Duration: 10 * time.Second, Now: w.clock.now}
+	if err := s2.TryAcquire(ctx); err != nil || s2.TookOverFrom() != "s1" {
+		t.Fatalf("the waiting pod's acquire: %v, took over from %q; want s1 (import -f)", err, s2.TookOverFrom())
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -95,29 +96,30 @@ func FencePeer(ctx context.Context, leases LeaseClient, leaseName, self, peer st
 // A Lease held by anyone else, already short, or marking self outdated
 // (self cannot take over) is left alone.
 func PeerLost(ctx context.Context, leases LeaseClient, leaseName, self, peer string, d time.Duration) (bool, error) {
-	return cutQuiet(ctx, leases, leaseName, peer, d, self)
+	cut, err := cutQuiet(ctx, leases, leaseName, peer, d, self)
+	return cut != nil, err
 }
 
 // cutQuiet rewrites the duration of a Lease holder holds to d when it is
-// longer (a quiet Lease), conditioned on the version read. by, unless
-// empty, is the peer reporting the lost link: it is written in
-// PeerLostAnnotation, and nothing is cut when the Lease marks by's own
-// copy outdated.
-func cutQuiet(ctx context.Context, leases LeaseClient, leaseName, holder string, d time.Duration, by string) (bool, error) {
+// longer (a quiet Lease), conditioned on the version read, and returns
+// what it wrote (nil: nothing). by, unless empty, is the peer reporting
+// the lost link: it is written in PeerLostAnnotation, and nothing is cut
+// when the Lease marks by's own copy outdated.
+func cutQuiet(ctx context.Context, leases LeaseClient, leaseName, holder string, d time.Duration, by string) (*coordinationv1.Lease, error) {
 	if d < time.Second {
-		return false, fmt.Errorf("no Lease duration to cut %s to", leaseName)
+		return nil, fmt.Errorf("no Lease duration to cut %s to", leaseName)
 	}
 	cur, err := leases.Get(ctx, leaseName, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return false, nil
+		return nil, nil
 	}
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	secs := int32(d / time.Second)
 	if cur.Spec.HolderIdentity == nil || *cur.Spec.HolderIdentity != holder || (by != "" && cur.Annotations[OutdatedAnnotation] == by) ||
 		cur.Spec.LeaseDurationSeconds == nil || *cur.Spec.LeaseDurationSeconds <= secs {
-		return false, nil
+		return nil, nil
 	}
 	next := cur.DeepCopy()
 	next.Spec.LeaseDurationSeconds = &secs
@@ -127,10 +129,7 @@ func cutQuiet(ctx context.Context, leases LeaseClient, leaseName, holder string,
 		}
 		next.Annotations[PeerLostAnnotation] = by
 	}
-	if _, err := leases.Update(ctx, next, metav1.UpdateOptions{}); err != nil {
-		return false, err
-	}
-	return true, nil
+	return leases.Update(ctx, next, metav1.UpdateOptions{})
 }
 
 // Unfence clears the mark after this node's copy was resynced
@@ -270,12 +269,38 @@ func (f *Fencer) UnfenceInSync(ctx context.Context, resource string, inSync func
 
 // PeerLost reports that this node, Secondary of resource, lost its link
 // to the peer (see PeerLost); an unknown resource reports nothing.
+//
+// A Lease it cut is handed over (ClearExpiredHolder, as the failover
+// controller does) once it has gone a whole Duration unchanged by this
+// node's clock, read when the cut returned: no observer can have seen the
+// cut earlier, so none judges the Lease expired sooner, and the target pod
+// waiting here takes it at its next look instead of a Duration after its
+// own first sight of the cut (a replacement started during the wait) or
+// after the controller's next pass. Until ctx ends.
 func (f *Fencer) PeerLost(ctx context.Context, resource string) (bool, error) {
 	r, ok := f.Resources[resource]
 	if !ok {
 		return false, nil
 	}
-	return PeerLost(ctx, f.Leases, r.Lease, f.Node, r.Peer, f.Duration)
+	cut, err := cutQuiet(ctx, f.Leases, r.Lease, r.Peer, f.Duration, f.Node)
+	if cut == nil || err != nil {
+		return false, err
+	}
+	l := &Lease{Client: f.Leases, Name: r.Lease, Duration: f.Duration, observedVersion: cut.ResourceVersion, observedAt: time.Now()}
+	go func() {
+		if !Sleep(ctx, f.Duration) {
+			return
+		}
+		switch err := l.ClearExpiredHolder(ctx); {
+		case err == nil:
+			f.log("peer-lost", resource, 0, "handed Lease "+r.Lease+" over: "+r.Peer+" wrote nothing for a whole Lease after this node cut it")
+		case errors.Is(err, ErrRenewed):
+			f.log("peer-lost", resource, 0, "Lease "+r.Lease+" changed after the cut (renewed, fenced or taken): not handed over")
+		default:
+			f.log("peer-lost", resource, FenceFailed, "could not hand Lease "+r.Lease+" over: "+err.Error())
+		}
+	}()
+	return true, nil
 }
 
 // FencePeer is the fence-peer answer for resource; an unknown resource

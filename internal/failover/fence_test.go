@@ -9,6 +9,8 @@ import (
 
 	coordinationv1 "k8s.io/api/coordination/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/kube-lustre/kube-lustre/internal/failover/leasetest"
 )
 
 // racing runs before() between the caller's Get and its Update, the window
@@ -238,5 +240,64 @@ func TestNewLeaseIsUnverifiedUntilTheCopiesAreSeenInSync(t *testing.T) {
 	}
 	if m, err := Outdated(ctx, api, b.Name); m != "" || err != nil {
 		t.Fatalf("a vouched holder recreated its Lease with mark %q (%v)", m, err)
+	}
+}
+
+// The peer that cut a crashed holder's quiet Lease hands it over a whole
+// Lease after its cut, by its own clock read when the cut returned, and
+// not sooner; the node that then takes it takes the pool over (-f) as from
+// an expired Lease. A holder that wrote meanwhile keeps its Lease.
+func TestPeerLostHandsTheCutLeaseOverAfterAWholeLease(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := leasetest.New()
+	api := store.Client(nil)
+	mk := func(name, id string) *Lease {
+		return &Lease{Client: api, Name: name, Identity: id, Duration: time.Second}
+	}
+	crashed, alive := mk("lfs1-mdt0", "s1"), mk("lfs1-ost0", "s1")
+	for _, l := range []*Lease{crashed, alive} {
+		if err := l.tryAcquire(ctx, 5*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &Fencer{Leases: api, Node: "s2", Duration: time.Second, Resources: map[string]Fenced{
+		"r0": {Lease: crashed.Name, Peer: "s1"}, "r1": {Lease: alive.Name, Peer: "s1"}}}
+	start := time.Now()
+	for _, r := range []string{"r0", "r1"} {
+		if cut, err := f.PeerLost(ctx, r); !cut || err != nil {
+			t.Fatalf("PeerLost(%s) = %v, %v", r, cut, err)
+		}
+	}
+	if err := alive.tryAcquire(ctx, time.Second); err != nil { // s1 is alive: it renews
+		t.Fatal(err)
+	}
+	holder := func(name string) (string, string) {
+		cur, err := api.Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return *cur.Spec.HolderIdentity, cur.Annotations[ExpiredHolderAnnotation]
+	}
+	for h, _ := holder(crashed.Name); h != ""; h, _ = holder(crashed.Name) {
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the cut Lease was never handed over")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if took := time.Since(start); took < time.Second {
+		t.Fatalf("handed over %s after the cut, before a whole Lease (1s)", took)
+	}
+	if _, from := holder(crashed.Name); from != "s1" {
+		t.Fatalf("handed over from %q, want s1", from)
+	}
+	time.Sleep(500 * time.Millisecond) // the renewed Lease's own handover time has passed
+	if h, _ := holder(alive.Name); h != "s1" {
+		t.Fatalf("the Lease s1 renewed after the cut was handed over (holder %q)", h)
+	}
+	s2 := mk(crashed.Name, "s2")
+	if err := s2.TryAcquire(ctx); err != nil || s2.TookOverFrom() != "s1" {
+		t.Fatalf("acquire after the handover: %v, took over from %q; want from s1 (its peer lost it: import -f)", err, s2.TookOverFrom())
 	}
 }

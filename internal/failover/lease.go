@@ -68,6 +68,8 @@ type Lease struct {
 	observedVersion string
 	observedAt      time.Time
 	peerLostBy      string        // PeerLostAnnotation as last observed
+	outdatedMark    string        // OutdatedAnnotation as last observed
+	expiredHolder   string        // ExpiredHolderAnnotation as last observed
 	lastRenew       time.Time     // last successful acquire or renew by us
 	written         time.Duration // the duration that renewal wrote
 	deadline        time.Time     // serve only before this without a renewal
@@ -181,6 +183,14 @@ func (l *Lease) tryAcquire(ctx context.Context, d time.Duration) error {
 		l.tookOverFrom, l.handedOverFrom = holder, ""
 		if from := cur.Annotations[ExpiredHolderAnnotation]; holder == "" && from != l.Identity {
 			l.handedOverFrom = from
+			if lost := cur.Annotations[PeerLostAnnotation]; lost != "" && lost != from && from != "" {
+				// Handed over after its DRBD peer lost the link to it and
+				// it never renewed again: it crashed, or it is cut off
+				// from both its peer and the API, its I/O frozen by the
+				// failed fence, so it could not export either. Its pool
+				// is taken over, as from a Lease seen expiring.
+				l.tookOverFrom = from
+			}
 		}
 	}
 	l.renewed(updated.ResourceVersion, now, d)
@@ -203,6 +213,8 @@ func (l *Lease) observe(cur *coordinationv1.Lease) {
 		l.observedVersion, l.observedAt = cur.ResourceVersion, l.now()
 	}
 	l.peerLostBy = cur.Annotations[PeerLostAnnotation]
+	l.outdatedMark = cur.Annotations[OutdatedAnnotation]
+	l.expiredHolder = cur.Annotations[ExpiredHolderAnnotation]
 }
 
 // PeerLostBy is the node that marked the Lease peer-lost (PeerLost), as of

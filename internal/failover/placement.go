@@ -27,16 +27,23 @@ const HostnameLabel = "kubernetes.io/hostname"
 // neither node. A node the Lease marks outdated has a copy without the
 // writes its peer acknowledged alone, until a resync from that peer clears
 // the mark: its peer has the good data. Without a mark, a live holder is
-// the node serving (or still stopping) the data. Placement is only about
-// availability: wherever the pod lands, it serves only under the Lease
-// and never from an outdated copy.
-func PlaceOnData(outdated, holder string, live bool, pair []string) (string, string) {
+// the node serving (or still stopping) the data, unless its peer marked
+// it lost (lostBy, PeerLostAnnotation: the peer's DRBD lost the link to
+// it while the peer's own copy was UpToDate, and it has not written the
+// Lease since): the pod is then being released early from a holder that
+// is most likely dead (Controller.peerSawItGo), and belongs on that peer.
+// Placement is only about availability: wherever the pod lands, it
+// serves only under the Lease and never from an outdated copy.
+func PlaceOnData(outdated, lostBy, holder string, live bool, pair []string) (string, string) {
 	if len(pair) == 2 && outdated != "" && slices.Contains(pair, outdated) {
 		good := pair[0]
 		if good == outdated {
 			good = pair[1]
 		}
 		return good, fmt.Sprintf("the Lease marks %s's copy outdated (its peer wrote on without it; it serves only after a resync from %s): %s has the data", outdated, good, good)
+	}
+	if lostBy != "" && lostBy != holder && slices.Contains(pair, lostBy) && (holder == "" || slices.Contains(pair, holder)) {
+		return lostBy, fmt.Sprintf("%s, UpToDate, lost its DRBD link to the holder, which has not written the Lease since", lostBy)
 	}
 	if live && holder != "" && slices.Contains(pair, holder) {
 		return holder, fmt.Sprintf("%s still holds the Lease", holder)
@@ -126,7 +133,7 @@ func (c *Controller) dataNode(ctx context.Context, p *corev1.Pod, obs *Lease) (p
 		return placement{}, err
 	}
 	var pl placement
-	pl.good, pl.why = PlaceOnData(marked, holder, live, podPair(p))
+	pl.good, pl.why = PlaceOnData(marked, obs.PeerLostBy(), holder, live, podPair(p))
 	if pl.good == "" {
 		return pl, nil
 	}

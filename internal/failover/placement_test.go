@@ -217,11 +217,20 @@ func TestPlaceOnData(t *testing.T) {
 	t.Parallel()
 	pair := []string{"s1", "s2"}
 	for _, tc := range []struct {
-		outdated, holder string
-		live             bool
-		pair             []string
-		want             string
+		outdated, lostBy, holder string
+		live                     bool
+		pair                     []string
+		want                     string
 	}{
+		// The peer saw the holder go: the pod belongs on the peer, even
+		// while the dead holder's Lease is still live, and after the
+		// Lease was handed over (no holder).
+		{lostBy: "s2", holder: "s1", live: true, pair: pair, want: "s2"},
+		{lostBy: "s2", pair: pair, want: "s2"},
+		// The holder fenced the reporter: it is alive, and the data is its.
+		{outdated: "s2", lostBy: "s2", holder: "s1", live: true, pair: pair, want: "s1"},
+		{lostBy: "s9", holder: "s1", live: true, pair: pair, want: "s1"},
+		{lostBy: "s1", holder: "s1", live: true, pair: pair, want: "s1"},
 		{outdated: "s1", pair: pair, want: "s2"},
 		{outdated: "s2", pair: pair, want: "s1"},
 		{outdated: "s2", holder: "s1", live: true, pair: pair, want: "s1"},
@@ -231,8 +240,8 @@ func TestPlaceOnData(t *testing.T) {
 		{outdated: "s1", pair: []string{"s1"}, want: ""},
 		{pair: pair, want: ""},
 	} {
-		if got, _ := PlaceOnData(tc.outdated, tc.holder, tc.live, tc.pair); got != tc.want {
-			t.Errorf("PlaceOnData(%q, %q, %v, %v) = %q, want %q", tc.outdated, tc.holder, tc.live, tc.pair, got, tc.want)
+		if got, _ := PlaceOnData(tc.outdated, tc.lostBy, tc.holder, tc.live, tc.pair); got != tc.want {
+			t.Errorf("PlaceOnData(%q, %q, %q, %v, %v) = %q, want %q", tc.outdated, tc.lostBy, tc.holder, tc.live, tc.pair, got, tc.want)
 		}
 	}
 }

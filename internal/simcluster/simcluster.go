@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
 	"github.com/kube-lustre/kube-lustre/internal/agent"
@@ -343,7 +344,7 @@ func (r *Running) StartTarget(target, node string) error {
 // the StatefulSet, the scheduler and the failover controller would put the
 // replacement with both nodes up: on the node the target's Lease says has
 // the good data (failover.PlaceOnData: the Lease marks the other node's
-// copy outdated, or the other node still holds it), else on the preferred
+// copy outdated or lost, or the other node still holds it), else on the preferred
 // node. It returns the node.
 func (r *Running) RestartTarget(target string) (string, error) {
 	_, plan := r.c.current()
@@ -356,8 +357,11 @@ func (r *Running) RestartTarget(target string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	holder := r.c.Leases.Holder(name)
-	node, _ := failover.PlaceOnData(marked, holder, holder != "", tp.Nodes)
+	holder, lostBy := r.c.Leases.Holder(name), ""
+	if cur, err := r.c.Leases.Client(nil).Get(r.root, name, metav1.GetOptions{}); err == nil {
+		lostBy = cur.Annotations[failover.PeerLostAnnotation]
+	}
+	node, _ := failover.PlaceOnData(marked, lostBy, holder, holder != "", tp.Nodes)
 	if node == "" {
 		node = tp.Preferred
 	}

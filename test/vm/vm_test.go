@@ -851,25 +851,21 @@ func (s *suite) failover(t *testing.T, mdt1, mdt2 lustre.Server) {
 	}
 	t.Log("vm1 killed (kill -9 of its qemu)")
 	// The target pod on vm2 (started there by the failover controller)
-	// waits for vm1's Lease to expire, as agent.Target does.
+	// waits for vm1's Lease to expire in agent.Target's own loop.
 	l2 := s.lease("vm2", "mdt0")
 	cut := false
-	for {
+	observe := func(ctx context.Context) (drbd.State, error) { return drbd.Observe(ctx, s.vm2, mdt2.Resource) }
+	if !agent.AwaitLease(ctx, l2, observe, func(err error) {
+		var held *failover.HeldError
+		if !errors.As(err, &held) {
+			t.Errorf("vm2 lease: %v", err)
+		}
 		if !cut && s.leaseDuration(ctx, t, "mdt0") == leaseTimeout {
 			cut = true
 			s.measure(t, "failover: vm2's DRBD agent cut vm1's quiet Lease to %s %.1f s after the crash", leaseTimeout, time.Since(crash).Seconds())
 		}
-		err := acquire(ctx, l2)
-		if err == nil {
-			break
-		}
-		var held *failover.HeldError
-		if !errors.As(err, &held) {
-			t.Fatalf("vm2 lease: %v", err)
-		}
-		if !failover.Sleep(ctx, l2.RenewInterval()) {
-			t.Fatal(ctx.Err())
-		}
+	}) {
+		t.Fatal(ctx.Err())
 	}
 	s.measure(t, "failover: vm2 holds the Lease %.1f s after the crash (leaseSeconds %d)", time.Since(crash).Seconds(), int(leaseTimeout.Seconds()))
 	before := len(s.vm2.Log.Entries())
