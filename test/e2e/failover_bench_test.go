@@ -3,11 +3,15 @@
 package e2e
 
 import (
+	"context"
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // TestFailoverBench measures node crash to target mounted on the peer for
@@ -30,12 +34,18 @@ func TestFailoverBench(t *testing.T) {
 		h := r.servingNode(t, target)
 		p := r.peerOf(target, h)
 		tp, _ := r.plan.Target(target)
+		// A crash comes in the steady state: the pair connected and in
+		// sync, so the holder renews quietly (failover.quietLeaseSeconds).
+		// Right after the previous run's rejoin it may still renew every
+		// Lease/5 for a moment, and its peer then has no quiet Lease to cut.
+		poll(t, time.Minute, h+" renewing the Lease of "+target+" quietly", func() bool { return r.quiet(t, target, h) })
 		start := time.Now()
 		r.crashNode(t, h)
 		poll(t, 3*time.Minute, target+" mounted on "+p, func() bool { return mounted(t, r.w, p, tp.MountPoint) })
 		took := time.Since(start)
 		runs = append(runs, took)
 		t.Logf("run %d: crash of %s to %s mounted on %s: %.1f s", len(runs), h, target, p, took.Seconds())
+		r.timeline(t, start, target, p)
 		r.bootNode(t, h)
 		poll(t, 3*time.Minute, h+" back as an in-sync Secondary, unmarked", func() bool {
 			return r.inSync(t, target, h) && r.mark(t, target) == "" && r.serving(t, target, p)
@@ -49,4 +59,55 @@ func TestFailoverBench(t *testing.T) {
 	}
 	t.Logf("RESULT crash to %s mounted on the peer over %d runs: median %.1f s, max %.1f s, min %.1f s (failover.leaseSeconds %d)",
 		target, len(runs), median.Seconds(), runs[len(runs)-1].Seconds(), runs[0].Seconds(), r.v.Failover.LeaseSeconds)
+}
+
+// quiet: holder holds target's Lease with the quiet duration.
+func (r *release) quiet(t testing.TB, target, holder string) bool {
+	t.Helper()
+	l, err := r.e.cs.CoordinationV1().Leases(r.ns).Get(context.Background(), r.leaseName(target), metav1.GetOptions{})
+	if err != nil {
+		t.Logf("lease: %v", err)
+		return false
+	}
+	d := l.Spec.LeaseDurationSeconds
+	return l.Spec.HolderIdentity != nil && *l.Spec.HolderIdentity == holder && d != nil && int(*d) == r.v.Failover.QuietLeaseSeconds
+}
+
+// timeline logs what made up a run, in seconds after the crash: the
+// failover controller's lines and, on the survivor, its DRBD agent's and
+// the target pod's, as their logs timestamp them.
+func (r *release) timeline(t testing.TB, crash time.Time, target, survivor string) {
+	t.Helper()
+	since := crash.Add(-time.Second).UTC().Format(time.RFC3339)
+	var lines []string
+	for _, src := range []struct{ sel, about string }{
+		{"app.kubernetes.io/component=failover", target},
+		{"app.kubernetes.io/component=drbd", r.res(target)},
+		{"kube-lustre.io/target=" + target, ""},
+	} {
+		for _, p := range r.e.pods(t, r.ns, r.selector(src.sel)) {
+			if src.about != target && p.Spec.NodeName != survivor {
+				continue
+			}
+			out, err := r.e.kubectlOut("logs", "-n", r.ns, p.Name, "--all-containers", "--timestamps", "--since-time="+since)
+			if err != nil {
+				t.Logf("timeline: %v", err)
+				continue
+			}
+			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
+				ts, msg, ok := strings.Cut(l, " ")
+				at, err := time.Parse(time.RFC3339Nano, ts)
+				if !ok || err != nil || !strings.Contains(msg, src.about) {
+					continue
+				}
+				lines = append(lines, at.Sub(crash).Round(10*time.Millisecond).String()+" "+p.Name+": "+msg)
+			}
+		}
+	}
+	slices.SortFunc(lines, func(a, b string) int {
+		da, _ := time.ParseDuration(strings.Fields(a)[0])
+		db, _ := time.ParseDuration(strings.Fields(b)[0])
+		return int(da - db)
+	})
+	t.Logf("timeline after the crash:\n  %s", strings.Join(lines, "\n  "))
 }
