@@ -487,10 +487,12 @@ func (s *suite) whileUp(g *Guest, stop func()) {
 
 // crash is a node crash: kill -9 of the guest's qemu, and what ran on the
 // node ends with it, undone by nobody (nothing unmounted, no Lease
-// released). It returns when the guest died.
+// released). It returns when the guest died, and the moment of the kill:
+// takeovers are timed from the signal, not from the end of qemu's exit,
+// which can take a second or two while the peer already goes on.
 func (s *suite) crash(t testing.TB, g *Guest) time.Time {
-	g.Kill(t)
 	at := time.Now()
+	g.Kill(t)
 	s.runningMu.Lock()
 	stops := s.running[g.Name]
 	delete(s.running, g.Name)
