@@ -447,3 +447,36 @@ func TestPeerHeldLeaseIsNotTouched(t *testing.T) {
 		t.Fatalf("holder %q, want the peer's s2 kept", h)
 	}
 }
+
+// What the controller read on a Lease goes with the Lease: once it is
+// deleted, a peer-lost mark and an expired holder it carried no longer
+// release the pod of the node they named (which is Ready and may serve).
+func TestADeletedLeaseTakesItsMarksAlong(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, true)
+	ctx := context.Background()
+	api := w.leases.Client(nil)
+	cur, err := api.Get(ctx, "lfs1-kube-lustre-mdt0", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	none := ""
+	cur.Spec.HolderIdentity = &none
+	cur.Annotations = map[string]string{PeerLostAnnotation: "s2", ExpiredHolderAnnotation: "s1"}
+	if _, err := api.Update(ctx, cur, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	// Handed over from s1 after s2 saw it go: s1's pod is released.
+	if d := w.pass(t); len(d) != 1 || !d[0].Released {
+		t.Fatalf("not released on a handed-over Lease marked peer-lost: %+v", d)
+	}
+	// The Lease is deleted, and a pod runs on s1 again.
+	w.leases.Delete("lfs1-kube-lustre-mdt0")
+	if _, err := w.cs.CoreV1().Pods(ns).Create(ctx, targetPod("lfs1-kube-lustre-mdt0-0", "s1"), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	w.clock.advance(time.Second)
+	if d := w.pass(t); len(d) != 0 || !w.podExists(t) {
+		t.Fatalf("released on the marks of a Lease seen before it was deleted: %+v", d)
+	}
+}

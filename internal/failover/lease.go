@@ -403,6 +403,8 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 func (l *Lease) Observe(ctx context.Context) (holder string, live bool, err error) {
 	cur, err := l.Client.Get(ctx, l.Name, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
+		// Its marks went with it: none may outlive it here.
+		l.peerLostBy, l.outdatedMark, l.expiredHolder = "", "", ""
 		return "", false, nil
 	}
 	if err != nil {
