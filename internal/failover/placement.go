@@ -128,12 +128,9 @@ func (c *Controller) dataNode(ctx context.Context, p *corev1.Pod, obs *Lease) (p
 	if err != nil {
 		return placement{}, err
 	}
-	marked, err := Outdated(ctx, c.Leases, obs.Name)
-	if err != nil {
-		return placement{}, err
-	}
+	// The marks as of the same read as the holder.
 	var pl placement
-	pl.good, pl.why = PlaceOnData(marked, obs.PeerLostBy(), holder, live, podPair(p))
+	pl.good, pl.why = PlaceOnData(obs.outdatedMark, obs.PeerLostBy(), holder, live, podPair(p))
 	if pl.good == "" {
 		return pl, nil
 	}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes/fake"
 
@@ -353,13 +354,16 @@ func (r *Running) RestartTarget(target string) (string, error) {
 		return "", fmt.Errorf("no target %s", target)
 	}
 	name := r.c.LeaseName(target)
-	marked, err := failover.Outdated(r.root, r.c.Leases.Client(nil), name)
-	if err != nil {
+	var marked, lostBy, holder string
+	switch cur, err := r.c.Leases.Client(nil).Get(r.root, name, metav1.GetOptions{}); {
+	case apierrors.IsNotFound(err):
+	case err != nil:
 		return "", err
-	}
-	holder, lostBy := r.c.Leases.Holder(name), ""
-	if cur, err := r.c.Leases.Client(nil).Get(r.root, name, metav1.GetOptions{}); err == nil {
-		lostBy = cur.Annotations[failover.PeerLostAnnotation]
+	default:
+		marked, lostBy = cur.Annotations[failover.OutdatedAnnotation], cur.Annotations[failover.PeerLostAnnotation]
+		if cur.Spec.HolderIdentity != nil {
+			holder = *cur.Spec.HolderIdentity
+		}
 	}
 	node, _ := failover.PlaceOnData(marked, lostBy, holder, holder != "", tp.Nodes)
 	if node == "" {

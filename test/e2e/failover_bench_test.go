@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
+	"fmt"
 	"os"
 	"slices"
 	"strconv"
@@ -74,19 +76,27 @@ func (r *release) quiet(t testing.TB, target, holder string) bool {
 }
 
 // timeline logs what made up a run, in seconds after the crash: the
-// failover controller's lines and, on the survivor, its DRBD agent's and
-// the target pod's, as their logs timestamp them.
+// failover controller's lines about target (any node) and, on the
+// survivor, its DRBD agent's lines about the target's resource and the
+// target pod's, as their logs timestamp them.
 func (r *release) timeline(t testing.TB, crash time.Time, target, survivor string) {
 	t.Helper()
 	since := crash.Add(-time.Second).UTC().Format(time.RFC3339)
-	var lines []string
-	for _, src := range []struct{ sel, about string }{
-		{"app.kubernetes.io/component=failover", target},
-		{"app.kubernetes.io/component=drbd", r.res(target)},
-		{"kube-lustre.io/target=" + target, ""},
+	type line struct {
+		at   time.Duration
+		text string
+	}
+	var lines []line
+	for _, src := range []struct {
+		sel, about string
+		anyNode    bool
+	}{
+		{"app.kubernetes.io/component=failover", target, true},
+		{"app.kubernetes.io/component=drbd", r.res(target), false},
+		{"kube-lustre.io/target=" + target, "", false},
 	} {
 		for _, p := range r.e.pods(t, r.ns, r.selector(src.sel)) {
-			if src.about != target && p.Spec.NodeName != survivor {
+			if !src.anyNode && p.Spec.NodeName != survivor {
 				continue
 			}
 			out, err := r.e.kubectlOut("logs", "-n", r.ns, p.Name, "--all-containers", "--timestamps", "--since-time="+since)
@@ -97,17 +107,16 @@ func (r *release) timeline(t testing.TB, crash time.Time, target, survivor strin
 			for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 				ts, msg, ok := strings.Cut(l, " ")
 				at, err := time.Parse(time.RFC3339Nano, ts)
-				if !ok || err != nil || !strings.Contains(msg, src.about) {
-					continue
+				if ok && err == nil && strings.Contains(msg, src.about) {
+					lines = append(lines, line{at.Sub(crash), p.Name + ": " + msg})
 				}
-				lines = append(lines, at.Sub(crash).Round(10*time.Millisecond).String()+" "+p.Name+": "+msg)
 			}
 		}
 	}
-	slices.SortFunc(lines, func(a, b string) int {
-		da, _ := time.ParseDuration(strings.Fields(a)[0])
-		db, _ := time.ParseDuration(strings.Fields(b)[0])
-		return int(da - db)
-	})
-	t.Logf("timeline after the crash:\n  %s", strings.Join(lines, "\n  "))
+	slices.SortFunc(lines, func(a, b line) int { return cmp.Compare(a.at, b.at) })
+	var b strings.Builder
+	for _, l := range lines {
+		fmt.Fprintf(&b, "\n  %s %s", l.at.Round(10*time.Millisecond), l.text)
+	}
+	t.Logf("timeline after the crash:%s", b.String())
 }
